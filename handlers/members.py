@@ -1,0 +1,179 @@
+"""Members, the coordinating team and away periods."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlmodel import Session, col, select
+
+from handlers.context import Policy
+from handlers.errors import Refused
+from handlers.reply import Bullets, Fields, Heading, Reply, info, success
+from storage.models import AwayPeriod, Member, SystemState
+
+COORDINATOR = "coordinator"
+CONTRIBUTOR = "contributor"
+MAX_AWAY_DAYS = 366
+_SEEDED_KEY = "team-seeded"
+
+
+def find_member(session: Session, platform: str, user_id: str) -> Member | None:
+    return session.exec(
+        select(Member).where(Member.platform == platform, Member.user_id == user_id)
+    ).first()
+
+
+def ensure_member(
+    session: Session,
+    platform: str,
+    user_id: str,
+    display_name: str,
+    now: datetime,
+    timezone: str | None = None,
+    locale: str | None = None,
+) -> Member:
+    """The member with this identity, created on first sight; profile fields refreshed."""
+    member = find_member(session, platform, user_id)
+    if member is None:
+        member = Member(
+            platform=platform,
+            user_id=user_id,
+            display_name=display_name[:100] or user_id,
+            timezone=timezone,
+            locale=locale,
+            created_at=now,
+        )
+        session.add(member)
+        session.flush()
+        return member
+    changed = False
+    if display_name and member.display_name != display_name[:100]:
+        member.display_name = display_name[:100]
+        changed = True
+    if timezone and member.timezone != timezone:
+        member.timezone = timezone
+        changed = True
+    if locale and member.locale != locale:
+        member.locale = locale
+        changed = True
+    if changed:
+        session.add(member)
+        session.flush()
+    return member
+
+
+def is_coordinator(member: Member) -> bool:
+    return member.role == COORDINATOR
+
+
+def require_coordinator(member: Member, what: str) -> None:
+    if not is_coordinator(member):
+        raise Refused(
+            f"Only coordinators can {what}; you are a contributor. "
+            "Ask a coordinator (`/story team` lists them)."
+        )
+
+
+def coordinators(session: Session) -> list[Member]:
+    return list(
+        session.exec(
+            select(Member).where(Member.role == COORDINATOR).order_by(col(Member.id))
+        ).all()
+    )
+
+
+def seed_coordinators(session: Session, policy: Policy, platform: str, now: datetime) -> int:
+    """On first start only, make the configured member ids coordinators.
+
+    Afterwards the team is managed with `/story team add|remove`, so a later change of
+    STORYDESK_COORDINATORS does not undo what the team decided.
+    """
+    if session.get(SystemState, _SEEDED_KEY) is not None or not policy.coordinators:
+        return 0
+    for user_id in policy.coordinators:
+        member = ensure_member(session, platform, user_id, user_id, now)
+        member.role = COORDINATOR
+        session.add(member)
+    session.add(SystemState(key=_SEEDED_KEY, value=now.isoformat()))
+    session.flush()
+    return len(policy.coordinators)
+
+
+def team(session: Session, today: date) -> Reply:
+    members = coordinators(session)
+    if not members:
+        return info(
+            "The team has no coordinators yet.",
+            Bullets(("Set STORYDESK_COORDINATORS, or have an admin run `/story team add`.",)),
+        )
+    lines = []
+    for member in members:
+        away = current_or_next_away(session, member, today)
+        note = f" (away {away.first_day} to {away.last_day})" if away else ""
+        lines.append(f"{member.display_name}{note}")
+    return info(f"Coordinators: {', '.join(m.display_name for m in members)}",
+                Heading("Coordinators"), Bullets(tuple(lines)))
+
+
+def add_coordinator(session: Session, actor: Member, member: Member) -> Reply:
+    require_coordinator(actor, "change the team")
+    if is_coordinator(member):
+        return info(f"{member.display_name} is already a coordinator.")
+    member.role = COORDINATOR
+    session.add(member)
+    session.flush()
+    return success(f"{member.display_name} is now a coordinator.")
+
+
+def remove_coordinator(session: Session, actor: Member, member: Member) -> Reply:
+    require_coordinator(actor, "change the team")
+    if not is_coordinator(member):
+        return info(f"{member.display_name} is not a coordinator.")
+    if len(coordinators(session)) == 1:
+        raise Refused("That would leave the team without coordinators; add someone first.")
+    member.role = CONTRIBUTOR
+    session.add(member)
+    session.flush()
+    return success(f"{member.display_name} is no longer a coordinator.")
+
+
+def add_away(session: Session, actor: Member, first: date, last: date, today: date) -> Reply:
+    if last < first:
+        raise Refused(f"The away period ends ({last}) before it starts ({first}).")
+    if last < today:
+        raise Refused(f"That period ended already ({last}); give dates from today on.")
+    if (last - first).days > MAX_AWAY_DAYS:
+        raise Refused("An away period can be at most a year long.")
+    assert actor.id is not None
+    session.add(AwayPeriod(member_id=actor.id, first_day=first, last_day=last))
+    session.flush()
+    return success(
+        f"Noted: you are away from {first} to {last}. No reviews will be assigned to you "
+        "for those dates.",
+        Fields((("From", first.isoformat()), ("To", last.isoformat()))),
+    )
+
+
+def away_periods(session: Session, member_id: int) -> list[AwayPeriod]:
+    return list(session.exec(select(AwayPeriod).where(AwayPeriod.member_id == member_id)).all())
+
+
+def current_or_next_away(session: Session, member: Member, today: date) -> AwayPeriod | None:
+    assert member.id is not None
+    return session.exec(
+        select(AwayPeriod)
+        .where(AwayPeriod.member_id == member.id, AwayPeriod.last_day >= today)
+        .order_by(col(AwayPeriod.first_day))
+    ).first()
+
+
+def set_reminders(session: Session, actor: Member, enabled: bool) -> Reply:
+    actor.reminders_enabled = enabled
+    session.add(actor)
+    session.flush()
+    if enabled:
+        return success("Direct reminders are on again.")
+    return success(
+        "Direct reminders are off. You will still get messages about your stories' "
+        "decisions; `/story reminders on` turns reminders back on."
+    )

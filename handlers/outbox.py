@@ -1,0 +1,86 @@
+"""Writing messages into the outbox, in the caller's transaction.
+
+Nothing is sent from the handlers: a message is a row committed together with the change
+it announces. The unique key makes enqueueing idempotent, so a repeated tick, a retried
+interaction or a second replica never queues the same message twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from handlers.reply import Reply
+from storage.models import Member, Outbound
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    platform: str,
+    reply: Reply,
+    now: datetime,
+    due_at: datetime | None = None,
+    channel: str | None = None,
+    member: Member | None = None,
+    story_id: int | None = None,
+    kind: str = "message",
+) -> Outbound | None:
+    """Queue `reply` for a channel or a member; returns None if `key` was queued before."""
+    if (channel is None) == (member is None):
+        raise ValueError("an outbound message goes to exactly one channel or one member")
+    if session.exec(select(Outbound.id).where(Outbound.unique_key == key)).first():
+        return None
+    row = Outbound(
+        unique_key=key,
+        platform=platform,
+        channel=channel,
+        member_id=member.id if member else None,
+        story_id=story_id,
+        kind=kind,
+        text=reply.text,
+        payload=reply.to_json(),
+        due_at=due_at or now,
+        created_at=now,
+    )
+    savepoint = session.begin_nested()
+    try:
+        session.add(row)
+        session.flush()
+    except IntegrityError:
+        # Another replica queued the same key between our check and our insert.
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    return row
+
+
+def notify_member(
+    session: Session, member: Member, reply: Reply, *, key: str, now: datetime,
+    due_at: datetime | None = None, story_id: int | None = None,
+) -> Outbound | None:
+    """A direct message, on the member's own platform."""
+    return enqueue(
+        session, key=key, platform=member.platform, reply=reply, now=now, due_at=due_at,
+        member=member, story_id=story_id,
+    )
+
+
+def post_to_channel(
+    session: Session, platforms: tuple[str, ...] | list[str], channel: str, reply: Reply, *,
+    key: str, now: datetime, due_at: datetime | None = None, story_id: int | None = None,
+    kind: str = "message",
+) -> list[Outbound]:
+    """A post to a logical channel ("team" or "group") on each given platform."""
+    rows = []
+    for platform in platforms:
+        row = enqueue(
+            session, key=f"{key}@{platform}", platform=platform, reply=reply, now=now,
+            due_at=due_at, channel=channel, story_id=story_id, kind=kind,
+        )
+        if row is not None:
+            rows.append(row)
+    return rows

@@ -1,0 +1,1 @@
+"""Tables, engines, sessions and migrations. Imports no other project package."""

@@ -1,0 +1,146 @@
+"""Shared fixtures: every storage and handler test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is used when it answers at STORYDESK_TEST_PG (default 127.0.0.1:5432, database
+`test`); each test gets a schema of its own. On a laptop without PostgreSQL those cases are
+skipped; in CI (CI=true) an unreachable PostgreSQL fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+import storage.tables  # noqa: F401
+from handlers.context import Policy
+from handlers.decisions import CadenceSlot
+from handlers.members import COORDINATOR
+from storage.db import make_engine, write_session
+from storage.models import Member
+
+PG_URL = os.environ.get(
+    "STORYDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+_pg_state: dict[str, bool] = {}
+
+
+def postgres_available() -> bool:
+    if "up" not in _pg_state:
+        import psycopg
+
+        try:
+            dsn = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+            with psycopg.connect(dsn, connect_timeout=3):
+                _pg_state["up"] = True
+        except Exception:
+            _pg_state["up"] = False
+    return _pg_state["up"]
+
+
+def require_postgres() -> None:
+    if postgres_available():
+        return
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"PostgreSQL must be reachable in CI ({PG_URL})")
+    pytest.skip("PostgreSQL is not reachable here")
+
+
+def pg_engine_with_schema() -> tuple[Engine, str]:
+    """A PostgreSQL engine whose connections all use a fresh schema."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL, pool_size=1)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    engine = make_engine(PG_URL, pool_size=5)
+
+    @event.listens_for(engine, "connect")
+    def set_search_path(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f'SET search_path TO "{schema}"')
+        cursor.close()
+        dbapi_connection.commit()
+
+    return engine, schema
+
+
+def drop_schema(schema: str) -> None:
+    admin = make_engine(PG_URL, pool_size=1)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database (no tables) on each backend."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'storydesk.db'}")
+        yield engine
+        engine.dispose()
+        return
+    require_postgres()
+    engine, schema = pg_engine_with_schema()
+    yield engine
+    engine.dispose()
+    drop_schema(schema)
+
+
+@pytest.fixture
+def engine(db_url_engine: Engine) -> Engine:
+    """A database with every table, on SQLite and on PostgreSQL."""
+    SQLModel.metadata.create_all(db_url_engine)
+    return db_url_engine
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with write_session(engine) as session:
+        yield session
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # a Monday
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return Policy(
+        timezone="Europe/Berlin",
+        cadence=(CadenceSlot(1, time(18, 0)), CadenceSlot(3, time(18, 0))),
+        draft_days=14,
+        coordinators=("ada", "ben", "chloe"),
+        channel_platforms=("console",),
+    )
+
+
+def add_member(
+    session: Session, name: str, *, coordinator: bool = False, platform: str = "console",
+    created: datetime | None = None,
+) -> Member:
+    member = Member(
+        platform=platform,
+        user_id=name.lower(),
+        display_name=name,
+        role=COORDINATOR if coordinator else "contributor",
+        created_at=created or datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    session.add(member)
+    session.flush()
+    return member
+
+
+@pytest.fixture
+def team(session: Session) -> dict[str, Member]:
+    """Three coordinators and three contributors."""
+    people = {name: add_member(session, name, coordinator=True) for name in ("Ada", "Ben", "Chloe")}
+    people.update({name: add_member(session, name) for name in ("Dana", "Emil", "Farah")})
+    return people
