@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
-from handlers.context import Policy
 from handlers.errors import Refused
 from handlers.reply import Bullets, Fields, Heading, Reply, info, success
 from storage.models import AwayPeriod, Member, SystemState
@@ -82,21 +82,23 @@ def coordinators(session: Session) -> list[Member]:
     )
 
 
-def seed_coordinators(session: Session, policy: Policy, platform: str, now: datetime) -> int:
-    """On first start only, make the configured member ids coordinators.
+def seed_coordinators(
+    session: Session, identities: Sequence[tuple[str, str]], now: datetime
+) -> int:
+    """On first start only, make the configured (platform, user id) pairs coordinators.
 
     Afterwards the team is managed with `/story team add|remove`, so a later change of
     STORYDESK_COORDINATORS does not undo what the team decided.
     """
-    if session.get(SystemState, _SEEDED_KEY) is not None or not policy.coordinators:
+    if session.get(SystemState, _SEEDED_KEY) is not None or not identities:
         return 0
-    for user_id in policy.coordinators:
+    for platform, user_id in identities:
         member = ensure_member(session, platform, user_id, user_id, now)
         member.role = COORDINATOR
         session.add(member)
     session.add(SystemState(key=_SEEDED_KEY, value=now.isoformat()))
     session.flush()
-    return len(policy.coordinators)
+    return len(identities)
 
 
 def team(session: Session, today: date) -> Reply:

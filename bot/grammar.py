@@ -1,0 +1,429 @@
+"""The command grammar: the text of `/pitch` and `/story ...` turned into handler calls.
+
+The same grammar serves Slack, Mattermost and the console. Each `/story` subcommand is one
+entry in SUBCOMMANDS: its usage line, a one-line summary, and a function that parses the
+arguments and calls the handler. A malformed input raises UsageError, which the runner
+answers with the subcommand's usage.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+
+from sqlmodel import Session
+
+from handlers import calendar, members, stories
+from handlers.context import Policy
+from handlers.decisions import FORMATS, OBJECTIVES, local_datetime
+from handlers.errors import Refused
+from handlers.reply import Bullets, Code, Heading, Paragraph, Reply
+from storage.models import Member
+
+MAX_COMMAND_LENGTH = 4000
+OBJECTIVE_ALIASES = {"sci-comm": "scicomm", "science": "scicomm", "lablife": "recruitment"}
+
+
+class UsageError(Exception):
+    """The input does not fit the grammar; `message` says what was wrong."""
+
+    def __init__(self, message: str, subcommand: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.subcommand = subcommand
+
+
+@dataclass
+class Invocation:
+    """Everything a subcommand needs: the unit of work, who, when, the rules, the words."""
+
+    session: Session
+    actor: Member
+    now: datetime
+    policy: Policy
+    args: str
+    resolve: Callable[[str], Member]
+
+    @property
+    def words(self) -> list[str]:
+        return self.args.split()
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.policy.zone).date()
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    usage: str
+    summary: str
+    run: Callable[[Invocation], Reply]
+    details: tuple[str, ...] = field(default=())
+    aliases: tuple[str, ...] = ()
+
+
+# --- cleaning and small parsers ----------------------------------------------------------
+
+
+def clean_text(text: str) -> str:
+    """Drop control characters (keeping line breaks as spaces) and surrounding space."""
+    kept = []
+    for char in text:
+        if char in "\n\r\t":
+            kept.append(" ")
+        elif unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co"} and char != "\u200d":
+            continue
+        else:
+            kept.append(char)
+    return "".join(kept).strip()
+
+
+def parse_story_number(word: str | None, subcommand: str) -> int:
+    if word is None:
+        raise UsageError("Which story? Give its number.", subcommand)
+    match = re.fullmatch(r"#?(\d{1,9})", word)
+    if not match:
+        raise UsageError(f"{word!r} is not a story number (like 12 or #12).", subcommand)
+    return int(match.group(1))
+
+
+def parse_date(word: str, subcommand: str) -> date:
+    try:
+        return date.fromisoformat(word)
+    except ValueError:
+        raise UsageError(f"{word!r} is not a date; write it as YYYY-MM-DD.", subcommand) from None
+
+
+def parse_clock(word: str, subcommand: str) -> time:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", word)
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise UsageError(f"{word!r} is not a time of day; write it as HH:MM.", subcommand)
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_local_time(day_word: str, clock_word: str, policy: Policy, subcommand: str) -> datetime:
+    """A team-local date and time as an aware UTC datetime; refuses times the clock skips."""
+    day = parse_date(day_word, subcommand)
+    at = parse_clock(clock_word, subcommand)
+    local = local_datetime(day, at, policy.zone)
+    if local is None:
+        raise Refused(
+            f"{day} {at:%H:%M} does not exist in {policy.timezone}: the clocks skip it "
+            "(daylight saving). Pick another time."
+        )
+    return local.astimezone(UTC)
+
+
+def split_first(text: str) -> tuple[str, str]:
+    parts = text.split(maxsplit=1)
+    if not parts:
+        return "", ""
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+# --- /pitch ------------------------------------------------------------------------------
+
+PITCH_USAGE = "/pitch <title> [#objective] [#format] [-- summary]"
+
+
+def parse_pitch(text: str) -> stories.PitchForm:
+    """`Title words #recruitment #reel -- a summary` -> PitchForm.
+
+    Hashtags naming an objective or a format fill that field; any other word, hashtags
+    included, stays in the title.
+    """
+    head, _, summary = text.partition(" -- ")
+    if head.endswith(" --") or head == "--":
+        head = head[:-2]
+    if head.startswith("-- "):
+        head, summary = "", head[3:]
+    objective = format_ = None
+    title_words = []
+    for word in head.split():
+        tag = word[1:].lower().rstrip(".,;") if word.startswith("#") else None
+        tag = OBJECTIVE_ALIASES.get(tag, tag) if tag else None
+        if tag in OBJECTIVES and objective is None:
+            objective = tag
+        elif tag in FORMATS and format_ is None:
+            format_ = tag
+        else:
+            title_words.append(word)
+    return stories.PitchForm(
+        title=" ".join(title_words), summary=summary.strip(), objective=objective,
+        format=format_,
+    )
+
+
+# --- /story subcommands ------------------------------------------------------------------
+
+
+def _list(inv: Invocation) -> Reply:
+    which = inv.words[0].lower() if inv.words else "open"
+    if which not in {"mine", "open", "all"} or len(inv.words) > 1:
+        raise UsageError("Choose mine, open or all.", "list")
+    return stories.list_stories(inv.session, inv.actor, inv.now, inv.policy, which)
+
+
+def _show(inv: Invocation) -> Reply:
+    if len(inv.words) != 1:
+        raise UsageError("Give one story number.", "show")
+    return stories.show(inv.session, inv.actor, inv.now, inv.policy,
+                        parse_story_number(inv.words[0], "show"))
+
+
+def _calendar(inv: Invocation) -> Reply:
+    if len(inv.words) > 1:
+        raise UsageError("Give at most a number of weeks.", "calendar")
+    weeks = 4
+    if inv.words:
+        if not inv.words[0].isdigit():
+            raise UsageError(f"{inv.words[0]!r} is not a number of weeks.", "calendar")
+        weeks = int(inv.words[0][:4])
+    return calendar.calendar(inv.session, inv.actor, inv.now, inv.policy, weeks)
+
+
+def _accept(inv: Invocation) -> Reply:
+    words = inv.words
+    story_id = parse_story_number(words[0] if words else None, "accept")
+    due = None
+    rest = words[1:]
+    if rest:
+        if rest[0].lower() == "due" and len(rest) == 2:
+            due = parse_date(rest[1], "accept")
+        elif len(rest) == 1 and re.fullmatch(r"\d{4}-\d{2}-\d{2}", rest[0]):
+            due = parse_date(rest[0], "accept")
+        else:
+            raise UsageError("After the number, only `due YYYY-MM-DD` may follow.", "accept")
+    return stories.accept(inv.session, inv.actor, inv.now, inv.policy, story_id, due)
+
+
+def _decline(inv: Invocation) -> Reply:
+    first, reason = split_first(inv.args)
+    story_id = parse_story_number(first or None, "decline")
+    if not reason.strip():
+        raise UsageError("Say why the pitch is declined; the author will read it.", "decline")
+    return stories.decline(inv.session, inv.actor, inv.now, inv.policy, story_id, reason)
+
+
+def _start(inv: Invocation) -> Reply:
+    if len(inv.words) != 1:
+        raise UsageError("Give one story number.", "start")
+    return stories.start_drafting(inv.session, inv.actor, inv.now, inv.policy,
+                                  parse_story_number(inv.words[0], "start"))
+
+
+def _draft(inv: Invocation) -> Reply:
+    words = inv.words
+    if len(words) != 2:
+        raise UsageError("Give the story number and the draft's link.", "draft")
+    story_id = parse_story_number(words[0], "draft")
+    link = words[1].strip("<>").split("|")[0]
+    return stories.submit_draft(inv.session, inv.actor, inv.now, inv.policy, story_id, link)
+
+
+def _changes(inv: Invocation) -> Reply:
+    first, note = split_first(inv.args)
+    story_id = parse_story_number(first or None, "changes")
+    return stories.request_changes(inv.session, inv.actor, inv.now, inv.policy, story_id, note)
+
+
+def _approve(inv: Invocation) -> Reply:
+    if len(inv.words) != 1:
+        raise UsageError("Give one story number.", "approve")
+    return stories.approve(inv.session, inv.actor, inv.now, inv.policy,
+                           parse_story_number(inv.words[0], "approve"))
+
+
+def _schedule(inv: Invocation) -> Reply:
+    words = inv.words
+    story_id = parse_story_number(words[0] if words else None, "schedule")
+    rest = words[1:]
+    if rest == ["next"] or not rest:
+        when = None
+    elif len(rest) == 2:
+        when = parse_local_time(rest[0], rest[1], inv.policy, "schedule")
+    else:
+        raise UsageError("After the number: `next`, or a date and a time.", "schedule")
+    return stories.schedule(inv.session, inv.actor, inv.now, inv.policy, story_id, when)
+
+
+def _published(inv: Invocation) -> Reply:
+    words = inv.words
+    if len(words) not in (2, 3):
+        raise UsageError("Give the story number and the post's permalink.", "published")
+    story_id = parse_story_number(words[0], "published")
+    link = words[1].strip("<>").split("|")[0]
+    media_id = words[2] if len(words) == 3 else None
+    return stories.publish(inv.session, inv.actor, inv.now, inv.policy, story_id, link,
+                           media_id)
+
+
+def _withdraw(inv: Invocation) -> Reply:
+    if len(inv.words) != 1:
+        raise UsageError("Give one story number.", "withdraw")
+    return stories.withdraw(inv.session, inv.actor, inv.now, inv.policy,
+                            parse_story_number(inv.words[0], "withdraw"))
+
+
+def _reassign(inv: Invocation) -> Reply:
+    words = inv.words
+    story_id = parse_story_number(words[0] if words else None, "reassign")
+    if len(words) > 2:
+        raise UsageError("Give the story number and at most one person.", "reassign")
+    to = inv.resolve(words[1]) if len(words) == 2 else None
+    return stories.reassign(inv.session, inv.actor, inv.now, inv.policy, story_id, to)
+
+
+def _team(inv: Invocation) -> Reply:
+    words = inv.words
+    if not words:
+        return members.team(inv.session, inv.today)
+    if len(words) != 2 or words[0].lower() not in {"add", "remove"}:
+        raise UsageError("Use `team`, `team add @person` or `team remove @person`.", "team")
+    person = inv.resolve(words[1])
+    if words[0].lower() == "add":
+        return members.add_coordinator(inv.session, inv.actor, person)
+    return members.remove_coordinator(inv.session, inv.actor, person)
+
+
+def _away(inv: Invocation) -> Reply:
+    words = inv.words
+    if len(words) != 2:
+        raise UsageError("Give the first and the last day away.", "away")
+    first, last = parse_date(words[0], "away"), parse_date(words[1], "away")
+    return members.add_away(inv.session, inv.actor, first, last, inv.today)
+
+
+def _event(inv: Invocation) -> Reply:
+    action, rest = split_first(inv.args)
+    action = action.lower()
+    if action == "remove":
+        if len(rest.split()) != 1:
+            raise UsageError("Give the event's number.", "event")
+        return calendar.remove_event(inv.session, inv.actor, parse_story_number(rest, "event"))
+    if action in {"add", "slot"}:
+        words = rest.split(maxsplit=2)
+        if len(words) < 2:
+            raise UsageError("Give a date, a time and a title.", "event")
+        when = parse_local_time(words[0], words[1], inv.policy, "event")
+        title = words[2] if len(words) == 3 else ("Extra slot" if action == "slot" else "")
+        return calendar.add_event(inv.session, inv.actor, inv.now, inv.policy, when,
+                                  clean_text(title), is_slot=action == "slot")
+    raise UsageError("Use `event add`, `event slot` or `event remove`.", "event")
+
+
+def _reminders(inv: Invocation) -> Reply:
+    if len(inv.words) != 1 or inv.words[0].lower() not in {"on", "off"}:
+        raise UsageError("Use `reminders on` or `reminders off`.", "reminders")
+    return members.set_reminders(inv.session, inv.actor, inv.words[0].lower() == "on")
+
+
+def _help(inv: Invocation) -> Reply:
+    return help_reply(inv.words[0] if inv.words else None)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def register(subcommand: Subcommand) -> None:
+    SUBCOMMANDS[subcommand.name] = subcommand
+    for alias in subcommand.aliases:
+        SUBCOMMANDS[alias] = subcommand
+
+
+for _entry in (
+    Subcommand("help", "/story help [subcommand]", "this list, or one subcommand in detail",
+               _help),
+    Subcommand("list", "/story list [mine|open|all]", "stories, open ones by default", _list),
+    Subcommand("show", "/story show N", "a story's fields, reviewer, dates and history", _show),
+    Subcommand("calendar", "/story calendar [weeks]",
+               "slots, scheduled stories, events and free slots (4 weeks by default)",
+               _calendar),
+    Subcommand("accept", "/story accept N [due YYYY-MM-DD]",
+               "coordinators: accept a pitch; the draft is due in two weeks unless given",
+               _accept),
+    Subcommand("decline", "/story decline N <reason>",
+               "coordinators: decline a pitch, with a reason for the author", _decline),
+    Subcommand("start", "/story start N", "authors: mark an accepted story as in drafting",
+               _start),
+    Subcommand("draft", "/story draft N <link>",
+               "authors: submit the draft's link for review", _draft),
+    Subcommand("changes", "/story changes N [note]",
+               "coordinators: ask the author for changes to a draft", _changes),
+    Subcommand("approve", "/story approve N", "coordinators: approve a draft", _approve),
+    Subcommand("schedule", "/story schedule N next | /story schedule N YYYY-MM-DD HH:MM",
+               "coordinators: put an approved story into the next free slot or at a time",
+               _schedule, details=("Times are in the team's time zone.",)),
+    Subcommand("published", "/story published N <permalink> [media-id]",
+               "coordinators: record the published post", _published, aliases=("publish",)),
+    Subcommand("withdraw", "/story withdraw N", "authors: withdraw a story before publication",
+               _withdraw),
+    Subcommand("reassign", "/story reassign N [@person]",
+               "coordinators: give the review to someone else (the fairest pick if no one is "
+               "named)", _reassign),
+    Subcommand("team", "/story team [add|remove @person]",
+               "the coordinators; coordinators can add and remove", _team),
+    Subcommand("away", "/story away YYYY-MM-DD YYYY-MM-DD",
+               "tell Storydesk you are away: no reviews are assigned to you then", _away),
+    Subcommand("event", "/story event add|slot YYYY-MM-DD HH:MM <title> | /story event remove N",
+               "coordinators: a one-off event, or an extra publication slot", _event),
+    Subcommand("reminders", "/story reminders on|off", "turn your direct reminders on or off",
+               _reminders),
+):
+    register(_entry)
+
+
+def help_reply(topic: str | None = None) -> Reply:
+    if topic:
+        key = topic.lower().lstrip("/")
+        if key == "pitch":
+            return Reply(text=f"Usage: {PITCH_USAGE}", blocks=(
+                Code(PITCH_USAGE),
+                Paragraph(f"Objectives: {', '.join('#' + o for o in OBJECTIVES)}. "
+                          f"Formats: {', '.join('#' + f for f in FORMATS)}. "
+                          "Everything after -- is the summary. `/pitch` alone opens a form."),
+            ))
+        sub = SUBCOMMANDS.get(key)
+        if sub is None:
+            return unknown_subcommand(topic)
+        return Reply(text=f"Usage: {sub.usage}", blocks=(
+            Code(sub.usage), Paragraph(sub.summary[0].upper() + sub.summary[1:] + "."),
+            *(Paragraph(line) for line in sub.details),
+        ))
+    seen: list[Subcommand] = []
+    for sub in SUBCOMMANDS.values():
+        if sub not in seen:
+            seen.append(sub)
+    lines = tuple(f"{sub.usage} — {sub.summary}" for sub in seen)
+    return Reply(
+        text="Storydesk commands: /pitch to propose a story, /story for everything else.",
+        blocks=(
+            Heading("Storydesk"),
+            Paragraph(f"{PITCH_USAGE} — propose a story (alone: opens a form)"),
+            Bullets(lines),
+            Paragraph("`/story help <subcommand>` explains one in detail."),
+        ),
+    )
+
+
+def unknown_subcommand(word: str) -> Reply:
+    shown = word if len(word) <= 40 else word[:40] + "…"
+    names = sorted({sub.name for sub in SUBCOMMANDS.values()})
+    return Reply(
+        text=f"I don't know `{shown}`. Try one of: {', '.join(names)}.",
+        blocks=(Paragraph("`/story help` lists every subcommand with its usage."),),
+        tone="error",
+    )
+
+
+def usage_reply(error: UsageError) -> Reply:
+    if error.subcommand == "pitch":
+        usage = PITCH_USAGE
+    else:
+        sub = SUBCOMMANDS.get(error.subcommand or "")
+        usage = sub.usage if sub else "/story help"
+    return Reply(text=f"{error.message} Usage: {usage}", blocks=(Code(usage),), tone="error")

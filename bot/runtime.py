@@ -1,0 +1,108 @@
+"""The composition root: everything Storydesk runs with, wired once from the Settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+
+from bot.commands import CommandRunner, Directory
+from bot.dispatcher import Dispatcher
+from bot.metrics import Metrics
+from bot.transport import Transport
+from config.settings import Settings
+from handlers.context import Policy
+from handlers.decisions import CadenceSlot
+from handlers.members import seed_coordinators
+from storage import migrate
+from storage.db import make_engine, write_session
+
+log = logging.getLogger(__name__)
+
+PLATFORMS = ("slack", "mattermost", "console")
+
+
+def policy_from(settings: Settings, channel_platforms: tuple[str, ...]) -> Policy:
+    return Policy(
+        timezone=settings.timezone,
+        cadence=tuple(CadenceSlot(slot.weekday, slot.at) for slot in settings.slots),
+        draft_days=settings.draft_days,
+        coordinators=settings.coordinators,
+        channel_platforms=channel_platforms,
+    )
+
+
+def enabled_platforms(settings: Settings) -> tuple[str, ...]:
+    platforms = []
+    if settings.slack_enabled:
+        platforms.append("slack")
+    if settings.mattermost_enabled:
+        platforms.append("mattermost")
+    return tuple(platforms) or ("console",)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    policy: Policy
+    runner: CommandRunner
+    transports: dict[str, Transport]
+    dispatcher: Dispatcher
+    metrics: Metrics
+    directories: dict[str, Directory] = field(default_factory=dict)
+    tick_jobs: list[Callable[[datetime], object]] = field(default_factory=list)
+
+    def tick(self, now: datetime) -> None:
+        """Enqueue what the calendar says is due at `now`, then deliver what is due."""
+        for job in self.tick_jobs:
+            job(now)
+        self.dispatcher.dispatch_due(now)
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    platforms: tuple[str, ...] | None = None,
+    transports: dict[str, Transport] | None = None,
+    engine: Engine | None = None,
+    owner: str = "storydesk",
+) -> Runtime:
+    """Wire the engine, the rules, the command runner and the outbox dispatcher.
+
+    `platforms` defaults to what the settings enable (the console when nothing is);
+    tests and the console pass their own transports.
+    """
+    platforms = platforms or enabled_platforms(settings)
+    engine = engine or make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    policy = policy_from(settings, platforms)
+    transports = dict(transports or {})
+    directories: dict[str, Directory] = {}
+    metrics = Metrics()
+    metrics.watch_outbox(engine)
+    runner = CommandRunner(engine, policy, directories, on_command=metrics.count_command)
+    dispatcher = Dispatcher(engine, transports, owner=owner,
+                            lease_seconds=settings.lease_seconds)
+    runtime = Runtime(settings, engine, policy, runner, transports, dispatcher, metrics,
+                      directories)
+    seed_team(runtime, datetime.now(UTC))
+    return runtime
+
+
+def seed_team(runtime: Runtime, now: datetime) -> None:
+    """Make STORYDESK_COORDINATORS the team on first start (`platform:id` or a bare id)."""
+    default = runtime.policy.channel_platforms[0]
+    identities = []
+    for entry in runtime.settings.coordinators:
+        platform, _, user_id = entry.rpartition(":")
+        if platform not in PLATFORMS:
+            platform, user_id = default, entry
+        identities.append((platform, user_id))
+    with write_session(runtime.engine) as session:
+        seeded = seed_coordinators(session, identities, now)
+    if seeded:
+        log.info("seeded the team with %d coordinators", seeded)

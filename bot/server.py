@@ -1,0 +1,44 @@
+"""`storydesk run`: the chat adapters, the web app, the scheduler and the dispatcher."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import uvicorn
+
+from bot.errors import StartupError
+from bot.runtime import Runtime, build_runtime
+from bot.web import create_web_app
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Started in order before the web app serves; each returns a function that stops it.
+Starter = Callable[[Runtime], Callable[[], None]]
+
+
+def starters(runtime: Runtime) -> list[Starter]:
+    found: list[Starter] = []
+    return found
+
+
+def run_server(settings: Settings) -> int:
+    if not (settings.slack_enabled or settings.mattermost_enabled):
+        raise StartupError(
+            "no chat platform is configured: set SLACK_BOT_TOKEN (with SLACK_APP_TOKEN or "
+            "SLACK_SIGNING_SECRET) or MATTERMOST_URL and MATTERMOST_BOT_TOKEN. "
+            "`storydesk demo` runs without one."
+        )
+    runtime = build_runtime(settings)
+    stops = [start(runtime) for start in starters(runtime)]
+    app = create_web_app(runtime)
+    log.info("serving on %s:%d", settings.http_host, settings.http_port)
+    try:
+        uvicorn.run(app, host=settings.http_host, port=settings.http_port,
+                    log_level=settings.log_level.lower(), access_log=False)
+    finally:
+        for stop in reversed(stops):
+            stop()
+        runtime.engine.dispose()
+    return 0

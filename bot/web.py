@@ -1,0 +1,45 @@
+"""The web app: /healthz, /metrics, and the routes each enabled platform adds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.runtime import Runtime
+from storage.db import database_answers
+
+log = logging.getLogger(__name__)
+
+RouteProvider = Callable[[Runtime], list[BaseRoute]]
+
+
+def create_web_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+    async def healthz(_request: Request) -> Response:
+        if database_answers(runtime.engine):
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "database unreachable"}, status_code=503)
+
+    async def metrics(_request: Request) -> Response:
+        return Response(generate_latest(runtime.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    for provider in platform_routes(runtime):
+        routes.extend(provider(runtime))
+    routes.extend(extra_routes or [])
+    return Starlette(routes=routes)
+
+
+def platform_routes(runtime: Runtime) -> list[RouteProvider]:
+    """The route providers of the platforms the settings enable."""
+    providers: list[RouteProvider] = []
+    return providers
