@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import time
 from zoneinfo import ZoneInfo
 
 from handlers.decisions import CadenceSlot
+
+
+@dataclass(frozen=True)
+class ReminderRules:
+    """When reminders and schedule posts fall due; filled from the delivery settings.
+
+    Direct messages respect `working_days` and the quiet hours (`quiet_start`-`quiet_end`,
+    local to the recipient; None turns them off): they are deferred, never dropped.
+    """
+
+    working_days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    quiet_start: time | None = time(20, 0)
+    quiet_end: time | None = time(8, 0)
+    remind_at: time = time(9, 0)
+    remind_days_before: int = 3
+    overdue_every_days: int = 2
+    escalate_after_days: int = 4
+    review_nudge_days: int = 3
+    late_cutoff_hours: int = 24
+    late_after_seconds: int = 300
+    pitch_call_every_days: int = 14
+    objective_gap_weeks: int = 6
+    coming_week_weekday: int = 0
+    coming_week_at: time = time(9, 0)
+    publishing_today_at: time = time(9, 0)
+    empty_slot_warning_days: int = 2
+    free_slot_weeks: int = 4
 
 
 @dataclass(frozen=True)
@@ -17,6 +45,7 @@ class Policy:
     draft_days: int = 14
     coordinators: tuple[str, ...] = ()
     channel_platforms: tuple[str, ...] = ("console",)
+    reminders: ReminderRules = field(default_factory=ReminderRules)
 
     @property
     def zone(self) -> ZoneInfo:
