@@ -30,7 +30,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('member_id', 'story_id', name='uq_snooze')
     )
     with op.batch_alter_table('reminder_snooze', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_reminder_snooze_member_id'), ['member_id'], unique=False)
+        batch_op.create_index(
+            batch_op.f('ix_reminder_snooze_member_id'), ['member_id'], unique=False
+        )
 
     op.create_table('delivery_notice',
     sa.Column('id', sa.Integer(), nullable=False),
