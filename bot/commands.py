@@ -95,11 +95,11 @@ class CommandRunner:
         if name == "pitch":
             if not text:
                 return Reply(text="Opening the pitch form.", form="pitch")
-            return self._unit(caller, now, "pitch",
-                              lambda s, actor: self._pitch(s, actor, now, text))
+            return self._unit(
+                caller, now, "pitch", lambda s, actor: self._pitch(s, actor, now, text)
+            )
         if name != "story":
-            return Reply(text=f"Unknown command /{name[:20]}; use /pitch or /story.",
-                         tone="error")
+            return Reply(text=f"Unknown command /{name[:20]}; use /pitch or /story.", tone="error")
         word, rest = grammar.split_first(text)
         key = word.lower() or "help"
         sub = grammar.SUBCOMMANDS.get(key)
@@ -108,7 +108,11 @@ class CommandRunner:
 
         def call(session: Session, actor: Member) -> Reply:
             invocation = grammar.Invocation(
-                session=session, actor=actor, now=now, policy=self.policy, args=rest,
+                session=session,
+                actor=actor,
+                now=now,
+                policy=self.policy,
+                args=rest,
                 resolve=lambda mention: self._resolve(session, caller.platform, mention, now),
             )
             return sub.run(invocation)
@@ -117,7 +121,9 @@ class CommandRunner:
 
     def submit_pitch(self, caller: Caller, form: stories.PitchForm, now: datetime) -> Reply:
         return self._unit(
-            caller, now, "pitch",
+            caller,
+            now,
+            "pitch",
             lambda session, actor: stories.pitch(session, actor, now, self.policy, form),
         )
 
@@ -144,8 +150,9 @@ class CommandRunner:
             if action == "approve":
                 return stories.approve(session, actor, now, policy, story_id, version)
             if action == "changes":
-                return stories.request_changes(session, actor, now, policy, story_id, reason,
-                                               version)
+                return stories.request_changes(
+                    session, actor, now, policy, story_id, reason, version
+                )
             if action == "reassign":
                 to = None
                 if reviewer is not None:
@@ -165,8 +172,13 @@ class CommandRunner:
 
     def _member(self, session: Session, caller: Caller, now: datetime) -> Member:
         return ensure_member(
-            session, caller.platform, caller.user_id, caller.display_name, now,
-            timezone=caller.timezone, locale=caller.locale,
+            session,
+            caller.platform,
+            caller.user_id,
+            caller.display_name,
+            now,
+            timezone=caller.timezone,
+            locale=caller.locale,
         )
 
     def _resolve(self, session: Session, platform: str, mention: str, now: datetime) -> Member:
@@ -182,7 +194,10 @@ class CommandRunner:
         return self._member(session, found, now)
 
     def _unit(
-        self, caller: Caller, now: datetime, name: str,
+        self,
+        caller: Caller,
+        now: datetime,
+        name: str,
         call: Callable[[Session, Member], Reply],
     ) -> Reply:
         """One transaction: committed if the handler answers, rolled back on a refusal."""
@@ -198,17 +213,22 @@ class CommandRunner:
             reply, outcome = rollback.reply, "refused"
         except Refused as refusal:
             outcome = "refused"
-            reply = Reply(text=refusal.message, tone="error",
-                          data={"field_errors": refusal.field_errors} if refusal.field_errors
-                          else {})
+            reply = Reply(
+                text=refusal.message,
+                tone="error",
+                data={"field_errors": refusal.field_errors} if refusal.field_errors else {},
+            )
         except grammar.UsageError as error:
             outcome = "usage"
             reply = grammar.usage_reply(error)
         except Exception:
             log.exception("command %s by %s:%s failed", name, caller.platform, caller.user_id)
             outcome = "error"
-            reply = Reply(text="Something went wrong on our side; nothing was changed. "
-                          "The coordinators can find the details in the log.", tone="error")
+            reply = Reply(
+                text="Something went wrong on our side; nothing was changed. "
+                "The coordinators can find the details in the log.",
+                tone="error",
+            )
         else:
             for hook in self.after_commit:
                 hook()

@@ -8,6 +8,7 @@ simulated clock and runs the ticks and the dispatcher on the way.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from collections.abc import Iterable
@@ -57,7 +58,9 @@ class ConsoleTransport:
         body = render_text(delivery.reply)
         self.out.write(f"{label} " + body.replace("\n", "\n    ") + "\n")
         self.sent.append(delivery)
-        channel = delivery.channel or f"dm-{delivery.recipient.user_id if delivery.recipient else ''}"
+        channel = (
+            delivery.channel or f"dm-{delivery.recipient.user_id if delivery.recipient else ''}"
+        )
         return SendResult(message_id=f"console-{delivery.outbound_id}", channel_id=channel)
 
 
@@ -79,10 +82,12 @@ class Console:
             self.say(CONSOLE_HELP)
         elif line == ":now":
             zone = self.runtime.policy.zone
-            self.say(f"It is {self.now.astimezone(zone):%a %Y-%m-%d %H:%M} "
-                     f"({self.runtime.policy.timezone}).")
+            self.say(
+                f"It is {self.now.astimezone(zone):%a %Y-%m-%d %H:%M} "
+                f"({self.runtime.policy.timezone})."
+            )
         elif line.startswith(":advance"):
-            self.advance(line[len(":advance"):].strip())
+            self.advance(line[len(":advance") :].strip())
         elif line.startswith("/as"):
             self.switch(line[3:].strip())
         elif line.startswith("/pitch") or line.startswith("/story"):
@@ -92,8 +97,10 @@ class Console:
                 return True
             reply = self.runtime.runner.run(self.actor, command, text, self.now)
             if reply.form == "pitch":
-                self.say("In chat, /pitch alone opens a form. Here, type the pitch on one line:\n"
-                         "  /pitch <title> [#objective] [#format] [-- summary]")
+                self.say(
+                    "In chat, /pitch alone opens a form. Here, type the pitch on one line:\n"
+                    "  /pitch <title> [#objective] [#format] [-- summary]"
+                )
             else:
                 self.say(render_text(reply))
             self.deliver()
@@ -135,8 +142,12 @@ class Console:
 
 
 def run_console(
-    runtime: Runtime, actor: str, lines: Iterable[str] | None = None,
-    out: TextIO | None = None, now: datetime | None = None, intro: str = "",
+    runtime: Runtime,
+    actor: str,
+    lines: Iterable[str] | None = None,
+    out: TextIO | None = None,
+    now: datetime | None = None,
+    intro: str = "",
 ) -> int:
     out = out or sys.stdout
     console = Console(runtime, actor, now or datetime.now(UTC), out)
@@ -169,7 +180,5 @@ def _input_lines(interactive: bool, console: Console) -> Iterable[str]:
 
 
 def _enable_line_editing() -> None:
-    try:
+    with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (importing it turns on line editing for input())
-    except ImportError:
-        pass

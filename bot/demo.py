@@ -21,8 +21,18 @@ from storage.models import Member, Outbound
 
 COORDINATORS = ("Lucia", "Andrea", "Freya")
 CONTRIBUTORS = (
-    "Ben", "Chloe", "Dmitri", "Elif", "Farid", "Greta", "Hiro", "Ines", "Jonas", "Kemi",
-    "Luca", "Mira",
+    "Ben",
+    "Chloe",
+    "Dmitri",
+    "Elif",
+    "Farid",
+    "Greta",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kemi",
+    "Luca",
+    "Mira",
 )
 
 TOUR = """\
@@ -52,11 +62,16 @@ def seed_demo(session: Session, policy: Policy, now: datetime) -> None:
     session.flush()
     lucia = people["Lucia"]
 
-    def pitch(author: str, title: str, objective: str, fmt: str, summary: str,
-              days_ago: float) -> int:
-        reply = stories.pitch(session, people[author], now - timedelta(days=days_ago), policy,
-                              PitchForm(title=title, summary=summary, objective=objective,
-                                        format=fmt))
+    def pitch(
+        author: str, title: str, objective: str, fmt: str, summary: str, days_ago: float
+    ) -> int:
+        reply = stories.pitch(
+            session,
+            people[author],
+            now - timedelta(days=days_ago),
+            policy,
+            PitchForm(title=title, summary=summary, objective=objective, format=fmt),
+        )
         assert reply.story_id is not None
         return reply.story_id
 
@@ -64,38 +79,92 @@ def seed_demo(session: Session, policy: Policy, now: datetime) -> None:
         return now - timedelta(days=days_ago)
 
     # Pitched, waiting for a decision.
-    pitch("Chloe", "What a trigger decides in 25 nanoseconds", "outreach", "reel",
-          "The first filter of CMS, explained with a coffee queue.", 1)
-    pitch("Hiro", "A day on night shift in the control room", "recruitment", "story",
-          "From 23:00 to 07:00 with the shift crew.", 0.5)
+    pitch(
+        "Chloe",
+        "What a trigger decides in 25 nanoseconds",
+        "outreach",
+        "reel",
+        "The first filter of CMS, explained with a coffee queue.",
+        1,
+    )
+    pitch(
+        "Hiro",
+        "A day on night shift in the control room",
+        "recruitment",
+        "story",
+        "From 23:00 to 07:00 with the shift crew.",
+        0.5,
+    )
     # Accepted and drafting.
-    s = pitch("Dmitri", "Top quarks, weighed", "scicomm", "carousel",
-              "Our new top-mass measurement in six slides.", 20)
+    s = pitch(
+        "Dmitri",
+        "Top quarks, weighed",
+        "scicomm",
+        "carousel",
+        "Our new top-mass measurement in six slides.",
+        20,
+    )
     stories.accept(session, lucia, at(19), policy, s, (at(19) + timedelta(days=16)).date())
-    s = pitch("Elif", "My first conference talk", "training", "reel",
-              "What I learned presenting at a big conference.", 18)
-    stories.accept(session, people["Andrea"], at(17), policy, s,
-                   (at(17) + timedelta(days=14)).date())
+    s = pitch(
+        "Elif",
+        "My first conference talk",
+        "training",
+        "reel",
+        "What I learned presenting at a big conference.",
+        18,
+    )
+    stories.accept(
+        session, people["Andrea"], at(17), policy, s, (at(17) + timedelta(days=14)).date()
+    )
     stories.start_drafting(session, people["Elif"], at(16), policy, s)
     # In review, and changes requested.
-    s = pitch("Farid", "Building a pixel module by hand", "recruitment", "reel",
-              "Wire bonding under the microscope.", 30)
-    stories.accept(session, people["Freya"], at(29), policy, s, (at(29) + timedelta(days=14)).date())
-    stories.submit_draft(session, people["Farid"], at(5), policy, s,
-                         "https://docs.example.org/d/pixel-module")
-    s = pitch("Greta", "Why the Higgs boson is not the end", "outreach", "carousel",
-              "Open questions after 2012.", 35)
+    s = pitch(
+        "Farid",
+        "Building a pixel module by hand",
+        "recruitment",
+        "reel",
+        "Wire bonding under the microscope.",
+        30,
+    )
+    stories.accept(
+        session, people["Freya"], at(29), policy, s, (at(29) + timedelta(days=14)).date()
+    )
+    stories.submit_draft(
+        session, people["Farid"], at(5), policy, s, "https://docs.example.org/d/pixel-module"
+    )
+    s = pitch(
+        "Greta",
+        "Why the Higgs boson is not the end",
+        "outreach",
+        "carousel",
+        "Open questions after 2012.",
+        35,
+    )
     stories.accept(session, lucia, at(34), policy, s, (at(34) + timedelta(days=14)).date())
-    stories.submit_draft(session, people["Greta"], at(12), policy, s,
-                         "https://docs.example.org/d/higgs-not-the-end")
-    stories.request_changes(session, people["Andrea"], at(10), policy, s,
-                            "Shorter captions, and one slide on dark matter.")
+    stories.submit_draft(
+        session, people["Greta"], at(12), policy, s, "https://docs.example.org/d/higgs-not-the-end"
+    )
+    stories.request_changes(
+        session,
+        people["Andrea"],
+        at(10),
+        policy,
+        s,
+        "Shorter captions, and one slide on dark matter.",
+    )
     # Approved, scheduled, published.
-    s = pitch("Ines", "Cosmic rays in the cloud chamber", "outreach", "reel",
-              "A homemade cloud chamber at the open day.", 40)
+    s = pitch(
+        "Ines",
+        "Cosmic rays in the cloud chamber",
+        "outreach",
+        "reel",
+        "A homemade cloud chamber at the open day.",
+        40,
+    )
     stories.accept(session, lucia, at(39), policy, s, (at(39) + timedelta(days=14)).date())
-    stories.submit_draft(session, people["Ines"], at(20), policy, s,
-                         "https://docs.example.org/d/cloud-chamber")
+    stories.submit_draft(
+        session, people["Ines"], at(20), policy, s, "https://docs.example.org/d/cloud-chamber"
+    )
     stories.approve(session, people["Freya"], at(3), policy, s)
     for author, title, objective, fmt in (
         ("Jonas", "Coffee, code and collisions", "recruitment", "reel"),
@@ -103,27 +172,43 @@ def seed_demo(session: Session, policy: Policy, now: datetime) -> None:
     ):
         s = pitch(author, title, objective, fmt, "", 45)
         stories.accept(session, lucia, at(44), policy, s, (at(44) + timedelta(days=14)).date())
-        stories.submit_draft(session, people[author], at(30), policy, s,
-                             f"https://docs.example.org/d/{s}")
+        stories.submit_draft(
+            session, people[author], at(30), policy, s, f"https://docs.example.org/d/{s}"
+        )
         stories.approve(session, people["Andrea"], at(25), policy, s)
         stories.schedule(session, lucia, now, policy, s, None)
-    for index, (author, title, objective, fmt) in enumerate((
-        ("Luca", "The photoelectric effect in a minute", "outreach", "reel"),
-        ("Mira", "Meet the people behind the tracker upgrade", "scicomm", "carousel"),
-        ("Ben", "Lunch at the lab: the canteen debate", "recruitment", "story"),
-    )):
+    for index, (author, title, objective, fmt) in enumerate(
+        (
+            ("Luca", "The photoelectric effect in a minute", "outreach", "reel"),
+            ("Mira", "Meet the people behind the tracker upgrade", "scicomm", "carousel"),
+            ("Ben", "Lunch at the lab: the canteen debate", "recruitment", "story"),
+        )
+    ):
         s = pitch(author, title, objective, fmt, "", 58 - index * 10)
         stories.accept(session, lucia, at(57 - index * 10), policy, s, None)
-        stories.submit_draft(session, people[author], at(50 - index * 10), policy, s,
-                             f"https://docs.example.org/d/{s}")
+        stories.submit_draft(
+            session,
+            people[author],
+            at(50 - index * 10),
+            policy,
+            s,
+            f"https://docs.example.org/d/{s}",
+        )
         stories.approve(session, people["Freya"], at(48 - index * 10), policy, s)
         stories.schedule(session, lucia, at(47 - index * 10), policy, s, None)
-        stories.publish(session, lucia, at(40 - index * 10), policy, s,
-                        f"https://www.instagram.com/p/demo{s}/")
+        stories.publish(
+            session, lucia, at(40 - index * 10), policy, s, f"https://www.instagram.com/p/demo{s}/"
+        )
     # Declined and withdrawn.
     s = pitch("Ben", "A thousand-slide history of the detector", "outreach", "carousel", "", 26)
-    stories.decline(session, people["Freya"], at(25), policy, s,
-                    "Too long for Instagram; could it be three reels?")
+    stories.decline(
+        session,
+        people["Freya"],
+        at(25),
+        policy,
+        s,
+        "Too long for Instagram; could it be three reels?",
+    )
     s = pitch("Chloe", "Ski trip of the group", "recruitment", "post", "", 15)
     stories.withdraw(session, people["Chloe"], at(14), policy, s)
     # Events and one away period.
@@ -133,8 +218,9 @@ def seed_demo(session: Session, policy: Policy, now: datetime) -> None:
         when = datetime.combine(day, time(17, 0), tzinfo=zone).astimezone(UTC)
         calendar.add_event(session, lucia, at(1), policy, when, title, is_slot=False)
     today = now.astimezone(zone).date()
-    members.add_away(session, people["Freya"], today + timedelta(days=20),
-                     today + timedelta(days=27), today)
+    members.add_away(
+        session, people["Freya"], today + timedelta(days=20), today + timedelta(days=27), today
+    )
     # The seeded history's notifications were "sent" long ago: keep the console quiet.
     for row in session.exec(select(Outbound).where(Outbound.status == "pending")).all():
         row.status = "sent"
@@ -150,12 +236,14 @@ def run_demo(
     with tempfile.TemporaryDirectory(prefix="storydesk-demo-") as folder:
         url = f"sqlite:///{Path(folder) / 'demo.db'}"
         demo_settings = replace(settings, database_url=url, coordinators=())
-        runtime = build_runtime(demo_settings, platforms=("console",),
-                                transports={"console": ConsoleTransport(out)})
+        runtime = build_runtime(
+            demo_settings, platforms=("console",), transports={"console": ConsoleTransport(out)}
+        )
         with write_session(runtime.engine) as session:
             seed_demo(session, runtime.policy, now)
-        intro = TOUR.format(due=(now + timedelta(days=10)).astimezone(runtime.policy.zone)
-                            .date().isoformat())
+        intro = TOUR.format(
+            due=(now + timedelta(days=10)).astimezone(runtime.policy.zone).date().isoformat()
+        )
         code = run_console(runtime, "Ben", lines=lines, out=out, now=now, intro=intro)
         runtime.engine.dispose()
         return code

@@ -153,7 +153,9 @@ def parse_pitch(text: str) -> stories.PitchForm:
         else:
             title_words.append(word)
     return stories.PitchForm(
-        title=" ".join(title_words), summary=summary.strip(), objective=objective,
+        title=" ".join(title_words),
+        summary=summary.strip(),
+        objective=objective,
         format=format_,
     )
 
@@ -171,8 +173,9 @@ def _list(inv: Invocation) -> Reply:
 def _show(inv: Invocation) -> Reply:
     if len(inv.words) != 1:
         raise UsageError("Give one story number.", "show")
-    return stories.show(inv.session, inv.actor, inv.now, inv.policy,
-                        parse_story_number(inv.words[0], "show"))
+    return stories.show(
+        inv.session, inv.actor, inv.now, inv.policy, parse_story_number(inv.words[0], "show")
+    )
 
 
 def _calendar(inv: Invocation) -> Reply:
@@ -212,8 +215,9 @@ def _decline(inv: Invocation) -> Reply:
 def _start(inv: Invocation) -> Reply:
     if len(inv.words) != 1:
         raise UsageError("Give one story number.", "start")
-    return stories.start_drafting(inv.session, inv.actor, inv.now, inv.policy,
-                                  parse_story_number(inv.words[0], "start"))
+    return stories.start_drafting(
+        inv.session, inv.actor, inv.now, inv.policy, parse_story_number(inv.words[0], "start")
+    )
 
 
 def _draft(inv: Invocation) -> Reply:
@@ -234,8 +238,9 @@ def _changes(inv: Invocation) -> Reply:
 def _approve(inv: Invocation) -> Reply:
     if len(inv.words) != 1:
         raise UsageError("Give one story number.", "approve")
-    return stories.approve(inv.session, inv.actor, inv.now, inv.policy,
-                           parse_story_number(inv.words[0], "approve"))
+    return stories.approve(
+        inv.session, inv.actor, inv.now, inv.policy, parse_story_number(inv.words[0], "approve")
+    )
 
 
 def _schedule(inv: Invocation) -> Reply:
@@ -258,15 +263,15 @@ def _published(inv: Invocation) -> Reply:
     story_id = parse_story_number(words[0], "published")
     link = words[1].strip("<>").split("|")[0]
     media_id = words[2] if len(words) == 3 else None
-    return stories.publish(inv.session, inv.actor, inv.now, inv.policy, story_id, link,
-                           media_id)
+    return stories.publish(inv.session, inv.actor, inv.now, inv.policy, story_id, link, media_id)
 
 
 def _withdraw(inv: Invocation) -> Reply:
     if len(inv.words) != 1:
         raise UsageError("Give one story number.", "withdraw")
-    return stories.withdraw(inv.session, inv.actor, inv.now, inv.policy,
-                            parse_story_number(inv.words[0], "withdraw"))
+    return stories.withdraw(
+        inv.session, inv.actor, inv.now, inv.policy, parse_story_number(inv.words[0], "withdraw")
+    )
 
 
 def _reassign(inv: Invocation) -> Reply:
@@ -311,8 +316,15 @@ def _event(inv: Invocation) -> Reply:
             raise UsageError("Give a date, a time and a title.", "event")
         when = parse_local_time(words[0], words[1], inv.policy, "event")
         title = words[2] if len(words) == 3 else ("Extra slot" if action == "slot" else "")
-        return calendar.add_event(inv.session, inv.actor, inv.now, inv.policy, when,
-                                  clean_text(title), is_slot=action == "slot")
+        return calendar.add_event(
+            inv.session,
+            inv.actor,
+            inv.now,
+            inv.policy,
+            when,
+            clean_text(title),
+            is_slot=action == "slot",
+        )
     raise UsageError("Use `event add`, `event slot` or `event remove`.", "event")
 
 
@@ -336,43 +348,82 @@ def register(subcommand: Subcommand) -> None:
 
 
 for _entry in (
-    Subcommand("help", "/story help [subcommand]", "this list, or one subcommand in detail",
-               _help),
+    Subcommand("help", "/story help [subcommand]", "this list, or one subcommand in detail", _help),
     Subcommand("list", "/story list [mine|open|all]", "stories, open ones by default", _list),
     Subcommand("show", "/story show N", "a story's fields, reviewer, dates and history", _show),
-    Subcommand("calendar", "/story calendar [weeks]",
-               "slots, scheduled stories, events and free slots (4 weeks by default)",
-               _calendar),
-    Subcommand("accept", "/story accept N [due YYYY-MM-DD]",
-               "coordinators: accept a pitch; the draft is due in two weeks unless given",
-               _accept),
-    Subcommand("decline", "/story decline N <reason>",
-               "coordinators: decline a pitch, with a reason for the author", _decline),
-    Subcommand("start", "/story start N", "authors: mark an accepted story as in drafting",
-               _start),
-    Subcommand("draft", "/story draft N <link>",
-               "authors: submit the draft's link for review", _draft),
-    Subcommand("changes", "/story changes N [note]",
-               "coordinators: ask the author for changes to a draft", _changes),
+    Subcommand(
+        "calendar",
+        "/story calendar [weeks]",
+        "slots, scheduled stories, events and free slots (4 weeks by default)",
+        _calendar,
+    ),
+    Subcommand(
+        "accept",
+        "/story accept N [due YYYY-MM-DD]",
+        "coordinators: accept a pitch; the draft is due in two weeks unless given",
+        _accept,
+    ),
+    Subcommand(
+        "decline",
+        "/story decline N <reason>",
+        "coordinators: decline a pitch, with a reason for the author",
+        _decline,
+    ),
+    Subcommand("start", "/story start N", "authors: mark an accepted story as in drafting", _start),
+    Subcommand(
+        "draft", "/story draft N <link>", "authors: submit the draft's link for review", _draft
+    ),
+    Subcommand(
+        "changes",
+        "/story changes N [note]",
+        "coordinators: ask the author for changes to a draft",
+        _changes,
+    ),
     Subcommand("approve", "/story approve N", "coordinators: approve a draft", _approve),
-    Subcommand("schedule", "/story schedule N next | /story schedule N YYYY-MM-DD HH:MM",
-               "coordinators: put an approved story into the next free slot or at a time",
-               _schedule, details=("Times are in the team's time zone.",)),
-    Subcommand("published", "/story published N <permalink> [media-id]",
-               "coordinators: record the published post", _published, aliases=("publish",)),
-    Subcommand("withdraw", "/story withdraw N", "authors: withdraw a story before publication",
-               _withdraw),
-    Subcommand("reassign", "/story reassign N [@person]",
-               "coordinators: give the review to someone else (the fairest pick if no one is "
-               "named)", _reassign),
-    Subcommand("team", "/story team [add|remove @person]",
-               "the coordinators; coordinators can add and remove", _team),
-    Subcommand("away", "/story away YYYY-MM-DD YYYY-MM-DD",
-               "tell Storydesk you are away: no reviews are assigned to you then", _away),
-    Subcommand("event", "/story event add|slot YYYY-MM-DD HH:MM <title> | /story event remove N",
-               "coordinators: a one-off event, or an extra publication slot", _event),
-    Subcommand("reminders", "/story reminders on|off", "turn your direct reminders on or off",
-               _reminders),
+    Subcommand(
+        "schedule",
+        "/story schedule N next | /story schedule N YYYY-MM-DD HH:MM",
+        "coordinators: put an approved story into the next free slot or at a time",
+        _schedule,
+        details=("Times are in the team's time zone.",),
+    ),
+    Subcommand(
+        "published",
+        "/story published N <permalink> [media-id]",
+        "coordinators: record the published post",
+        _published,
+        aliases=("publish",),
+    ),
+    Subcommand(
+        "withdraw", "/story withdraw N", "authors: withdraw a story before publication", _withdraw
+    ),
+    Subcommand(
+        "reassign",
+        "/story reassign N [@person]",
+        "coordinators: give the review to someone else (the fairest pick if no one is named)",
+        _reassign,
+    ),
+    Subcommand(
+        "team",
+        "/story team [add|remove @person]",
+        "the coordinators; coordinators can add and remove",
+        _team,
+    ),
+    Subcommand(
+        "away",
+        "/story away YYYY-MM-DD YYYY-MM-DD",
+        "tell Storydesk you are away: no reviews are assigned to you then",
+        _away,
+    ),
+    Subcommand(
+        "event",
+        "/story event add|slot YYYY-MM-DD HH:MM <title> | /story event remove N",
+        "coordinators: a one-off event, or an extra publication slot",
+        _event,
+    ),
+    Subcommand(
+        "reminders", "/story reminders on|off", "turn your direct reminders on or off", _reminders
+    ),
 ):
     register(_entry)
 
@@ -381,19 +432,28 @@ def help_reply(topic: str | None = None) -> Reply:
     if topic:
         key = topic.lower().lstrip("/")
         if key == "pitch":
-            return Reply(text=f"Usage: {PITCH_USAGE}", blocks=(
-                Code(PITCH_USAGE),
-                Paragraph(f"Objectives: {', '.join('#' + o for o in OBJECTIVES)}. "
-                          f"Formats: {', '.join('#' + f for f in FORMATS)}. "
-                          "Everything after -- is the summary. `/pitch` alone opens a form."),
-            ))
+            return Reply(
+                text=f"Usage: {PITCH_USAGE}",
+                blocks=(
+                    Code(PITCH_USAGE),
+                    Paragraph(
+                        f"Objectives: {', '.join('#' + o for o in OBJECTIVES)}. "
+                        f"Formats: {', '.join('#' + f for f in FORMATS)}. "
+                        "Everything after -- is the summary. `/pitch` alone opens a form."
+                    ),
+                ),
+            )
         sub = SUBCOMMANDS.get(key)
         if sub is None:
             return unknown_subcommand(topic)
-        return Reply(text=f"Usage: {sub.usage}", blocks=(
-            Code(sub.usage), Paragraph(sub.summary[0].upper() + sub.summary[1:] + "."),
-            *(Paragraph(line) for line in sub.details),
-        ))
+        return Reply(
+            text=f"Usage: {sub.usage}",
+            blocks=(
+                Code(sub.usage),
+                Paragraph(sub.summary[0].upper() + sub.summary[1:] + "."),
+                *(Paragraph(line) for line in sub.details),
+            ),
+        )
     seen: list[Subcommand] = []
     for sub in SUBCOMMANDS.values():
         if sub not in seen:

@@ -16,8 +16,10 @@ def render_text(reply: Reply, width: int = 88) -> str:
             if block.text != reply.text:
                 lines.append(f"  == {block.text} ==")
         elif isinstance(block, Paragraph):
-            lines.extend(textwrap.wrap(block.text, width, initial_indent="  ",
-                                       subsequent_indent="  ") or [""])
+            lines.extend(
+                textwrap.wrap(block.text, width, initial_indent="  ", subsequent_indent="  ")
+                or [""]
+            )
         elif isinstance(block, Fields):
             label_width = max((len(label) for label, _ in block.pairs), default=0)
             lines.extend(f"  {label:<{label_width}}  {value}" for label, value in block.pairs)

@@ -350,9 +350,7 @@ def load_settings(
 def _check_combinations(settings: Settings) -> None:
     if settings.slack_app_token and not settings.slack_bot_token:
         raise SettingsError("SLACK_BOT_TOKEN", "is required when SLACK_APP_TOKEN is set")
-    if settings.slack_bot_token and not (
-        settings.slack_app_token or settings.slack_signing_secret
-    ):
+    if settings.slack_bot_token and not (settings.slack_app_token or settings.slack_signing_secret):
         raise SettingsError(
             "SLACK_SIGNING_SECRET",
             "is required for HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)",
@@ -366,5 +364,7 @@ def _check_combinations(settings: Settings) -> None:
             "is required with Mattermost (run `storydesk mattermost setup` to get them)",
         )
     if bool(settings.instagram_access_token) != bool(settings.instagram_user_id):
-        missing = "INSTAGRAM_USER_ID" if settings.instagram_access_token else "INSTAGRAM_ACCESS_TOKEN"
+        missing = (
+            "INSTAGRAM_USER_ID" if settings.instagram_access_token else "INSTAGRAM_ACCESS_TOKEN"
+        )
         raise SettingsError(missing, "is required when the other Instagram variable is set")

@@ -26,7 +26,12 @@ def extra_slots(session: Session, after: datetime) -> list[datetime]:
 
 
 def add_event(
-    session: Session, actor: Member, now: datetime, policy: Policy, when: datetime, title: str,
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    when: datetime,
+    title: str,
     is_slot: bool,
 ) -> Reply:
     require_coordinator(actor, "add events to the calendar")
@@ -65,18 +70,23 @@ def calendar(
     start = datetime.combine(today, time(0), tzinfo=zone).astimezone(UTC)
     end = start + timedelta(weeks=weeks)
     slots = decisions.cadence_slots(start, end, policy.cadence, zone)
-    events = list(session.exec(
-        select(CalendarEvent).where(
-            col(CalendarEvent.starts_at) >= start, col(CalendarEvent.starts_at) < end
-        ).order_by(col(CalendarEvent.starts_at))
-    ).all())
+    events = list(
+        session.exec(
+            select(CalendarEvent)
+            .where(col(CalendarEvent.starts_at) >= start, col(CalendarEvent.starts_at) < end)
+            .order_by(col(CalendarEvent.starts_at))
+        ).all()
+    )
     slots += [e.starts_at for e in events if e.is_slot and e.starts_at]
-    stories = list(session.exec(
-        select(Story).where(
-            Story.state == "scheduled", col(Story.scheduled_at) >= start,
-            col(Story.scheduled_at) < end,
-        )
-    ).all())
+    stories = list(
+        session.exec(
+            select(Story).where(
+                Story.state == "scheduled",
+                col(Story.scheduled_at) >= start,
+                col(Story.scheduled_at) < end,
+            )
+        ).all()
+    )
     entries: list[tuple[datetime, str]] = []
     by_time: dict[datetime, list[Story]] = {}
     for story in stories:

@@ -75,13 +75,20 @@ MOVES: dict[str, Move] = {
             "in_review",
             "author_or_coordinator",
         ),
-        Move("changes", "request changes", frozenset({"in_review"}), "changes_requested",
-             "coordinator"),
+        Move(
+            "changes",
+            "request changes",
+            frozenset({"in_review"}),
+            "changes_requested",
+            "coordinator",
+        ),
         Move("approve", "approve", frozenset({"in_review"}), "approved", "coordinator"),
-        Move("schedule", "schedule", frozenset({"approved", "scheduled"}), "scheduled",
-             "coordinator"),
-        Move("publish", "publish", frozenset({"approved", "scheduled"}), "published",
-             "coordinator"),
+        Move(
+            "schedule", "schedule", frozenset({"approved", "scheduled"}), "scheduled", "coordinator"
+        ),
+        Move(
+            "publish", "publish", frozenset({"approved", "scheduled"}), "published", "coordinator"
+        ),
         Move(
             "withdraw",
             "withdraw",
@@ -168,15 +175,13 @@ def choose_reviewer(
         return Assignment(None, f"no coordinator is available ({why})")
 
     never = datetime.min.replace(tzinfo=UTC)
-    eligible.sort(
-        key=lambda c: (c.open_reviews, c.last_assigned_at or never, c.member_id)
-    )
+    eligible.sort(key=lambda c: (c.open_reviews, c.last_assigned_at or never, c.member_id))
     chosen, others = eligible[0], eligible[1:]
     reason = _plural(chosen.open_reviews, "open review")
     if others:
         counts = [str(c.open_reviews) for c in others]
         if all(c.open_reviews == chosen.open_reviews for c in others):
-            reason += f", like the others; assigned least recently"
+            reason += ", like the others; assigned least recently"
         else:
             verb = "has" if len(others) == 1 else "have"
             noun = "the other" if len(others) == 1 else "the others"

@@ -113,8 +113,11 @@ def team(session: Session, today: date) -> Reply:
         away = current_or_next_away(session, member, today)
         note = f" (away {away.first_day} to {away.last_day})" if away else ""
         lines.append(f"{member.display_name}{note}")
-    return info(f"Coordinators: {', '.join(m.display_name for m in members)}",
-                Heading("Coordinators"), Bullets(tuple(lines)))
+    return info(
+        f"Coordinators: {', '.join(m.display_name for m in members)}",
+        Heading("Coordinators"),
+        Bullets(tuple(lines)),
+    )
 
 
 def add_coordinator(session: Session, actor: Member, member: Member) -> Reply:

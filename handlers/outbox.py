@@ -59,27 +59,53 @@ def enqueue(
 
 
 def notify_member(
-    session: Session, member: Member, reply: Reply, *, key: str, now: datetime,
-    due_at: datetime | None = None, story_id: int | None = None,
+    session: Session,
+    member: Member,
+    reply: Reply,
+    *,
+    key: str,
+    now: datetime,
+    due_at: datetime | None = None,
+    story_id: int | None = None,
 ) -> Outbound | None:
     """A direct message, on the member's own platform."""
     return enqueue(
-        session, key=key, platform=member.platform, reply=reply, now=now, due_at=due_at,
-        member=member, story_id=story_id,
+        session,
+        key=key,
+        platform=member.platform,
+        reply=reply,
+        now=now,
+        due_at=due_at,
+        member=member,
+        story_id=story_id,
     )
 
 
 def post_to_channel(
-    session: Session, platforms: tuple[str, ...] | list[str], channel: str, reply: Reply, *,
-    key: str, now: datetime, due_at: datetime | None = None, story_id: int | None = None,
+    session: Session,
+    platforms: tuple[str, ...] | list[str],
+    channel: str,
+    reply: Reply,
+    *,
+    key: str,
+    now: datetime,
+    due_at: datetime | None = None,
+    story_id: int | None = None,
     kind: str = "message",
 ) -> list[Outbound]:
     """A post to a logical channel ("team" or "group") on each given platform."""
     rows = []
     for platform in platforms:
         row = enqueue(
-            session, key=f"{key}@{platform}", platform=platform, reply=reply, now=now,
-            due_at=due_at, channel=channel, story_id=story_id, kind=kind,
+            session,
+            key=f"{key}@{platform}",
+            platform=platform,
+            reply=reply,
+            now=now,
+            due_at=due_at,
+            channel=channel,
+            story_id=story_id,
+            kind=kind,
         )
         if row is not None:
             rows.append(row)

@@ -28,7 +28,7 @@ from handlers.decisions import (
 from handlers.errors import Refused
 from handlers.members import away_periods, coordinators, is_coordinator
 from handlers.outbox import notify_member, post_to_channel
-from handlers.reply import Action, Bullets, Fields, Heading, Paragraph, Reply
+from handlers.reply import Action, Block, Bullets, Fields, Heading, Paragraph, Reply
 from storage.models import Member, Story, StoryEvent
 
 TITLE_MAX = 150
@@ -115,13 +115,22 @@ def pitch(session: Session, actor: Member, now: datetime, policy: Policy, form: 
     if assignment.member_id is not None:
         reviewer = session.get(Member, assignment.member_id)
         assert reviewer is not None
-        record(session, story, None, now, "assigned", None, None,
-               f"{reviewer.display_name}: {assignment.reason}")
+        record(
+            session,
+            story,
+            None,
+            now,
+            "assigned",
+            None,
+            None,
+            f"{reviewer.display_name}: {assignment.reason}",
+        )
     announce_card(session, story, now, policy)
     reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else None
     if reviewer is not None:
         notify_member(
-            session, reviewer,
+            session,
+            reviewer,
             Reply(
                 text=f"You are reviewing story #{story.id}: {story.title} "
                 f"(pitched by {actor.display_name}). {assignment.reason}.",
@@ -130,7 +139,8 @@ def pitch(session: Session, actor: Member, now: datetime, policy: Policy, form: 
                 story_id=story.id,
             ),
             key=f"story-{story.id}:review-assigned:{reviewer.id}:v{story.version}",
-            now=now, story_id=story.id,
+            now=now,
+            story_id=story.id,
         )
     who = reviewer.display_name if reviewer else "nobody yet"
     return Reply(
@@ -207,8 +217,13 @@ def set_reviewer(
 
 
 def reassign(
-    session: Session, actor: Member, now: datetime, policy: Policy, story_id: int,
-    to: Member | None = None, expected_version: int | None = None,
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    story_id: int,
+    to: Member | None = None,
+    expected_version: int | None = None,
 ) -> Reply:
     story = load_for_move(session, actor, story_id, "reassign", expected_version)
     previous = session.get(Member, story.reviewer_id) if story.reviewer_id else None
@@ -230,20 +245,34 @@ def reassign(
     reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else None
     assert reviewer is not None
     old = previous.display_name if previous else "nobody"
-    record(session, story, actor, now, "reassigned", None, None,
-           f"{old} -> {reviewer.display_name}: {assignment.reason}")
+    record(
+        session,
+        story,
+        actor,
+        now,
+        "reassigned",
+        None,
+        None,
+        f"{old} -> {reviewer.display_name}: {assignment.reason}",
+    )
     announce_card(session, story, now, policy)
     notify_member(
-        session, reviewer,
-        Reply(text=f"You are now reviewing story #{story.id}: {story.title} "
-              f"({assignment.reason}).", blocks=card_blocks(session, story),
-              actions=card_actions(story), story_id=story.id),
+        session,
+        reviewer,
+        Reply(
+            text=f"You are now reviewing story #{story.id}: {story.title} ({assignment.reason}).",
+            blocks=card_blocks(session, story),
+            actions=card_actions(story),
+            story_id=story.id,
+        ),
         key=f"story-{story.id}:review-assigned:{reviewer.id}:v{story.version}",
-        now=now, story_id=story.id,
+        now=now,
+        story_id=story.id,
     )
     return Reply(
         text=f"Story #{story.id} is now reviewed by {reviewer.display_name} (was {old}).",
-        tone="success", story_id=story.id,
+        tone="success",
+        story_id=story.id,
     )
 
 
@@ -258,7 +287,10 @@ def get_story(session: Session, story_id: int) -> Story:
 
 
 def load_for_move(
-    session: Session, actor: Member, story_id: int, move_name: str,
+    session: Session,
+    actor: Member,
+    story_id: int,
+    move_name: str,
     expected_version: int | None = None,
 ) -> Story:
     """The story, if `actor` may make this move from its current state; else Refused."""
@@ -281,7 +313,9 @@ def load_for_move(
             "author": "the author",
             "author_or_coordinator": "the author or a coordinator",
         }[move.who]
-        extra = " Ask a coordinator (`/story team` lists them)." if move.who == "coordinator" else ""
+        extra = (
+            " Ask a coordinator (`/story team` lists them)." if move.who == "coordinator" else ""
+        )
         raise Refused(f"Only {who} can {move.label} story #{story.id}.{extra}")
     if story.state not in move.sources:
         raise Refused(decisions.illegal_move_message(story.id or 0, story.state, move_name))
@@ -302,8 +336,14 @@ def change_state(
 
 
 def record(
-    session: Session, story: Story, actor: Member | None, now: datetime, action: str,
-    from_state: str | None, to_state: str | None, detail: str = "",
+    session: Session,
+    story: Story,
+    actor: Member | None,
+    now: datetime,
+    action: str,
+    from_state: str | None,
+    to_state: str | None,
+    detail: str = "",
 ) -> None:
     """A history line, and a new version of the story (what stale buttons are checked against)."""
     assert story.id is not None
@@ -311,8 +351,13 @@ def record(
         story.version += 1
     session.add(
         StoryEvent(
-            story_id=story.id, actor_id=actor.id if actor else None, at=now, action=action,
-            from_state=from_state, to_state=to_state, detail=detail[:2000],
+            story_id=story.id,
+            actor_id=actor.id if actor else None,
+            at=now,
+            action=action,
+            from_state=from_state,
+            to_state=to_state,
+            detail=detail[:2000],
         )
     )
     session.add(story)
@@ -325,25 +370,37 @@ def tell_author(
     author = session.get(Member, story.author_id)
     assert author is not None
     notify_member(
-        session, author, Reply(text=text, blocks=blocks, story_id=story.id),
-        key=f"story-{story.id}:author:{story.state}:v{story.version}", now=now,
+        session,
+        author,
+        Reply(text=text, blocks=blocks, story_id=story.id),
+        key=f"story-{story.id}:author:{story.state}:v{story.version}",
+        now=now,
         story_id=story.id,
     )
 
 
 def accept(
-    session: Session, actor: Member, now: datetime, policy: Policy, story_id: int,
-    due: date | None = None, expected_version: int | None = None,
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    story_id: int,
+    due: date | None = None,
+    expected_version: int | None = None,
 ) -> Reply:
     story = load_for_move(session, actor, story_id, "accept", expected_version)
     today = local_today(now, policy)
     due = due or today + timedelta(days=policy.draft_days)
     if due < today:
-        raise Refused(f"The draft date {due} is in the past; pick today or later.",
-                      field_errors={"due": "This date is in the past."})
+        raise Refused(
+            f"The draft date {due} is in the past; pick today or later.",
+            field_errors={"due": "This date is in the past."},
+        )
     if due > today + timedelta(days=366):
-        raise Refused("The draft date is more than a year away; pick a nearer one.",
-                      field_errors={"due": "More than a year away."})
+        raise Refused(
+            "The draft date is more than a year away; pick a nearer one.",
+            field_errors={"due": "More than a year away."},
+        )
     story.draft_due = due
     if story.reviewer_id is None:
         story.reviewer_id = actor.id
@@ -352,34 +409,49 @@ def accept(
     announce_card(session, story, now, policy)
     reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else actor
     tell_author(
-        session, story, now,
-        f"Good news: story #{story.id} \"{story.title}\" is accepted. Your draft is due on "
+        session,
+        story,
+        now,
+        f'Good news: story #{story.id} "{story.title}" is accepted. Your draft is due on '
         f"{due:%A %d %B}; {reviewer.display_name if reviewer else 'your reviewer'} will help.",
-        Paragraph("When your draft is ready, send its link with `/story draft "
-                  f"{story.id} <link>`."),
+        Paragraph(
+            f"When your draft is ready, send its link with `/story draft {story.id} <link>`."
+        ),
     )
-    return Reply(text=f"Story #{story.id} accepted; draft due {due}.", tone="success",
-                 story_id=story.id)
+    return Reply(
+        text=f"Story #{story.id} accepted; draft due {due}.", tone="success", story_id=story.id
+    )
 
 
 def decline(
-    session: Session, actor: Member, now: datetime, policy: Policy, story_id: int, reason: str,
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    story_id: int,
+    reason: str,
     expected_version: int | None = None,
 ) -> Reply:
     reason = reason.strip()
     if not reason:
-        raise Refused("Say why the pitch is declined: `/story decline N <reason>`.",
-                      field_errors={"reason": "A reason is required."})
+        raise Refused(
+            "Say why the pitch is declined: `/story decline N <reason>`.",
+            field_errors={"reason": "A reason is required."},
+        )
     if len(reason) > REASON_MAX:
-        raise Refused(f"Keep the reason under {REASON_MAX} characters.",
-                      field_errors={"reason": f"At most {REASON_MAX} characters."})
+        raise Refused(
+            f"Keep the reason under {REASON_MAX} characters.",
+            field_errors={"reason": f"At most {REASON_MAX} characters."},
+        )
     story = load_for_move(session, actor, story_id, "decline", expected_version)
     story.decline_reason = reason
     change_state(session, story, actor, now, "decline", reason)
     announce_card(session, story, now, policy)
     tell_author(
-        session, story, now,
-        f"Story #{story.id} \"{story.title}\" was not taken this time. "
+        session,
+        story,
+        now,
+        f'Story #{story.id} "{story.title}" was not taken this time. '
         f"{actor.display_name} says: {reason}",
         Paragraph("Thank you for pitching; another angle may fit. `/pitch` is always open."),
     )
@@ -392,8 +464,11 @@ def start_drafting(
     story = load_for_move(session, actor, story_id, "start")
     change_state(session, story, actor, now, "start")
     announce_card(session, story, now, policy)
-    return Reply(text=f"Story #{story.id} is in drafting. Due {story.draft_due}.",
-                 tone="success", story_id=story.id)
+    return Reply(
+        text=f"Story #{story.id} is in drafting. Due {story.draft_due}.",
+        tone="success",
+        story_id=story.id,
+    )
 
 
 def submit_draft(
@@ -401,8 +476,10 @@ def submit_draft(
 ) -> Reply:
     link = link.strip()
     if not is_web_link(link):
-        raise Refused("Give the draft as a web link: `/story draft N https://...`.",
-                      field_errors={"link": "Not a web link."})
+        raise Refused(
+            "Give the draft as a web link: `/story draft N https://...`.",
+            field_errors={"link": "Not a web link."},
+        )
     story = load_for_move(session, actor, story_id, "draft")
     story.draft_link = link
     change_state(session, story, actor, now, "draft", link)
@@ -410,56 +487,84 @@ def submit_draft(
     reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else None
     if reviewer is not None:
         notify_member(
-            session, reviewer,
-            Reply(text=f"A draft of story #{story.id} \"{story.title}\" is ready for your "
-                  f"review: {link}", blocks=card_blocks(session, story),
-                  actions=card_actions(story), story_id=story.id),
-            key=f"story-{story.id}:draft-submitted:v{story.version}", now=now,
+            session,
+            reviewer,
+            Reply(
+                text=f'A draft of story #{story.id} "{story.title}" is ready for your '
+                f"review: {link}",
+                blocks=card_blocks(session, story),
+                actions=card_actions(story),
+                story_id=story.id,
+            ),
+            key=f"story-{story.id}:draft-submitted:v{story.version}",
+            now=now,
             story_id=story.id,
         )
-    return Reply(text=f"Draft of story #{story.id} submitted for review.", tone="success",
-                 story_id=story.id)
+    return Reply(
+        text=f"Draft of story #{story.id} submitted for review.", tone="success", story_id=story.id
+    )
 
 
 def request_changes(
-    session: Session, actor: Member, now: datetime, policy: Policy, story_id: int, note: str,
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    story_id: int,
+    note: str,
     expected_version: int | None = None,
 ) -> Reply:
     note = note.strip()
     if len(note) > REASON_MAX:
-        raise Refused(f"Keep the note under {REASON_MAX} characters.",
-                      field_errors={"note": f"At most {REASON_MAX} characters."})
+        raise Refused(
+            f"Keep the note under {REASON_MAX} characters.",
+            field_errors={"note": f"At most {REASON_MAX} characters."},
+        )
     story = load_for_move(session, actor, story_id, "changes", expected_version)
     change_state(session, story, actor, now, "changes", note)
     announce_card(session, story, now, policy)
     tell_author(
-        session, story, now,
-        f"{actor.display_name} asks for changes to story #{story.id} \"{story.title}\""
+        session,
+        story,
+        now,
+        f'{actor.display_name} asks for changes to story #{story.id} "{story.title}"'
         + (f": {note}" if note else "."),
         Paragraph(f"Send the new link with `/story draft {story.id} <link>` when ready."),
     )
-    return Reply(text=f"Changes requested on story #{story.id}.", tone="success",
-                 story_id=story.id)
+    return Reply(text=f"Changes requested on story #{story.id}.", tone="success", story_id=story.id)
 
 
 def approve(
-    session: Session, actor: Member, now: datetime, policy: Policy, story_id: int,
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    story_id: int,
     expected_version: int | None = None,
 ) -> Reply:
     story = load_for_move(session, actor, story_id, "approve", expected_version)
     change_state(session, story, actor, now, "approve")
     announce_card(session, story, now, policy)
     tell_author(
-        session, story, now,
-        f"Story #{story.id} \"{story.title}\" is approved by {actor.display_name}. "
+        session,
+        story,
+        now,
+        f'Story #{story.id} "{story.title}" is approved by {actor.display_name}. '
         "It will be scheduled into a publication slot.",
     )
-    return Reply(text=f"Story #{story.id} approved. Schedule it with "
-                 f"`/story schedule {story.id} next`.", tone="success", story_id=story.id)
+    return Reply(
+        text=f"Story #{story.id} approved. Schedule it with `/story schedule {story.id} next`.",
+        tone="success",
+        story_id=story.id,
+    )
 
 
 def schedule(
-    session: Session, actor: Member, now: datetime, policy: Policy, story_id: int,
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    story_id: int,
     when: datetime | None,
 ) -> Reply:
     """Schedule into the next free cadence slot (`when` None) or at an explicit time."""
@@ -473,36 +578,47 @@ def schedule(
     if when is None:
         from handlers.calendar import extra_slots
 
-        slot = decisions.next_free_slot(earliest, policy.cadence, zone, taken,
-                                        extra_slots(session, earliest))
+        slot = decisions.next_free_slot(
+            earliest, policy.cadence, zone, taken, extra_slots(session, earliest)
+        )
         if slot is None:
             raise Refused("No free slot in the coming year; give a date and time instead.")
         when = slot
     else:
         if when <= now:
-            raise Refused(f"{when.astimezone(zone):%Y-%m-%d %H:%M} is in the past; pick a "
-                          "later time.")
+            raise Refused(
+                f"{when.astimezone(zone):%Y-%m-%d %H:%M} is in the past; pick a later time."
+            )
         if story.embargo_until and when < earliest:
-            raise Refused(f"Story #{story.id} is under embargo until {story.embargo_until}; "
-                          "schedule it on or after that day.")
+            raise Refused(
+                f"Story #{story.id} is under embargo until {story.embargo_until}; "
+                "schedule it on or after that day."
+            )
     clashes = [t for t in taken if decisions.same_local_day(t, when, zone)]
     story.scheduled_at = when
     local = when.astimezone(zone)
     change_state(session, story, actor, now, "schedule", f"{local:%Y-%m-%d %H:%M %Z}")
     announce_card(session, story, now, policy)
     tell_author(
-        session, story, now,
-        f"Story #{story.id} \"{story.title}\" will be published on {local:%A %d %B at %H:%M}.",
+        session,
+        story,
+        now,
+        f'Story #{story.id} "{story.title}" will be published on {local:%A %d %B at %H:%M}.',
     )
     text = f"Story #{story.id} scheduled for {local:%a %Y-%m-%d %H:%M} ({policy.timezone})."
     if clashes:
         others = stories_at_day(session, when, policy, exclude=story.id)
         names = ", ".join(f"#{s.id}" for s in others)
         return Reply(
-            text=text + f" Note: {names} is also on that day.", tone="warning",
+            text=text + f" Note: {names} is also on that day.",
+            tone="warning",
             story_id=story.id,
-            blocks=(Paragraph(f"Two stories on {local:%A %d %B}: consider moving one "
-                              "(`/story calendar` shows the free slots)."),),
+            blocks=(
+                Paragraph(
+                    f"Two stories on {local:%A %d %B}: consider moving one "
+                    "(`/story calendar` shows the free slots)."
+                ),
+            ),
         )
     return Reply(text=text, tone="success", story_id=story.id)
 
@@ -531,8 +647,13 @@ def stories_at_day(
 
 
 def publish(
-    session: Session, actor: Member, now: datetime, policy: Policy, story_id: int,
-    permalink: str, media_id: str | None = None,
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    story_id: int,
+    permalink: str,
+    media_id: str | None = None,
 ) -> Reply:
     permalink = permalink.strip()
     if not is_web_link(permalink):
@@ -545,10 +666,15 @@ def publish(
     story.published_at = now
     change_state(session, story, actor, now, "publish", permalink)
     announce_card(session, story, now, policy)
-    tell_author(session, story, now,
-                f"Story #{story.id} \"{story.title}\" is published: {permalink}. Thank you!")
-    return Reply(text=f"Story #{story.id} is published: {permalink}", tone="success",
-                 story_id=story.id)
+    tell_author(
+        session,
+        story,
+        now,
+        f'Story #{story.id} "{story.title}" is published: {permalink}. Thank you!',
+    )
+    return Reply(
+        text=f"Story #{story.id} is published: {permalink}", tone="success", story_id=story.id
+    )
 
 
 def withdraw(
@@ -575,8 +701,7 @@ CARD_BUTTONS = (
 def card_actions(story: Story) -> tuple[Action, ...]:
     assert story.id is not None
     return tuple(
-        Action(name=name, label=label, story_id=story.id, version=story.version,
-               style=style)  # type: ignore[arg-type]
+        Action(name=name, label=label, story_id=story.id, version=story.version, style=style)  # type: ignore[arg-type]
         for name, label, style in CARD_BUTTONS
         if story.state in MOVES[name].sources
     )
@@ -633,8 +758,13 @@ def card(session: Session, story: Story) -> Reply:
 def announce_card(session: Session, story: Story, now: datetime, policy: Policy) -> None:
     """Queue the story's card for the team channel; adapters update it in place."""
     post_to_channel(
-        session, policy.channel_platforms, "team", card(session, story),
-        key=f"card:story-{story.id}:v{story.version}", now=now, story_id=story.id,
+        session,
+        policy.channel_platforms,
+        "team",
+        card(session, story),
+        key=f"card:story-{story.id}:v{story.version}",
+        now=now,
+        story_id=story.id,
         kind="card",
     )
 
@@ -658,14 +788,17 @@ def list_stories(
         return Reply(text=f"{title}: none yet. Pitch one with `/pitch <title>`.")
     lines = [story_line(session, story) for story in stories[:LIST_LIMIT]]
     if len(stories) > LIST_LIMIT:
-        lines.append(f"… and more; `/story show N` for any number.")
-    return Reply(text=f"{title}: {len(stories[:LIST_LIMIT])}", blocks=(
-        Heading(title), Bullets(tuple(lines))))
+        lines.append("… and more; `/story show N` for any number.")
+    return Reply(
+        text=f"{title}: {len(stories[:LIST_LIMIT])}", blocks=(Heading(title), Bullets(tuple(lines)))
+    )
 
 
 def story_line(session: Session, story: Story) -> str:
-    parts = [f"#{story.id} {story.title} — {STATE_LABELS[story.state]}",
-             f"by {member_name(session, story.author_id)}"]
+    parts = [
+        f"#{story.id} {story.title} — {STATE_LABELS[story.state]}",
+        f"by {member_name(session, story.author_id)}",
+    ]
     if story.reviewer_id and story.state not in FINAL_STATES:
         parts.append(f"reviewer {member_name(session, story.reviewer_id)}")
     if story.draft_due and story.state in decisions.DRAFTING_STATES:
@@ -677,7 +810,7 @@ def story_line(session: Session, story: Story) -> str:
 
 def show(session: Session, actor: Member, now: datetime, policy: Policy, story_id: int) -> Reply:
     story = get_story(session, story_id)
-    blocks = list(card_blocks(session, story))
+    blocks: list[Block] = list(card_blocks(session, story))
     if story.assignment_reason and story.reviewer_id:
         blocks.append(Paragraph(f"Why this reviewer: {story.assignment_reason}"))
     zone = policy.zone
@@ -695,5 +828,9 @@ def show(session: Session, actor: Member, now: datetime, policy: Policy, story_i
     possible = [m.name for m in decisions.moves_from(story.state)]
     if possible:
         blocks.append(Paragraph(f"Next: {', '.join(possible)}."))
-    return Reply(text=f"Story #{story.id}: {story.title}", blocks=tuple(blocks),
-                 story_id=story.id, actions=card_actions(story))
+    return Reply(
+        text=f"Story #{story.id}: {story.title}",
+        blocks=tuple(blocks),
+        story_id=story.id,
+        actions=card_actions(story),
+    )

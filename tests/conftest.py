@@ -25,9 +25,7 @@ from handlers.members import COORDINATOR
 from storage.db import make_engine, write_session
 from storage.models import Member
 
-PG_URL = os.environ.get(
-    "STORYDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("STORYDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _pg_state: dict[str, bool] = {}
 
 
@@ -123,7 +121,11 @@ def policy() -> Policy:
 
 
 def add_member(
-    session: Session, name: str, *, coordinator: bool = False, platform: str = "console",
+    session: Session,
+    name: str,
+    *,
+    coordinator: bool = False,
+    platform: str = "console",
     created: datetime | None = None,
 ) -> Member:
     member = Member(
