@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 PLACEHOLDER_MARKERS = ("changeme", "change-me", "your-", "xxxx", "<", "example")
 
 T = TypeVar("T")
@@ -146,10 +147,11 @@ def parse_clock(raw: str) -> time:
 
 
 def parse_weekday(raw: str) -> int:
-    key = raw.strip().lower()[:3]
-    if key not in WEEKDAYS:
-        raise ValueError(f"unknown weekday {raw.strip()!r} (use mon, tue, … sun)")
-    return WEEKDAYS.index(key)
+    key = raw.strip().lower()
+    for index, (short, full) in enumerate(zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)):
+        if key in (short, full):
+            return index
+    raise ValueError(f"unknown weekday {raw.strip()!r} (use mon, tue, … sun)")
 
 
 def parse_weekly_time(raw: str) -> WeeklyTime:

@@ -75,10 +75,7 @@ def write_session(engine: Engine) -> Iterator[Session]:
 def read_session(engine: Engine) -> Iterator[Session]:
     """A unit of work that only reads (no write lock is taken on SQLite)."""
     with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
+        yield session
 
 
 def database_answers(engine: Engine) -> bool:

@@ -1,0 +1,105 @@
+"""Settings: defaults, validation that names the variable, and the CLI's one-line exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from config.settings import QuietHours, SettingsError, WeeklyTime, load_settings
+
+
+def load(**env: str):  # type: ignore[no-untyped-def]
+    return load_settings(env, env_file=None)
+
+
+def test_defaults_need_nothing() -> None:
+    settings = load()
+    assert settings.database_url == "sqlite:///storydesk.db"
+    assert settings.timezone == "Europe/Berlin"
+    assert settings.slots == (WeeklyTime(1, time(18)), WeeklyTime(3, time(18)))
+    assert settings.quiet_hours == QuietHours(time(20), time(8))
+    assert settings.working_days == (0, 1, 2, 3, 4)
+    assert not settings.slack_enabled and not settings.mattermost_enabled
+
+
+def test_values_are_parsed() -> None:
+    settings = load(
+        STORYDESK_SLOTS="thu 18:30, mon 09:00",
+        STORYDESK_COORDINATORS="U1, U2,,U3",
+        STORYDESK_WORKING_DAYS="sun-tue",
+        STORYDESK_QUIET_HOURS="",
+        DATABASE_URL="postgresql://u@h/db",
+        STORYDESK_TIMEZONE="America/Chicago",
+    )
+    assert settings.slots == (WeeklyTime(0, time(9)), WeeklyTime(3, time(18, 30)))
+    assert settings.coordinators == ("U1", "U2", "U3")
+    assert settings.working_days == (0, 1, 6)
+    assert settings.quiet_hours is None
+    assert settings.database_url == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("STORYDESK_SLOTS", "tuesday-ish 18:00", "unknown weekday"),
+        ("STORYDESK_SLOTS", "tue 25:00", "no such time of day"),
+        ("STORYDESK_TIMEZONE", "Mars/Olympus", "unknown time zone"),
+        ("DATABASE_URL", "mysql://x", "expected sqlite:///path.db"),
+        ("STORYDESK_HTTP_PORT", "eighty", "expected a whole number"),
+        ("STORYDESK_HTTP_PORT", "70000", "between 1 and 65535"),
+        ("STORYDESK_QUIET_HOURS", "20:00", "expected a range"),
+        ("SLACK_BOT_TOKEN", "xoxb-your-bot-token", "placeholder"),
+        ("SLACK_BOT_TOKEN", "abc", "starts with 'xoxb-'"),
+        ("MATTERMOST_URL", "not a url", "expected an http(s) URL"),
+    ],
+)
+def test_a_bad_value_names_its_variable(variable: str, value: str, problem: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        load(**{variable: value})
+    assert error.value.variable == variable
+    assert problem in str(error.value)
+
+
+def test_combinations_are_checked() -> None:
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET"):
+        load(SLACK_BOT_TOKEN="xoxb-1-2-abc")
+    with pytest.raises(SettingsError, match="MATTERMOST_BOT_TOKEN"):
+        load(MATTERMOST_URL="https://chat.lab.org")
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("STORYDESK_TIMEZONE=Asia/Tokyo\nSTORYDESK_DRAFT_DAYS=10\n")
+    settings = load_settings({"STORYDESK_DRAFT_DAYS": "7"}, env_file=env_file)
+    assert settings.timezone == "Asia/Tokyo" and settings.draft_days == 7
+
+
+def test_the_command_line_stops_with_one_line_and_status_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "status"],
+        env={"STORYDESK_SLOTS": "someday", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "storydesk: configuration error: STORYDESK_SLOTS: expected a weekday and a time like "
+        "'tue 18:00', got 'someday'"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_the_example_file_documents_every_variable() -> None:
+    example = (Path(__file__).parents[2] / "config" / ".env.example").read_text()
+    source = (Path(__file__).parents[2] / "config" / "settings.py").read_text()
+    import re
+
+    read = set(re.findall(r'read\.get\(\s*"([A-Z_]+)"', source))
+    documented = set(re.findall(r"^([A-Z_]+)=", example, re.MULTILINE))
+    assert read and read == documented
