@@ -1,0 +1,115 @@
+"""Local time for reminders: wall-clock moments in a zone, working days and quiet hours.
+
+Every instant is an aware UTC datetime; wall-clock times are turned into instants through
+the person's zone. A wall-clock time the clocks skip (the spring daylight-saving gap) is
+moved forward by the length of the gap, as the zone's offset before the change implies;
+an ambiguous one (the autumn fold) means its first occurrence. Nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from handlers.context import ReminderRules
+
+MIDNIGHT = time(0)
+
+
+def at_local(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of the wall-clock time `at` on `day` in `zone` (never a skipped one)."""
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+
+
+def zone_named(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
+    """The member's zone when it names a real one, else the team's."""
+    if not name:
+        return fallback
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return fallback
+
+
+def is_quiet(at: time, rules: ReminderRules) -> bool:
+    start, end = rules.quiet_start, rules.quiet_end
+    if start is None or end is None:
+        return False
+    if start > end:  # wraps midnight, as 20:00-08:00 does
+        return at >= start or at < end
+    return start <= at < end
+
+
+def is_allowed(moment: datetime, zone: ZoneInfo, rules: ReminderRules) -> bool:
+    """May a direct message arrive at `moment`: a working day, outside quiet hours."""
+    local = moment.astimezone(zone)
+    return local.weekday() in rules.working_days and not is_quiet(local.time(), rules)
+
+
+def day_start(rules: ReminderRules) -> time:
+    """When a deferred message arrives on a later day: the end of the night's quiet hours,
+    or the usual reminder time when quiet hours are off or lie within the day."""
+    start, end = rules.quiet_start, rules.quiet_end
+    if start is not None and end is not None and start > end:
+        return end
+    return rules.remind_at
+
+
+def _windows(rules: ReminderRules) -> list[tuple[time, time | None]]:
+    """The allowed stretches of a working day, local; None as an end means midnight."""
+    start, end = rules.quiet_start, rules.quiet_end
+    if start is None or end is None:
+        return [(MIDNIGHT, None)]
+    if start > end:
+        return [(end, start)]
+    return [(MIDNIGHT, start), (end, None)]
+
+
+def next_allowed(moment: datetime, zone: ZoneInfo, rules: ReminderRules) -> datetime:
+    """The first instant at or after `moment` at which a direct message may arrive.
+
+    Quiet hours and days off defer a message; they never drop it. On a later day the
+    message arrives at `day_start`, not at midnight.
+    """
+    if not rules.working_days:
+        return moment
+    first_day = moment.astimezone(zone).date()
+    for offset in range(9):
+        day = first_day + timedelta(days=offset)
+        if day.weekday() not in rules.working_days:
+            continue
+        for window_start, window_end in _windows(rules):
+            opens = window_start if offset == 0 else max(window_start, day_start(rules))
+            if window_end is not None and opens >= window_end:
+                continue
+            start = at_local(day, opens, zone)
+            end = (at_local(day, window_end, zone) if window_end is not None
+                   else at_local(day + timedelta(days=1), MIDNIGHT, zone))
+            if moment < end and start < end:
+                return max(moment, start)
+    raise ValueError("no allowed moment within a week; check the working days")
+
+
+def next_weekly(after: datetime, weekday: int, at: time, zone: ZoneInfo) -> datetime:
+    """The first weekly moment (a weekday and a local time) strictly after `after`."""
+    local_day = after.astimezone(zone).date()
+    for offset in range(15):
+        day = local_day + timedelta(days=offset)
+        if day.weekday() != weekday:
+            continue
+        moment = at_local(day, at, zone)
+        if moment > after:
+            return moment
+    raise AssertionError("a weekday recurs within two weeks")
+
+
+def local_week(moment: datetime, zone: ZoneInfo) -> tuple[date, date]:
+    """The local Monday that starts the ISO week of `moment`, and the next Monday."""
+    local_day = moment.astimezone(zone).date()
+    monday = local_day - timedelta(days=local_day.weekday())
+    return monday, monday + timedelta(days=7)
+
+
+def iso_week_label(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
