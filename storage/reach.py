@@ -78,7 +78,8 @@ class ReachPost(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     media_id: str = Field(max_length=64, unique=True)
-    permalink: str | None = Field(default=None, max_length=500, index=True)
+    permalink: str | None = Field(default=None, max_length=500)
+    shortcode: str | None = Field(default=None, max_length=64, index=True)
     published_at: datetime | None = utc_column(index=True)
     post_type: str | None = Field(default=None, max_length=40)
     caption: str = Field(default="", max_length=300)

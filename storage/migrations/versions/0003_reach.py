@@ -2,14 +2,14 @@
 
 Revision ID: 0003_reach
 Revises: 0001_core
-Create Date: 2026-11-22 03:25:48.503484
+Create Date: 2026-11-22 03:27:03.539954
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import storage.models
+from alembic import op
 
+import storage.models
 
 revision = '0003_reach'
 down_revision = '0001_core'
@@ -55,6 +55,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('media_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('permalink', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('shortcode', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('published_at', storage.models.UTCDateTime(), nullable=True),
     sa.Column('post_type', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('caption', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
@@ -75,8 +76,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('media_id')
     )
     with op.batch_alter_table('reach_post', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_reach_post_permalink'), ['permalink'], unique=False)
         batch_op.create_index(batch_op.f('ix_reach_post_published_at'), ['published_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_reach_post_shortcode'), ['shortcode'], unique=False)
         batch_op.create_index(batch_op.f('ix_reach_post_story_id'), ['story_id'], unique=False)
 
 
@@ -84,8 +85,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('reach_post', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reach_post_story_id'))
+        batch_op.drop_index(batch_op.f('ix_reach_post_shortcode'))
         batch_op.drop_index(batch_op.f('ix_reach_post_published_at'))
-        batch_op.drop_index(batch_op.f('ix_reach_post_permalink'))
 
     op.drop_table('reach_post')
     op.drop_table('reach_weekly')

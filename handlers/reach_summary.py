@@ -1,0 +1,807 @@
+"""Reach figures out: the weekly reach summary, the monthly audience summary, impact.
+
+The arithmetic is pure (`week_figures` over plain mappings); the database is read only for
+the weeks shown, so a summary costs the same whatever the length of the history.
+
+Weekly reach is not the sum of daily reach (an account reached on Monday and on Tuesday is
+one account reached that week). A deduplicated weekly figure is used when the source gave
+one; otherwise the daily figures are summed and the summary says so. Days without data are
+named, never counted as zero.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from handlers.context import Policy
+from handlers.decisions import OBJECTIVES
+from handlers.errors import Refused
+from handlers.reach import VIEWS_SINCE, shortcode_of
+from handlers.reply import Bullets, Fields, Heading, Image, Paragraph, Reply
+from storage.models import Member, Story
+from storage.reach import AudienceSnapshot, ReachDaily, ReachPost, ReachWeekly
+
+WEEKS_SHOWN = 12
+DEDUPLICATED = "deduplicated"
+SUMMED = "sum of daily"
+POINT = "point in time"
+TOP_COUNTRIES = 5
+DIGEST_WINDOW = timedelta(hours=24)
+
+# --- pure arithmetic -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of a week: its value (None: no data), how it was made, what it lacks."""
+
+    value: int | None
+    basis: str = ""
+    missing: tuple[date, ...] = ()
+    metric: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Ratio:
+    value: float | None
+    basis: str = ""
+
+
+@dataclass(frozen=True)
+class WeekFigures:
+    week_start: date
+    days: tuple[date, ...]  # the days of the week that are over
+    reached: Figure
+    non_followers: Figure
+    followers_reached: Figure
+    share: Ratio  # non-followers / accounts reached
+    views: Figure
+    ratio: Ratio  # accounts reached / views (or impressions)
+    followers: Figure
+    new_followers: Figure
+
+    @property
+    def has_data(self) -> bool:
+        return any(
+            figure.value is not None
+            for figure in (self.reached, self.non_followers, self.views, self.followers)
+        )
+
+
+Daily = Mapping[tuple[date, str], int]
+Weekly = Mapping[tuple[date, str], int]
+
+
+def week_days(week_start: date, last_day: date) -> tuple[date, ...]:
+    return tuple(
+        week_start + timedelta(days=i) for i in range(7)
+        if week_start + timedelta(days=i) <= last_day
+    )
+
+
+def _summed(daily: Daily, days: Sequence[date], metric: str) -> Figure:
+    present = [day for day in days if (day, metric) in daily]
+    missing = tuple(day for day in days if (day, metric) not in daily)
+    if not present:
+        return Figure(None, SUMMED, missing, metric)
+    return Figure(sum(daily[(day, metric)] for day in present), SUMMED, missing, metric)
+
+
+def _reach_figure(daily: Daily, weekly: Weekly, week_start: date, days: Sequence[date],
+                  metric: str) -> Figure:
+    if (week_start, metric) in weekly:
+        return Figure(weekly[(week_start, metric)], DEDUPLICATED, (), metric)
+    return _summed(daily, days, metric)
+
+
+def _common_days(daily: Daily, days: Sequence[date], *metrics: str) -> list[date]:
+    return [day for day in days if all((day, metric) in daily for metric in metrics)]
+
+
+def week_figures(week_start: date, last_day: date, daily: Daily, weekly: Weekly) -> WeekFigures:
+    """The week's figures from daily values by (day, metric) and weekly by (Monday, metric).
+
+    `last_day` is the last day whose figures can exist (yesterday, for the current week).
+    """
+    days = week_days(week_start, last_day)
+    reached = _reach_figure(daily, weekly, week_start, days, "accounts_reached")
+    non_followers = _reach_figure(daily, weekly, week_start, days, "non_followers_reached")
+
+    if reached.basis == DEDUPLICATED and non_followers.basis == DEDUPLICATED:
+        assert reached.value is not None and non_followers.value is not None
+        followers_reached = Figure(reached.value - non_followers.value, DEDUPLICATED)
+        share = Ratio(non_followers.value / reached.value if reached.value else None,
+                      DEDUPLICATED)
+    else:
+        both = _common_days(daily, days, "accounts_reached", "non_followers_reached")
+        missing = tuple(day for day in days if day not in both)
+        total = sum(daily[(d, "accounts_reached")] for d in both)
+        non = sum(daily[(d, "non_followers_reached")] for d in both)
+        followers_reached = Figure(total - non if both else None, SUMMED, missing)
+        share = Ratio(non / total if total else None, SUMMED)
+
+    views_days = [day for day in days if (day, "views") in daily]
+    impressions_days = [day for day in days if (day, "impressions") in daily]
+    if views_days or impressions_days:
+        metric = "views" if len(views_days) >= len(impressions_days) else "impressions"
+    else:
+        metric = "views" if (days and days[-1] >= VIEWS_SINCE) or not days else "impressions"
+    views = _summed(daily, days, metric)
+    other, other_days = (("impressions", impressions_days) if metric == "views"
+                         else ("views", views_days))
+    left_out = [day for day in other_days if (day, metric) not in daily]
+    if left_out:
+        views = Figure(views.value, views.basis, views.missing, metric,
+                       f"{other} for {day_ranges(left_out)} not added ({other} and {metric} "
+                       "are different measures)")
+
+    if reached.basis == DEDUPLICATED and views.value and not views.missing:
+        assert reached.value is not None
+        ratio = Ratio(reached.value / views.value, DEDUPLICATED)
+    else:
+        both = _common_days(daily, days, "accounts_reached", metric)
+        total_views = sum(daily[(d, metric)] for d in both)
+        ratio = Ratio(
+            sum(daily[(d, "accounts_reached")] for d in both) / total_views
+            if total_views else None,
+            SUMMED,
+        )
+
+    follower_days = [day for day in days if (day, "followers") in daily]
+    if follower_days:
+        last = follower_days[-1]
+        followers = Figure(daily[(last, "followers")], POINT, (), "followers",
+                           "" if last == week_start + timedelta(days=6) else f"as of {last:%a}")
+    else:
+        followers = Figure(None, POINT, (), "followers")
+    new_followers = _summed(daily, days, "new_followers")
+    return WeekFigures(week_start, days, reached, non_followers, followers_reached, share,
+                       views, ratio, followers, new_followers)
+
+
+def day_ranges(days: Iterable[date]) -> str:
+    """`Tue–Wed`, `Mon, Thu–Sun`: runs of consecutive days by weekday name."""
+    ordered = sorted(set(days))
+    runs: list[list[date]] = []
+    for day in ordered:
+        if runs and day - runs[-1][-1] == timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ", ".join(
+        f"{run[0]:%a}" if len(run) == 1 else f"{run[0]:%a}–{run[-1]:%a}" for run in runs
+    )
+
+
+def _comparable(current: Figure, previous: Figure) -> str:
+    """Empty when the two can be compared, else why not."""
+    if current.metric and previous.metric and current.metric != previous.metric:
+        return f"not comparable: {previous.metric} then, {current.metric} now"
+    if current.basis != previous.basis:
+        return f"not comparable: {previous.basis} then, {current.basis} now"
+    return ""
+
+
+def change_text(current: Figure, previous: Figure) -> str:
+    """`+1,234 (+11.1%)` against the week before, or why there is no comparison."""
+    if current.value is None:
+        return ""
+    if previous.value is None:
+        return "no figure the week before"
+    why_not = _comparable(current, previous)
+    if why_not:
+        return why_not
+    diff = current.value - previous.value
+    text = f"{diff:+,}"
+    if previous.value:
+        text += f" ({diff / previous.value * 100:+.1f}%)"
+    if current.missing or previous.missing:
+        text += ", days missing"
+    return text
+
+
+def ratio_change_text(current: Ratio, previous: Ratio) -> str:
+    if current.value is None:
+        return ""
+    if previous.value is None:
+        return "no figure the week before"
+    if current.basis != previous.basis:
+        return f"not comparable: {previous.basis} then, {current.basis} now"
+    points = (current.value - previous.value) * 100
+    return f"{points:+.1f} points"
+
+
+def percent(value: float | None) -> str:
+    return "no data" if value is None else f"{value * 100:.1f}%"
+
+
+def count(value: int | None) -> str:
+    return "no data" if value is None else f"{value:,}"
+
+
+# --- the chart's data ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartWeek:
+    week_start: date
+    reached: int | None
+    reached_basis: str
+    non_followers: int | None
+    non_followers_basis: str
+    ratio: float | None
+    views_metric: str  # "views", "impressions" or "" when the week has neither
+
+
+@dataclass(frozen=True)
+class WeeklyChart:
+    """What the weekly chart shows; `name` is a file name stem such as reach-2026-W47."""
+
+    name: str
+    title: str
+    weeks: tuple[ChartWeek, ...]
+    views_from: date | None  # the week where impressions gave way to views, if shown
+
+
+ChartMaker = Callable[[WeeklyChart], "str | None"]
+
+
+def views_switch_week(weeks: Sequence[ChartWeek]) -> date | None:
+    """The first shown week measured in views after a shown week in impressions; failing
+    that, the week of 21 April 2025 if it is among the weeks shown."""
+    seen_impressions = False
+    for week in weeks:
+        if week.views_metric == "impressions":
+            seen_impressions = True
+        elif week.views_metric == "views" and seen_impressions:
+            return week.week_start
+    if weeks and weeks[0].week_start <= VIEWS_SINCE <= weeks[-1].week_start + timedelta(days=6):
+        return monday_of(VIEWS_SINCE)
+    return None
+
+
+# --- weeks ---------------------------------------------------------------------------------
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def week_label(week_start: date) -> str:
+    year, week, _ = week_start.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def parse_week(text: str) -> date:
+    """`2026-W47` (or `2026W47`, `2026-w47`) -> the Monday that starts it."""
+    raw = text.strip().upper().replace("-", "")
+    if len(raw) not in (7, 8) or raw[4] != "W" or not (raw[:4] + raw[5:]).isdigit():
+        raise Refused(f"{text[:20]!r} is not a week; write it like 2026-W47.")
+    try:
+        return date.fromisocalendar(int(raw[:4]), int(raw[5:]), 1)
+    except ValueError:
+        raise Refused(f"{raw[:4]} has no week {int(raw[5:])}.") from None
+
+
+def local_today(now: datetime, policy: Policy) -> date:
+    return now.astimezone(policy.zone).date()
+
+
+def last_complete_week(today: date) -> date:
+    return monday_of(today) - timedelta(days=7)
+
+
+# --- the weekly summary --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoryReach:
+    story_id: int
+    title: str
+    author: str
+    objective: str | None
+    reach: int | None
+    views: int | None
+    views_metric: str
+
+
+@dataclass(frozen=True)
+class WeeklySummary:
+    week_start: date
+    current: WeekFigures
+    previous: WeekFigures
+    stories: tuple[StoryReach, ...]
+    other_posts: int
+    objective_mix: Mapping[str, int]
+    objective_mix_shown: Mapping[str, int]
+    chart: WeeklyChart
+
+    @property
+    def best(self) -> StoryReach | None:
+        with_reach = [story for story in self.stories if story.reach is not None]
+        return max(with_reach, key=lambda s: (s.reach or 0, -s.story_id), default=None)
+
+
+def _load_daily(session: Session, first: date, last: date) -> dict[tuple[date, str], int]:
+    rows = session.exec(
+        select(col(ReachDaily.day), col(ReachDaily.metric), col(ReachDaily.value)).where(
+            col(ReachDaily.day) >= first, col(ReachDaily.day) <= last
+        )
+    ).all()
+    return {(day, metric): value for day, metric, value in rows}
+
+
+def _load_weekly(session: Session, first: date, last: date) -> dict[tuple[date, str], int]:
+    rows = session.exec(
+        select(col(ReachWeekly.week_start), col(ReachWeekly.metric),
+               col(ReachWeekly.value)).where(
+            col(ReachWeekly.week_start) >= first, col(ReachWeekly.week_start) <= last
+        )
+    ).all()
+    return {(week_start, metric): value for week_start, metric, value in rows}
+
+
+def _utc_bounds(first: date, end: date, policy: Policy) -> tuple[datetime, datetime]:
+    zone = policy.zone
+    return (datetime.combine(first, time(0), tzinfo=zone).astimezone(UTC),
+            datetime.combine(end, time(0), tzinfo=zone).astimezone(UTC))
+
+
+def published_between(session: Session, first: date, end: date, policy: Policy) -> list[Story]:
+    start_at, end_at = _utc_bounds(first, end, policy)
+    return list(session.exec(
+        select(Story).where(
+            Story.state == "published",
+            col(Story.published_at) >= start_at,
+            col(Story.published_at) < end_at,
+        ).order_by(col(Story.published_at), col(Story.id))
+    ).all())
+
+
+def posts_for(session: Session, stories: Sequence[Story]) -> dict[int, ReachPost]:
+    """Each story's post: linked by story id, or matched by media id or permalink."""
+    if not stories:
+        return {}
+    ids = [s.id for s in stories if s.id is not None]
+    media_ids = [s.media_id for s in stories if s.media_id]
+    codes = [code for code in (shortcode_of(s.permalink) for s in stories) if code]
+    conditions = [col(ReachPost.story_id).in_(ids)]
+    if media_ids:
+        conditions.append(col(ReachPost.media_id).in_(media_ids))
+    if codes:
+        conditions.append(col(ReachPost.shortcode).in_(codes))
+    posts = session.exec(select(ReachPost).where(or_(*conditions))).all()
+    found: dict[int, ReachPost] = {}
+    for story in stories:
+        assert story.id is not None
+        code = shortcode_of(story.permalink)
+        for post in posts:
+            if (post.story_id == story.id or (story.media_id and post.media_id == story.media_id)
+                    or (code and post.shortcode == code)):
+                found[story.id] = post
+                break
+    return found
+
+
+def _names(session: Session, member_ids: Iterable[int]) -> dict[int, str]:
+    wanted = sorted(set(member_ids))
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(Member.id, Member.display_name).where(col(Member.id).in_(wanted))
+    ).all()
+    return {member_id: name for member_id, name in rows if member_id is not None}
+
+
+def build_weekly(
+    session: Session, now: datetime, policy: Policy, week_start: date | None = None
+) -> WeeklySummary:
+    """Everything the weekly summary says about the week starting `week_start`
+    (by default the last complete week), read for the twelve weeks shown only."""
+    today = local_today(now, policy)
+    week_start = monday_of(week_start) if week_start else last_complete_week(today)
+    if week_start > monday_of(today):
+        raise Refused(f"Week {week_label(week_start)} has not started yet.")
+    yesterday = today - timedelta(days=1)
+    first_shown = week_start - timedelta(weeks=WEEKS_SHOWN - 1)
+    week_end = week_start + timedelta(days=6)
+    daily = _load_daily(session, first_shown, min(week_end, yesterday))
+    weekly = _load_weekly(session, first_shown, week_start)
+
+    shown: list[WeekFigures] = []
+    for index in range(WEEKS_SHOWN):
+        start = first_shown + timedelta(weeks=index)
+        shown.append(week_figures(start, min(start + timedelta(days=6), yesterday),
+                                  daily, weekly))
+    current, previous = shown[-1], shown[-2]
+
+    chart_weeks = tuple(
+        ChartWeek(
+            week.week_start, week.reached.value, week.reached.basis,
+            week.non_followers.value, week.non_followers.basis, week.ratio.value,
+            week.views.metric if week.views.value is not None else "",
+        )
+        for week in shown
+    )
+    label = week_label(week_start)
+    chart = WeeklyChart(
+        name=f"reach-{label}",
+        title=f"Reach, {WEEKS_SHOWN} weeks to {label}",
+        weeks=chart_weeks,
+        views_from=views_switch_week(chart_weeks),
+    )
+
+    stories = published_between(session, week_start, week_start + timedelta(days=7), policy)
+    posts = posts_for(session, stories)
+    names = _names(session, (s.author_id for s in stories))
+    story_reach = []
+    for story in stories:
+        assert story.id is not None
+        post = posts.get(story.id)
+        views, views_metric = None, ""
+        if post is not None and post.views is not None:
+            views, views_metric = post.views, "views"
+        elif post is not None and post.impressions is not None:
+            views, views_metric = post.impressions, "impressions"
+        story_reach.append(StoryReach(
+            story.id, story.title, names.get(story.author_id, "?"), story.objective,
+            post.reach if post else None, views, views_metric,
+        ))
+    start_at, end_at = _utc_bounds(week_start, week_start + timedelta(days=7), policy)
+    matched = {post.media_id for post in posts.values()}
+    week_posts = session.exec(
+        select(ReachPost.media_id).where(
+            col(ReachPost.published_at) >= start_at, col(ReachPost.published_at) < end_at
+        )
+    ).all()
+    other_posts = len([media_id for media_id in week_posts if media_id not in matched])
+
+    mix = Counter(story.objective or "not set" for story in stories)
+    shown_start, shown_end = _utc_bounds(first_shown, week_start + timedelta(days=7), policy)
+    mix_shown = Counter({
+        objective or "not set": number
+        for objective, number in session.exec(
+            select(Story.objective, func.count(col(Story.id))).where(
+                Story.state == "published",
+                col(Story.published_at) >= shown_start,
+                col(Story.published_at) < shown_end,
+            ).group_by(col(Story.objective))
+        ).all()
+    })
+    return WeeklySummary(week_start, current, previous, tuple(story_reach), other_posts,
+                         dict(mix), dict(mix_shown), chart)
+
+
+def _figure_line(
+    label: str, figure: Figure, previous: Figure, days: int, kind: str = ""
+) -> tuple[str, str]:
+    if figure.value is None:
+        return label, "no data"
+    details = []
+    if kind == "reach":
+        details.append("deduplicated" if figure.basis == DEDUPLICATED else "sum of daily")
+    if figure.basis == SUMMED and figure.missing:
+        details.append(f"{days - len(figure.missing)} of {days} days")
+    text = f"{figure.value:,}" + (f" ({', '.join(details)})" if details else "")
+    change = change_text(figure, previous)
+    return label, f"{text} · {change}" if change else text
+
+
+def percent_change(current: Figure, previous: Figure) -> float | None:
+    if (current.value is None or not previous.value or _comparable(current, previous)):
+        return None
+    return (current.value - previous.value) / previous.value * 100
+
+
+def _mix_text(mix: Mapping[str, int]) -> str:
+    if not mix:
+        return "none"
+    order = [*OBJECTIVES, "not set"]
+    return ", ".join(f"{name} {mix[name]}" for name in order if mix.get(name))
+
+
+def weekly_reply(summary: WeeklySummary, image: str | None = None) -> Reply:
+    """The weekly summary as a neutral Reply; `image` is the chart file, if one was drawn."""
+    week, previous = summary.current, summary.previous
+    label = week_label(summary.week_start)
+    end = summary.week_start + timedelta(days=6)
+    span = f"{summary.week_start:%a %d %b}–{end:%a %d %b %Y}"
+    heading = Heading(f"Reach, week {label} ({span})")
+    if not week.has_data:
+        missing = day_ranges(week.days) if week.days else "the whole week"
+        text = (f"No reach figures for {label} yet: no data for {missing}. Run `storydesk "
+                "reach fetch`, import a CSV, or enter a day with `/story reach add`.")
+        return Reply(text=text, blocks=(heading, Paragraph(text)),
+                     data={"week": label, "has_data": False})
+
+    views_label = "Views" if week.views.metric == "views" else "Impressions"
+    days = len(week.days)
+    pairs = [
+        _figure_line("Accounts reached", week.reached, previous.reached, days, "reach"),
+        _figure_line("Followers reached", week.followers_reached, previous.followers_reached,
+                     days, "reach"),
+        _figure_line("Non-followers reached", week.non_followers, previous.non_followers,
+                     days, "reach"),
+        ("Non-follower share", _with_change(week.share, previous.share)),
+        _figure_line(views_label, week.views, previous.views, days),
+        (f"Reach ratio (reached / {views_label.lower()})",
+         _with_change(week.ratio, previous.ratio)),
+    ]
+    followers_label = "Followers at week end"
+    if week.followers.note:
+        followers_label += f" ({week.followers.note})"
+    pairs.append(_figure_line(followers_label, week.followers, previous.followers, days))
+    if week.new_followers.value is not None:
+        pairs.append(_figure_line("New followers", week.new_followers, previous.new_followers,
+                                  days))
+    blocks: list[Heading | Paragraph | Fields | Bullets | Image] = [heading, Fields(tuple(pairs))]
+
+    notes = []
+    gaps = {
+        label: figure.missing
+        for label, figure in (("accounts reached", week.reached),
+                              ("non-followers reached", week.non_followers),
+                              (views_label.lower(), week.views))
+        if figure.value is not None and figure.basis == SUMMED and figure.missing
+    }
+    if gaps:
+        if len(set(gaps.values())) == 1:
+            where = day_ranges(next(iter(gaps.values())))
+        else:
+            where = ", ".join(f"{day_ranges(days)} ({label})" for label, days in gaps.items())
+        notes.append(f"No data for {where}: those days are left out, not counted as zero.")
+    if SUMMED in (week.reached.basis, week.non_followers.basis) and week.reached.value:
+        notes.append("Reach summed over days counts an account reached on two days twice; "
+                     "the week's true reach is lower.")
+    if week.views.note:
+        notes.append(week.views.note[0].upper() + week.views.note[1:] + ".")
+    if summary.week_start <= VIEWS_SINCE <= end or summary.chart.views_from == summary.week_start:
+        notes.append("Instagram replaced impressions by views on 21 April 2025; figures "
+                     "before and after are not compared.")
+    blocks.extend(Paragraph(note) for note in notes)
+
+    blocks.append(Heading("Stories published this week"))
+    if summary.stories:
+        lines = []
+        for story in summary.stories:
+            reach = (f"{story.reach:,} accounts reached" if story.reach is not None
+                     else "no figures yet")
+            lines.append(f"#{story.story_id} {story.title} by {story.author} — {reach}")
+        blocks.append(Bullets(tuple(lines)))
+    else:
+        blocks.append(Paragraph("None."))
+    if summary.other_posts:
+        blocks.append(Paragraph(f"Also {summary.other_posts} post(s) not tracked as stories."))
+    best = summary.best
+    if best is not None and best.reach is not None:
+        blocks.append(Paragraph(
+            f"Best story: #{best.story_id} {best.title} by {best.author}, "
+            f"{best.reach:,} accounts reached. Thank you, {best.author}!"
+        ))
+    blocks.append(Paragraph(
+        f"Objective mix this week: {_mix_text(summary.objective_mix)}; "
+        f"over the {WEEKS_SHOWN} weeks shown: {_mix_text(summary.objective_mix_shown)}."
+    ))
+    if image:
+        blocks.append(Image(image, summary.chart.title))
+
+    gist = f"Week {label}: {count(week.reached.value)} accounts reached"
+    change = percent_change(week.reached, previous.reached)
+    if change is not None:
+        gist += f" ({change:+.1f}% on the week before)"
+    if week.share.value is not None:
+        gist += f", {percent(week.share.value)} non-followers"
+    published = len(summary.stories)
+    gist += f", {published} {'story' if published == 1 else 'stories'} published."
+    return Reply(text=gist, blocks=tuple(blocks),
+                 data={"week": label, "has_data": True})
+
+
+def _with_change(current: Ratio, previous: Ratio) -> str:
+    if current.value is None:
+        return "no data"
+    change = ratio_change_text(current, previous)
+    return f"{percent(current.value)} · {change}" if change else percent(current.value)
+
+
+def weekly_summary(
+    session: Session, actor: Member, now: datetime, policy: Policy, week: str | None = None,
+    *, chart: ChartMaker | None = None,
+) -> Reply:
+    """`/story reach [YYYY-Www]`: the weekly summary on demand, for anyone."""
+    summary = build_weekly(session, now, policy, parse_week(week) if week else None)
+    image = chart(summary.chart) if chart and summary.current.has_data else None
+    return weekly_reply(summary, image)
+
+
+# --- the monthly audience summary ----------------------------------------------------------
+
+AGE_ORDER = ("13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
+YOUNG_ADULTS = ("18-24", "25-34")
+GENDER_LABELS = {"F": "women", "M": "men", "U": "not given"}
+AUDIENCE_METRIC = "follower_demographics"
+
+
+@dataclass(frozen=True)
+class AudienceSummary:
+    """Followers by age group, country and gender, from the newest snapshot of each."""
+
+    name: str
+    title: str
+    taken_on: date | None
+    age: tuple[tuple[str, int], ...]
+    countries: tuple[tuple[str, int], ...]  # the top countries, then "others"
+    gender: tuple[tuple[str, int], ...]
+    young_share: float | None  # the 18-34 share of followers with a known age
+    previous_taken_on: date | None = None
+    previous_young_share: float | None = None
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.age or self.countries or self.gender)
+
+
+AudienceChartMaker = Callable[[AudienceSummary], "str | None"]
+
+
+def latest_snapshot(
+    session: Session, breakdown: str, on_or_before: date
+) -> tuple[date | None, dict[str, int]]:
+    taken = session.exec(
+        select(func.max(col(AudienceSnapshot.taken_on))).where(
+            AudienceSnapshot.metric == AUDIENCE_METRIC,
+            AudienceSnapshot.breakdown == breakdown,
+            col(AudienceSnapshot.taken_on) <= on_or_before,
+        )
+    ).one()
+    if taken is None:
+        return None, {}
+    rows = session.exec(
+        select(col(AudienceSnapshot.key), col(AudienceSnapshot.value)).where(
+            AudienceSnapshot.metric == AUDIENCE_METRIC,
+            AudienceSnapshot.breakdown == breakdown,
+            AudienceSnapshot.taken_on == taken,
+        )
+    ).all()
+    return taken, {key: value for key, value in rows}
+
+
+def young_share(ages: Mapping[str, int]) -> float | None:
+    total = sum(ages.values())
+    if not total:
+        return None
+    return sum(ages.get(group, 0) for group in YOUNG_ADULTS) / total
+
+
+def _age_key(group: str) -> tuple[int, str]:
+    return (AGE_ORDER.index(group), group) if group in AGE_ORDER else (len(AGE_ORDER), group)
+
+
+def build_audience(session: Session, as_of: date) -> AudienceSummary:
+    age_on, ages = latest_snapshot(session, "age", as_of)
+    country_on, countries = latest_snapshot(session, "country", as_of)
+    gender_on, genders = latest_snapshot(session, "gender", as_of)
+    ranked = sorted(countries.items(), key=lambda item: (-item[1], item[0]))
+    top = ranked[:TOP_COUNTRIES]
+    rest = sum(value for _, value in ranked[TOP_COUNTRIES:])
+    if rest:
+        top.append(("others", rest))
+    previous_on: date | None = None
+    previous_ages: dict[str, int] = {}
+    if age_on is not None:
+        previous_on, previous_ages = latest_snapshot(
+            session, "age", age_on - timedelta(days=28)
+        )
+    taken = max((d for d in (age_on, country_on, gender_on) if d is not None), default=None)
+    return AudienceSummary(
+        name=f"audience-{as_of:%Y-%m}",
+        title=f"Followers, {taken:%B %Y}" if taken else "Followers",
+        taken_on=taken,
+        age=tuple(sorted(ages.items(), key=lambda item: _age_key(item[0]))),
+        countries=tuple(top),
+        gender=tuple(sorted(genders.items())),
+        young_share=young_share(ages),
+        previous_taken_on=previous_on,
+        previous_young_share=young_share(previous_ages),
+    )
+
+
+def _shares(items: Sequence[tuple[str, int]], labels: Mapping[str, str] | None = None) -> str:
+    total = sum(value for _, value in items)
+    if not total:
+        return "no data"
+    labels = labels or {}
+    return ", ".join(
+        f"{labels.get(key, key)} {value / total * 100:.0f}%" for key, value in items
+    )
+
+
+def audience_reply(summary: AudienceSummary, image: str | None = None) -> Reply:
+    if not summary.has_data:
+        text = ("No audience figures yet: they come with `storydesk reach fetch` "
+                "(Instagram's follower demographics).")
+        return Reply(text=text, blocks=(Heading("Audience"), Paragraph(text)))
+    assert summary.taken_on is not None
+    young = "no data"
+    if summary.young_share is not None:
+        young = percent(summary.young_share)
+        if summary.previous_young_share is not None and summary.previous_taken_on:
+            points = (summary.young_share - summary.previous_young_share) * 100
+            young += (f" ({points:+.1f} points since {summary.previous_taken_on:%d %b %Y})")
+    pairs = (
+        ("Aged 18–34 (the target)", young),
+        ("Age groups", _shares(summary.age)),
+        ("Top countries", _shares(summary.countries)),
+        ("Gender", _shares(summary.gender, GENDER_LABELS)),
+    )
+    blocks: list[Heading | Paragraph | Fields | Image] = [
+        Heading(f"Audience, {summary.taken_on:%B %Y}"),
+        Fields(pairs),
+        Paragraph(f"Followers whose age, country or gender Instagram knows, as of "
+                  f"{summary.taken_on:%d %b %Y}; Instagram lists the top 45 of each."),
+    ]
+    if image:
+        blocks.append(Image(image, summary.title))
+    return Reply(text=f"Audience: {young} of followers are aged 18–34.", blocks=tuple(blocks))
+
+
+def audience_summary(
+    session: Session, actor: Member, now: datetime, policy: Policy,
+    *, chart: AudienceChartMaker | None = None,
+) -> Reply:
+    """`/story reach audience`: the newest audience figures."""
+    summary = build_audience(session, local_today(now, policy))
+    image = chart(summary) if chart and summary.has_data else None
+    return audience_reply(summary, image)
+
+
+# --- a contributor's impact ----------------------------------------------------------------
+
+IMPACT_LIST_LIMIT = 30
+
+
+def impact(
+    session: Session, actor: Member, now: datetime, policy: Policy,
+    member: Member | None = None,
+) -> Reply:
+    """What a contributor's published stories reached, for their own records."""
+    person = member or actor
+    stories = list(session.exec(
+        select(Story).where(Story.state == "published", Story.author_id == person.id)
+        .order_by(col(Story.published_at), col(Story.id))
+    ).all())
+    whose = "Your" if person.id == actor.id else f"{person.display_name}'s"
+    if not stories:
+        return Reply(text=f"{whose} impact: no published stories yet. `/pitch` starts one.")
+    posts = posts_for(session, stories)
+    reaches = {sid: post.reach for sid, post in posts.items() if post.reach is not None}
+    total = sum(reaches.values())
+    first = stories[0].published_at
+    since = f" since {first.astimezone(policy.zone):%d %b %Y}" if first else ""
+    lines = []
+    for story in stories[-IMPACT_LIST_LIMIT:]:
+        assert story.id is not None
+        reach = reaches.get(story.id)
+        when = story.published_at.astimezone(policy.zone) if story.published_at else None
+        lines.append(f"#{story.id} {story.title}"
+                     + (f" ({when:%d %b %Y})" if when else "")
+                     + (f" — {reach:,} accounts reached" if reach is not None
+                        else " — no figures yet"))
+    mix = Counter(story.objective or "not set" for story in stories)
+    noun = "story" if len(stories) == 1 else "stories"
+    text = (f"{whose} impact: {len(stories)} published {noun}{since}, "
+            f"{total:,} accounts reached in all.")
+    blocks = (
+        Heading(f"{whose} stories and what they reached"),
+        Bullets(tuple(lines)),
+        Paragraph(f"The total adds up each story's reach: someone who saw two of the stories "
+                  f"counts twice. Objectives: {_mix_text(mix)}."),
+    )
+    return Reply(text=text, blocks=blocks, data={"total_reach": total})
