@@ -134,7 +134,7 @@ def pitch(session: Session, actor: Member, now: datetime, policy: Policy, form: 
             Reply(
                 text=f"You are reviewing story #{story.id}: {story.title} "
                 f"(pitched by {actor.display_name}). {assignment.reason}.",
-                blocks=card_blocks(session, story),
+                blocks=card_blocks(session, story, policy),
                 actions=card_actions(story),
                 story_id=story.id,
             ),
@@ -145,7 +145,7 @@ def pitch(session: Session, actor: Member, now: datetime, policy: Policy, form: 
     who = reviewer.display_name if reviewer else "nobody yet"
     return Reply(
         text=f"Thanks! Story #{story.id} is pitched. Reviewer: {who} ({assignment.reason}).",
-        blocks=card_blocks(session, story),
+        blocks=card_blocks(session, story, policy),
         tone="success",
         story_id=story.id,
     )
@@ -157,6 +157,11 @@ def clean_line(text: str) -> str:
 
 def local_today(now: datetime, policy: Policy) -> date:
     return now.astimezone(policy.zone).date()
+
+
+def local_time_label(when: datetime, policy: Policy) -> str:
+    """`Tue 2026-11-24 18:00 CET`: a time as the team reads it."""
+    return f"{when.astimezone(policy.zone):%a %Y-%m-%d %H:%M %Z}"
 
 
 # --- reviewer assignment -----------------------------------------------------------------
@@ -261,7 +266,7 @@ def reassign(
         reviewer,
         Reply(
             text=f"You are now reviewing story #{story.id}: {story.title} ({assignment.reason}).",
-            blocks=card_blocks(session, story),
+            blocks=card_blocks(session, story, policy),
             actions=card_actions(story),
             story_id=story.id,
         ),
@@ -492,7 +497,7 @@ def submit_draft(
             Reply(
                 text=f'A draft of story #{story.id} "{story.title}" is ready for your '
                 f"review: {link}",
-                blocks=card_blocks(session, story),
+                blocks=card_blocks(session, story, policy),
                 actions=card_actions(story),
                 story_id=story.id,
             ),
@@ -714,7 +719,9 @@ def member_name(session: Session, member_id: int | None) -> str:
     return member.display_name if member else "?"
 
 
-def card_blocks(session: Session, story: Story) -> tuple[Heading | Paragraph | Fields, ...]:
+def card_blocks(
+    session: Session, story: Story, policy: Policy
+) -> tuple[Heading | Paragraph | Fields, ...]:
     pairs = [
         ("State", STATE_LABELS[story.state]),
         ("Author", member_name(session, story.author_id)),
@@ -725,7 +732,7 @@ def card_blocks(session: Session, story: Story) -> tuple[Heading | Paragraph | F
     if story.draft_due:
         pairs.append(("Draft due", story.draft_due.isoformat()))
     if story.scheduled_at:
-        pairs.append(("Scheduled", f"{story.scheduled_at:%Y-%m-%d %H:%M} UTC"))
+        pairs.append(("Scheduled", local_time_label(story.scheduled_at, policy)))
     if story.featured:
         pairs.append(("Featuring", story.featured))
     if story.result_link:
@@ -745,10 +752,10 @@ def card_blocks(session: Session, story: Story) -> tuple[Heading | Paragraph | F
     return tuple(blocks)
 
 
-def card(session: Session, story: Story) -> Reply:
+def card(session: Session, story: Story, policy: Policy) -> Reply:
     return Reply(
         text=f"Story #{story.id}: {story.title} ({STATE_LABELS[story.state]})",
-        blocks=card_blocks(session, story),
+        blocks=card_blocks(session, story, policy),
         actions=card_actions(story),
         visibility="in_channel",
         story_id=story.id,
@@ -761,7 +768,7 @@ def announce_card(session: Session, story: Story, now: datetime, policy: Policy)
         session,
         policy.channel_platforms,
         "team",
-        card(session, story),
+        card(session, story, policy),
         key=f"card:story-{story.id}:v{story.version}",
         now=now,
         story_id=story.id,
@@ -786,7 +793,7 @@ def list_stories(
     stories = list(session.exec(query.limit(LIST_LIMIT + 1)).all())
     if not stories:
         return Reply(text=f"{title}: none yet. Pitch one with `/pitch <title>`.")
-    lines = [story_line(session, story) for story in stories[:LIST_LIMIT]]
+    lines = [story_line(session, story, policy) for story in stories[:LIST_LIMIT]]
     if len(stories) > LIST_LIMIT:
         lines.append("… and more; `/story show N` for any number.")
     return Reply(
@@ -794,7 +801,7 @@ def list_stories(
     )
 
 
-def story_line(session: Session, story: Story) -> str:
+def story_line(session: Session, story: Story, policy: Policy) -> str:
     parts = [
         f"#{story.id} {story.title} — {STATE_LABELS[story.state]}",
         f"by {member_name(session, story.author_id)}",
@@ -804,13 +811,13 @@ def story_line(session: Session, story: Story) -> str:
     if story.draft_due and story.state in decisions.DRAFTING_STATES:
         parts.append(f"due {story.draft_due}")
     if story.scheduled_at and story.state == "scheduled":
-        parts.append(f"on {story.scheduled_at:%Y-%m-%d %H:%M} UTC")
+        parts.append(f"on {local_time_label(story.scheduled_at, policy)}")
     return ", ".join(parts)
 
 
 def show(session: Session, actor: Member, now: datetime, policy: Policy, story_id: int) -> Reply:
     story = get_story(session, story_id)
-    blocks: list[Block] = list(card_blocks(session, story))
+    blocks: list[Block] = list(card_blocks(session, story, policy))
     if story.assignment_reason and story.reviewer_id:
         blocks.append(Paragraph(f"Why this reviewer: {story.assignment_reason}"))
     zone = policy.zone
