@@ -1,0 +1,1 @@
+"""The Mattermost adapter: REST API v4 client, renderer, transport, endpoints and setup."""
