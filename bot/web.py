@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.ics import calendar_routes
 from bot.runtime import Runtime
 from storage.db import database_answers
 
@@ -20,14 +21,15 @@ RouteProvider = Callable[[Runtime], list[BaseRoute]]
 
 
 def create_web_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) -> Starlette:
-    async def healthz(_request: Request) -> Response:
+    # Plain functions: Starlette runs them in its thread pool, so a slow database never
+    # blocks the event loop that acknowledges chat requests.
+    def healthz(_request: Request) -> Response:
         if database_answers(runtime.engine):
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "database unreachable"}, status_code=503)
 
-    async def metrics(_request: Request) -> Response:
-        return Response(generate_latest(runtime.metrics.registry),
-                        media_type=CONTENT_TYPE_LATEST)
+    def metrics(_request: Request) -> Response:
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -35,6 +37,7 @@ def create_web_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None
     ]
     for provider in platform_routes(runtime):
         routes.extend(provider(runtime))
+    routes.extend(calendar_routes(runtime))
     routes.extend(extra_routes or [])
     return Starlette(routes=routes)
 

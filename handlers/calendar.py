@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from sqlmodel import Session, col, select
@@ -60,6 +61,63 @@ def remove_event(session: Session, actor: Member, event_id: int) -> Reply:
     return success(f"Event #{event_id} removed: {event.title}.")
 
 
+@dataclass(frozen=True)
+class CalendarEntry:
+    """One line of the calendar: a scheduled story, a free slot, or an event."""
+
+    at: datetime
+    kind: str  # "story", "free" or "event"
+    title: str
+    uid: str
+
+
+def calendar_entries(
+    session: Session, policy: Policy, start: datetime, end: datetime
+) -> list[CalendarEntry]:
+    """Slots (cadence and extra), scheduled stories and events with start <= time < end."""
+    slots = set(decisions.cadence_slots(start, end, policy.cadence, policy.zone))
+    events = list(
+        session.exec(
+            select(CalendarEvent)
+            .where(col(CalendarEvent.starts_at) >= start, col(CalendarEvent.starts_at) < end)
+            .order_by(col(CalendarEvent.starts_at))
+        ).all()
+    )
+    slots |= {e.starts_at for e in events if e.is_slot and e.starts_at}
+    scheduled = session.exec(
+        select(Story).where(
+            Story.state == "scheduled",
+            col(Story.scheduled_at) >= start,
+            col(Story.scheduled_at) < end,
+        )
+    ).all()
+    entries: list[CalendarEntry] = []
+    taken: set[datetime] = set()
+    for story in scheduled:
+        assert story.scheduled_at is not None
+        taken.add(story.scheduled_at)
+        off = "" if story.scheduled_at in slots else " (off-cadence)"
+        entries.append(
+            CalendarEntry(
+                story.scheduled_at, "story", f"#{story.id} {story.title}{off}", f"story-{story.id}"
+            )
+        )
+    for slot in slots - taken:
+        entries.append(CalendarEntry(slot, "free", "free slot", f"slot-{slot:%Y%m%dT%H%M}"))
+    for event in events:
+        if event.starts_at and not event.is_slot:
+            entries.append(
+                CalendarEntry(
+                    event.starts_at,
+                    "event",
+                    f"event #{event.id}: {event.title}",
+                    f"event-{event.id}",
+                )
+            )
+    entries.sort(key=lambda entry: (entry.at, entry.kind, entry.uid))
+    return entries
+
+
 def calendar(
     session: Session, actor: Member, now: datetime, policy: Policy, weeks: int = 4
 ) -> Reply:
@@ -69,60 +127,26 @@ def calendar(
     today = now.astimezone(zone).date()
     start = datetime.combine(today, time(0), tzinfo=zone).astimezone(UTC)
     end = start + timedelta(weeks=weeks)
-    slots = decisions.cadence_slots(start, end, policy.cadence, zone)
-    events = list(
-        session.exec(
-            select(CalendarEvent)
-            .where(col(CalendarEvent.starts_at) >= start, col(CalendarEvent.starts_at) < end)
-            .order_by(col(CalendarEvent.starts_at))
-        ).all()
-    )
-    slots += [e.starts_at for e in events if e.is_slot and e.starts_at]
-    stories = list(
-        session.exec(
-            select(Story).where(
-                Story.state == "scheduled",
-                col(Story.scheduled_at) >= start,
-                col(Story.scheduled_at) < end,
-            )
-        ).all()
-    )
-    entries: list[tuple[datetime, str]] = []
-    by_time: dict[datetime, list[Story]] = {}
-    for story in stories:
-        assert story.scheduled_at is not None
-        by_time.setdefault(story.scheduled_at, []).append(story)
-    free = 0
-    for slot in sorted(set(slots)):
-        if slot < now:
-            continue
-        here = by_time.pop(slot, [])
-        if here:
-            text = "; ".join(f"#{s.id} {s.title}" for s in here)
-        else:
-            text = "free slot"
-            free += 1
-        entries.append((slot, text))
-    for when, off_cadence in by_time.items():
-        entries.append((when, "; ".join(f"#{s.id} {s.title} (off-cadence)" for s in off_cadence)))
-    for event in events:
-        if event.starts_at and not event.is_slot:
-            entries.append((event.starts_at, f"event #{event.id}: {event.title}"))
-    entries.sort(key=lambda entry: entry[0])
-    day_counts: dict[str, int] = {}
-    for story in stories:
-        assert story.scheduled_at is not None
-        key = story.scheduled_at.astimezone(zone).date().isoformat()
-        day_counts[key] = day_counts.get(key, 0) + 1
-    lines = tuple(f"{when.astimezone(zone):%a %d %b %H:%M} — {text}" for when, text in entries)
+    entries = [
+        entry
+        for entry in calendar_entries(session, policy, start, end)
+        if entry.kind != "free" or entry.at >= now
+    ]
+    scheduled = [entry for entry in entries if entry.kind == "story"]
+    free = sum(1 for entry in entries if entry.kind == "free")
+    per_day: dict[str, int] = {}
+    for entry in scheduled:
+        day = entry.at.astimezone(zone).date().isoformat()
+        per_day[day] = per_day.get(day, 0) + 1
+    lines = tuple(f"{e.at.astimezone(zone):%a %d %b %H:%M} — {e.title}" for e in entries)
     blocks: list[Heading | Bullets | Paragraph] = [
         Heading(f"Calendar, next {weeks} week{'s' if weeks != 1 else ''} ({policy.timezone})"),
         Bullets(lines or ("nothing in this period",)),
     ]
-    crowded = [day for day, count in day_counts.items() if count > 1]
+    crowded = sorted(day for day, count in per_day.items() if count > 1)
     if crowded:
-        blocks.append(Paragraph(f"Two or more stories on: {', '.join(sorted(crowded))}."))
+        blocks.append(Paragraph(f"Two or more stories on: {', '.join(crowded)}."))
     return Reply(
-        text=f"Calendar: {len(stories)} scheduled, {free} free slots in the next {weeks} weeks.",
+        text=f"Calendar: {len(scheduled)} scheduled, {free} free slots in the next {weeks} weeks.",
         blocks=tuple(blocks),
     )
