@@ -19,6 +19,7 @@ from typing import TextIO
 from bot.commands import Caller
 from bot.render_text import render_text
 from bot.runtime import Runtime
+from bot.scheduler import next_simulated_tick
 from bot.transport import Delivery, SendResult
 
 CONSOLE_HELP = """\
@@ -128,7 +129,7 @@ class Console:
             return
         target = self.now + delta
         while self.now < target:
-            self.now = min(target, self.now + TICK_STEP)
+            self.now = next_simulated_tick(self.runtime, self.now, target, TICK_STEP)
             self.runtime.tick(self.now)
         zone = self.runtime.policy.zone
         self.say(f"It is now {self.now.astimezone(zone):%a %Y-%m-%d %H:%M}.")

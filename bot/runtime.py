@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from bot.commands import CommandRunner, Directory
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics
+from bot.scheduler import reminder_job, reminder_rules
 from bot.transport import Transport
 from config.settings import Settings
 from handlers.context import Policy
@@ -32,6 +33,7 @@ def policy_from(settings: Settings, channel_platforms: tuple[str, ...]) -> Polic
         draft_days=settings.draft_days,
         coordinators=settings.coordinators,
         channel_platforms=channel_platforms,
+        reminders=reminder_rules(settings),
     )
 
 
@@ -69,7 +71,7 @@ def build_runtime(
     platforms: tuple[str, ...] | None = None,
     transports: dict[str, Transport] | None = None,
     engine: Engine | None = None,
-    owner: str = "storydesk",
+    owner: str | None = None,
 ) -> Runtime:
     """Wire the engine, the rules, the command runner and the outbox dispatcher.
 
@@ -86,9 +88,13 @@ def build_runtime(
     metrics.watch_outbox(engine)
     runner = CommandRunner(engine, policy, directories, on_command=metrics.count_command)
     dispatcher = Dispatcher(engine, transports, owner=owner,
-                            lease_seconds=settings.lease_seconds)
+                            lease_seconds=settings.lease_seconds,
+                            send_timeout_seconds=settings.send_timeout_seconds,
+                            late_cutoff_hours=settings.late_cutoff_hours,
+                            late_after_seconds=policy.reminders.late_after_seconds)
     runtime = Runtime(settings, engine, policy, runner, transports, dispatcher, metrics,
                       directories)
+    runtime.tick_jobs.append(reminder_job(engine, policy))
     seed_team(runtime, datetime.now(UTC))
     return runtime
 

@@ -13,16 +13,17 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
 from bot.dispatcher import Dispatcher, DispatcherWorker, DispatchReport
+from config.settings import Settings
 from handlers import reminders
-from handlers.context import Policy
-from storage.db import write_session
+from handlers.context import Policy, ReminderRules
+from storage.db import read_session, write_session
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def reminder_job(engine: Engine, policy: Policy) -> Callable[[datetime], reminde
         with write_session(engine) as session:
             report = reminders.run_tick(session, now, policy)
         if report.queued or report.expired:
-            log.info("tick %s: queued %d (%d late), expired %d", now.isoformat(timespec="seconds"),
+            log.debug("tick %s: queued %d (%d late), expired %d", now.isoformat(timespec="seconds"),
                      report.queued, report.late, report.expired)
         return report
 
@@ -126,6 +127,11 @@ class RunningDelivery:
         self.worker.stop()
 
 
+class SimulatedRuntime(Protocol):
+    engine: Engine
+    policy: Policy
+
+
 class DeliveryRuntime(TickRuntime, Protocol):
     runner: Any
     settings: Any
@@ -149,3 +155,36 @@ def start_delivery(runtime: DeliveryRuntime, idle_seconds: float | None = None) 
 def delivery_starter(runtime: DeliveryRuntime) -> Callable[[], None]:
     """For `storydesk run`: start, and hand back the function that stops."""
     return start_delivery(runtime).stop
+
+
+def reminder_rules(settings: Settings) -> ReminderRules:
+    """The delivery settings as the plain data the handlers take."""
+    quiet = settings.quiet_hours
+    return ReminderRules(
+        working_days=tuple(settings.working_days),
+        quiet_start=quiet.start if quiet else None,
+        quiet_end=quiet.end if quiet else None,
+        remind_days_before=settings.remind_days_before,
+        overdue_every_days=settings.overdue_every_days,
+        escalate_after_days=settings.escalate_after_days,
+        review_nudge_days=settings.review_nudge_days,
+        late_cutoff_hours=settings.late_cutoff_hours,
+        late_after_seconds=max(300, 3 * settings.tick_seconds),
+        pitch_call_every_days=settings.pitch_call_every_days,
+        objective_gap_weeks=settings.objective_gap_weeks,
+        coming_week_weekday=settings.coming_week_post.weekday,
+        coming_week_at=settings.coming_week_post.at,
+        publishing_today_at=settings.publishing_today_at,
+    )
+
+
+def next_simulated_tick(runtime: SimulatedRuntime, now: datetime, end: datetime,
+                        step: timedelta) -> datetime:
+    """Where a simulated clock moving from `now` towards `end` ticks next: after `step`,
+    or sooner, exactly when the next reminder or post falls due (so none is late)."""
+    candidate = min(end, now + step)
+    with read_session(runtime.engine) as session:
+        due = reminders.next_moment(session, now, runtime.policy)
+    if due is not None and now < due < candidate:
+        return due
+    return candidate

@@ -19,7 +19,10 @@ Starter = Callable[[Runtime], Callable[[], None]]
 
 
 def starters(runtime: Runtime) -> list[Starter]:
+    from bot.scheduler import delivery_starter
+
     found: list[Starter] = []
+    found.append(delivery_starter)  # last: the transports above are registered by then
     return found
 
 

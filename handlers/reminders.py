@@ -222,7 +222,8 @@ def coming_week_occurrence(now: datetime, zone: ZoneInfo, rules: ReminderRules) 
     day = monday + timedelta(days=rules.coming_week_weekday)
     moment = at_local(day, rules.coming_week_at, zone)
     key = f"coming-week:{iso_week_label(monday)}"
-    return Occurrence(key, key, moment, moment, at_local(next_monday, time(0), zone),
+    return Occurrence(key, key, moment, moment,
+                      _period_expiry(moment, at_local(next_monday, time(0), zone), rules),
                       "coming-week")
 
 
@@ -233,14 +234,21 @@ def pitch_call_occurrence(now: datetime, zone: ZoneInfo, rules: ReminderRules) -
     moment = at_local(start, rules.coming_week_at, zone)
     key = f"pitch-call:{start.isoformat()}"
     end = at_local(start + timedelta(days=every), time(0), zone)
-    return Occurrence(key, key, moment, moment, end, "pitch-call")
+    return Occurrence(key, key, moment, moment, _period_expiry(moment, end, rules), "pitch-call")
+
+
+def _period_expiry(moment: datetime, period_end: datetime, rules: ReminderRules) -> datetime:
+    """A periodic post missed by more than the late cutoff waits for its next period."""
+    return min(period_end, moment + timedelta(hours=rules.late_cutoff_hours))
 
 
 def next_pitch_call(after: datetime, zone: ZoneInfo, rules: ReminderRules) -> datetime:
     current = pitch_call_occurrence(after, zone, rules)
     if current.moment > after:
         return current.moment
-    return pitch_call_occurrence(current.expires, zone, rules).moment
+    following = current.moment.astimezone(zone).date() + timedelta(
+        days=rules.pitch_call_every_days)
+    return at_local(following, rules.coming_week_at, zone)
 
 
 def is_late(occurrence: Occurrence, now: datetime, rules: ReminderRules) -> bool:
