@@ -1,0 +1,23 @@
+"""The route provider the web app calls when Mattermost is enabled."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from bot.mattermost.directory import MattermostDirectory
+from bot.mattermost.service import service_from_parts
+from bot.mattermost.transport import MattermostTransport
+from bot.mattermost.web import MattermostEndpoints
+from bot.runtime import Runtime
+
+
+def mattermost_routes(runtime: Runtime) -> list[BaseRoute]:
+    transport = runtime.transports.get("mattermost")
+    directory = runtime.directories.get("mattermost")
+    if not isinstance(transport, MattermostTransport) or not isinstance(
+        directory, MattermostDirectory
+    ):
+        return []
+    service = service_from_parts(runtime.settings, transport, directory)
+    endpoints = MattermostEndpoints(service, runtime.runner, runtime.engine, runtime.policy)
+    return endpoints.routes()

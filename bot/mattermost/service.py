@@ -1,0 +1,111 @@
+"""Everything the Mattermost adapter needs, built once from the Settings.
+
+`build_mattermost` checks the bot token with `GET /api/v4/users/me` at start-up: a wrong
+token or an unreachable server stops `storydesk run` with one clear line (exit status 2)
+instead of failing message by message later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from bot.errors import StartupError
+from bot.mattermost.client import MattermostClient, MattermostError, MattermostUnreachable
+from bot.mattermost.directory import MattermostDirectory
+from bot.mattermost.render import MattermostRenderer
+from bot.mattermost.signing import ActionSigner
+from bot.mattermost.transport import ChannelResolver, MattermostTransport
+from config.settings import Settings
+
+COMMAND_PATH = "/mattermost/command"
+DIALOG_PATH = "/mattermost/dialog"
+ACTION_PATH = "/mattermost/action"
+
+
+@dataclass
+class MattermostService:
+    client: MattermostClient
+    directory: MattermostDirectory
+    signer: ActionSigner
+    renderer: MattermostRenderer
+    transport: MattermostTransport
+    bot_user_id: str
+    bot_username: str
+    public_url: str
+    command_tokens: tuple[str, ...]
+
+    @property
+    def dialog_url(self) -> str | None:
+        return self.public_url + DIALOG_PATH if self.public_url else None
+
+
+def check_token(client: MattermostClient, url: str) -> dict[str, object]:
+    """The bot's own user; StartupError with one clear sentence if that fails."""
+    try:
+        return client.me()
+    except MattermostUnreachable as error:
+        raise StartupError(f"cannot reach Mattermost at MATTERMOST_URL={url}: {error}") from None
+    except MattermostError as error:
+        if error.status in (401, 403):
+            raise StartupError(
+                f"Mattermost refused MATTERMOST_BOT_TOKEN ({error.status}): use the access "
+                "token of a bot account (System Console > Integrations > Bot Accounts)"
+            ) from None
+        if error.status == 404:
+            raise StartupError(
+                f"{url} does not answer like a Mattermost server (404 on /api/v4/users/me); "
+                "check MATTERMOST_URL"
+            ) from None
+        raise StartupError(f"Mattermost answered {error.status} to the token check at "
+                           f"{url}: {error.message}") from None
+
+
+def build_mattermost(
+    settings: Settings, *, transport: httpx.BaseTransport | None = None,
+) -> MattermostService:
+    if not settings.mattermost_command_tokens:
+        raise StartupError(
+            "MATTERMOST_COMMAND_TOKENS is empty: run `storydesk mattermost setup --team "
+            "<team> --url <public url>` and put the tokens it prints into .env"
+        )
+    client = MattermostClient(settings.mattermost_url, settings.mattermost_bot_token,
+                              timeout=settings.send_timeout_seconds, transport=transport)
+    me = check_token(client, settings.mattermost_url)
+    signer = ActionSigner.from_settings(settings.mattermost_action_secret,
+                                        settings.mattermost_bot_token)
+    public_url = settings.public_url.rstrip("/")
+    renderer = MattermostRenderer(signer, public_url + ACTION_PATH if public_url else None)
+    resolver = ChannelResolver(client, {"team": settings.team_channel,
+                                        "group": settings.group_channel})
+    directory = MattermostDirectory(client)
+    bot_user_id = str(me["id"])
+    return MattermostService(
+        client=client,
+        directory=directory,
+        signer=signer,
+        renderer=renderer,
+        transport=MattermostTransport(client, renderer, resolver, bot_user_id),
+        bot_user_id=bot_user_id,
+        bot_username=str(me.get("username", "")),
+        public_url=public_url,
+        command_tokens=settings.mattermost_command_tokens,
+    )
+
+
+def service_from_parts(
+    settings: Settings, transport: MattermostTransport, directory: MattermostDirectory,
+) -> MattermostService:
+    """The service again, from what the runtime keeps (its transport and its directory)."""
+    return MattermostService(
+        client=transport.client,
+        directory=directory,
+        signer=transport.renderer.signer,
+        renderer=transport.renderer,
+        transport=transport,
+        bot_user_id=transport.bot_user_id,
+        bot_username="",
+        public_url=settings.public_url.rstrip("/"),
+        command_tokens=settings.mattermost_command_tokens,
+    )

@@ -1,0 +1,208 @@
+"""The Mattermost transport: what the outbox dispatcher sends, sent through REST API v4.
+
+- channel posts go to the configured channel behind the logical name ("team", "group");
+- story cards are updated in place (`PUT /posts/{id}`) once they exist;
+- direct messages open the bot's DM channel with the member (`POST /channels/direct`),
+  which is handed back to be cached on the member;
+- charts are uploaded first (`POST /files`) and attached with `file_ids`.
+
+Failures are sorted for the dispatcher: no answer, 429 and 5xx are temporary (with the
+server's Retry-After); 401, 403 and 404 are permanent, with a stable cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from bot.mattermost.client import MattermostClient, MattermostError, MattermostUnreachable
+from bot.mattermost.directory import USER_ID
+from bot.mattermost.render import MattermostRenderer, RenderedReply
+from bot.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
+
+log = logging.getLogger(__name__)
+
+MAX_FILES_PER_POST = 5
+
+
+def failure(error: MattermostError | MattermostUnreachable, what: str) -> Exception:
+    """The dispatcher's view of an API error about `what` ("channel", "user", "post")."""
+    if isinstance(error, MattermostUnreachable):
+        return TemporaryFailure(f"Mattermost did not answer: {error}")
+    if error.temporary:
+        return TemporaryFailure(f"Mattermost answered {error.status}", error.retry_after)
+    if error.status == 401:
+        return PermanentFailure("mattermost_token_rejected",
+                                "Mattermost refused the bot token (401); check "
+                                "MATTERMOST_BOT_TOKEN")
+    if error.status == 403:
+        return PermanentFailure(f"{what}_forbidden",
+                                f"the bot may not post there (403 {error.error_id}); add the "
+                                "bot to the channel")
+    if error.status == 404:
+        return PermanentFailure(f"{what}_not_found", f"Mattermost has no such {what} (404)")
+    return PermanentFailure("mattermost_rejected", f"{error.status} {error.error_id}: "
+                            f"{error.message}"[:300])
+
+
+class ChannelResolver:
+    """Logical channel ("team", "group") -> Mattermost channel id, looked up once.
+
+    A configured channel is given as a channel id (26 characters), as `team/channel` (the
+    team's and the channel's URL names, as in https://chat.example.org/team/channels/channel),
+    or as a bare channel name, searched in every team the bot belongs to.
+    """
+
+    def __init__(self, client: MattermostClient, channels: dict[str, str]) -> None:
+        self.client = client
+        self.channels = channels
+        self._ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, logical: str) -> str:
+        with self._lock:
+            known = self._ids.get(logical)
+        if known:
+            return known
+        spec = self.channels.get(logical, logical).strip().lstrip("~#")
+        if not spec:
+            raise PermanentFailure("channel_not_configured",
+                                   f"no Mattermost channel is configured for {logical!r}")
+        try:
+            channel_id = self._find(spec)
+        except (MattermostError, MattermostUnreachable) as error:
+            raise failure(error, "channel") from error
+        with self._lock:
+            self._ids[logical] = channel_id
+        return channel_id
+
+    def forget(self, logical: str) -> None:
+        with self._lock:
+            self._ids.pop(logical, None)
+
+    def _find(self, spec: str) -> str:
+        if USER_ID.match(spec):
+            try:
+                return str(self.client.channel(spec)["id"])
+            except MattermostError as error:
+                if error.status != 404:
+                    raise
+        team_name, _, channel_name = spec.rpartition("/")
+        team_name = team_name.replace("/channels", "").strip("/")
+        if team_name:
+            team = self.client.team_by_name(team_name)
+            return str(self.client.channel_by_name(str(team["id"]), channel_name)["id"])
+        found = []
+        for team in self.client.my_teams():
+            try:
+                found.append(self.client.channel_by_name(str(team["id"]), channel_name))
+            except MattermostError as error:
+                if error.status not in (403, 404):
+                    raise
+        if len(found) > 1:
+            raise PermanentFailure(
+                "channel_ambiguous",
+                f"channel {channel_name!r} exists in several teams; write it as team/channel")
+        if not found:
+            raise MattermostError(404, "store.sql_channel.get_by_name.missing.app_error",
+                                  f"no channel {channel_name!r} in the bot's teams",
+                                  path="channels")
+        return str(found[0]["id"])
+
+
+class MattermostTransport:
+    platform = "mattermost"
+
+    def __init__(
+        self, client: MattermostClient, renderer: MattermostRenderer, resolver: ChannelResolver,
+        bot_user_id: str,
+    ) -> None:
+        self.client = client
+        self.renderer = renderer
+        self.resolver = resolver
+        self.bot_user_id = bot_user_id
+
+    def send(self, delivery: Delivery) -> SendResult:
+        rendered = self.renderer.render(delivery.reply)
+        if delivery.recipient is not None:
+            return self._send_direct(delivery, rendered)
+        if not delivery.channel:
+            raise PermanentFailure("no_destination", "neither a channel nor a member")
+        if delivery.kind == "card" and delivery.card is not None:
+            updated = self._update_card(delivery, rendered)
+            if updated is not None:
+                return updated
+        channel_id = self.resolver.resolve(delivery.channel)
+        try:
+            post_id = self.post(channel_id, rendered)
+        except MattermostError as error:
+            if error.status in (403, 404):
+                self.resolver.forget(delivery.channel)
+            raise failure(error, "channel") from error
+        except MattermostUnreachable as error:
+            raise failure(error, "channel") from error
+        return SendResult(message_id=post_id, channel_id=channel_id)
+
+    def _update_card(self, delivery: Delivery, rendered: RenderedReply) -> SendResult | None:
+        assert delivery.card is not None
+        try:
+            self.client.update_post(delivery.card.message_id, rendered.message, rendered.props)
+        except MattermostError as error:
+            if error.status in (403, 404):
+                log.info("card %s is gone (%s); posting a new one", delivery.card.message_id,
+                         error.status)
+                return None
+            raise failure(error, "post") from error
+        except MattermostUnreachable as error:
+            raise failure(error, "post") from error
+        return SendResult(message_id=delivery.card.message_id,
+                          channel_id=delivery.card.channel_id)
+
+    def _send_direct(self, delivery: Delivery, rendered: RenderedReply) -> SendResult:
+        recipient = delivery.recipient
+        assert recipient is not None
+        cached = recipient.dm_channel
+        channel_id = cached or self.open_direct(recipient.user_id)
+        try:
+            post_id = self.post(channel_id, rendered)
+        except MattermostError as error:
+            if cached and error.status in (403, 404):
+                # The cached channel is gone (user re-created, data retention): open it anew.
+                channel_id = self.open_direct(recipient.user_id)
+                post_id = self._post_or_fail(channel_id, rendered)
+            else:
+                raise failure(error, "user") from error
+        except MattermostUnreachable as error:
+            raise failure(error, "user") from error
+        return SendResult(message_id=post_id, channel_id=channel_id, dm_channel=channel_id)
+
+    def open_direct(self, user_id: str) -> str:
+        try:
+            channel = self.client.direct_channel(self.bot_user_id, user_id)
+        except (MattermostError, MattermostUnreachable) as error:
+            raise failure(error, "user") from error
+        return str(channel["id"])
+
+    def _post_or_fail(self, channel_id: str, rendered: RenderedReply) -> str:
+        try:
+            return self.post(channel_id, rendered)
+        except (MattermostError, MattermostUnreachable) as error:
+            raise failure(error, "user") from error
+
+    def post(self, channel_id: str, rendered: RenderedReply) -> str:
+        file_ids = self.upload_images(channel_id, rendered)
+        post = self.client.create_post(rendered.post_body(channel_id, file_ids))
+        return str(post["id"])
+
+    def upload_images(self, channel_id: str, rendered: RenderedReply) -> list[str]:
+        file_ids = []
+        for image in rendered.images[:MAX_FILES_PER_POST]:
+            path = Path(image.path)
+            try:
+                content = path.read_bytes()
+            except OSError as error:
+                log.warning("chart %s cannot be read (%s); posting without it", path, error)
+                continue
+            file_ids.append(self.client.upload_file(channel_id, path.name, content))
+        return file_ids
