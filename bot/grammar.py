@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time
 
 from sqlmodel import Session
 
-from handlers import calendar, members, stories
+from handlers import calendar, members, reminders, stories
 from handlers.context import Policy
 from handlers.decisions import FORMATS, OBJECTIVES, local_datetime
 from handlers.errors import Refused
@@ -334,6 +334,16 @@ def _reminders(inv: Invocation) -> Reply:
     return members.set_reminders(inv.session, inv.actor, inv.words[0].lower() == "on")
 
 
+def _snooze(inv: Invocation) -> Reply:
+    words = inv.words
+    if len(words) != 2 or not words[1].isdigit():
+        raise UsageError("Give the story number and a number of days.", "snooze")
+    story_id = parse_story_number(words[0], "snooze")
+    return reminders.snooze(
+        inv.session, inv.actor, inv.now, inv.policy, story_id, int(words[1][:3])
+    )
+
+
 def _help(inv: Invocation) -> Reply:
     return help_reply(inv.words[0] if inv.words else None)
 
@@ -423,6 +433,13 @@ for _entry in (
     ),
     Subcommand(
         "reminders", "/story reminders on|off", "turn your direct reminders on or off", _reminders
+    ),
+    Subcommand(
+        "snooze",
+        "/story snooze N <days>",
+        "no reminders about story N for a few days; what falls due meanwhile comes once, after",
+        _snooze,
+        details=("`/story snooze N 0` ends a snooze.",),
     ),
 ):
     register(_entry)
