@@ -302,7 +302,7 @@ class FakeMattermost:
 
     def _create_post(self, body: Any, me: str) -> tuple[int, Any]:
         if not isinstance(body, dict):
-            raise ApiError(400, "api.context.invalid_body_param.app_error", "post must be an object")
+            raise ApiError(400, "api.context.invalid_body_param.app_error", "not an object")
         channel_id, message = body.get("channel_id"), body.get("message")
         if not isinstance(channel_id, str) or not ID.match(channel_id):
             raise ApiError(400, "api.context.invalid_body_param.app_error", "channel_id")

@@ -63,7 +63,8 @@ def test_markdown_in_user_text_cannot_change_the_layout() -> None:
 
 
 def test_links_and_code_spans_stay_usable() -> None:
-    out = escape_markdown("Draft: https://docs.example.org/d/a_b-c?x=1&y=2 and `/story draft 4 <link>`")
+    out = escape_markdown(
+        "Draft: https://docs.example.org/d/a_b-c?x=1&y=2 and `/story draft 4 <link>`")
     assert "https://docs.example.org/d/a_b-c?x=1&y=2" in out
     assert "`/story draft 4 <link>`" in out
 
