@@ -14,7 +14,9 @@ from config.settings import Settings, SettingsError, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 # Each feature module adds its subcommands: `add_commands(subparsers)` setting `handler`.
-FEATURE_MODULES: list[str] = []
+FEATURE_MODULES: list[str] = [
+    "bot.cli_delivery",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,116 @@
+"""`storydesk outbox`, `storydesk outbox retry <id|failed>` and `storydesk jobs`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from config.settings import Settings
+
+
+def add_commands(sub: Any) -> None:
+    outbox = sub.add_parser("outbox", help="what waits to be sent, what was sent or failed")
+    outbox.set_defaults(handler=cmd_outbox)
+    actions = outbox.add_subparsers(dest="outbox_command", metavar="ACTION")
+    retry = actions.add_parser("retry", help="queue a message again: its id, or `failed`")
+    retry.add_argument("which", metavar="ID|failed")
+    retry.set_defaults(handler=cmd_outbox_retry)
+    jobs = sub.add_parser("jobs", help="what is scheduled next: when, what, to whom")
+    jobs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    jobs.set_defaults(handler=cmd_jobs)
+
+
+def _engine(settings: Settings) -> Any:
+    from storage import migrate
+    from storage.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    return engine
+
+
+def age(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def show_outbox(engine: Any, now: datetime, out: TextIO) -> None:
+    from handlers.delivery import outbox_summary
+    from storage.db import read_session
+
+    with read_session(engine) as session:
+        summary = outbox_summary(session, now)
+    counts = summary.counts
+    out.write("Outbox: " + ", ".join(f"{counts[s]} {s}" for s in counts) + "\n")
+    if summary.oldest_pending is not None:
+        out.write(f"Oldest message waiting: due {age(now - summary.oldest_pending)} ago "
+                  f"({summary.oldest_pending:%Y-%m-%d %H:%M} UTC).\n")
+    else:
+        out.write("Nothing is waiting to be sent.\n")
+    if summary.next_due is not None:
+        out.write(f"Next retry or deferred message: in {age(summary.next_due - now)}.\n")
+    if counts["failed"]:
+        out.write("`storydesk outbox retry failed` queues the failed ones again.\n")
+
+
+def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    try:
+        show_outbox(engine, datetime.now(UTC), sys.stdout)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.delivery import retry
+    from storage.db import write_session
+
+    engine = _engine(settings)
+    try:
+        with write_session(engine) as session:
+            count = retry(session, args.which.strip().lower(), datetime.now(UTC))
+    except (ValueError, LookupError) as error:
+        print(f"storydesk: {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"Queued {count} message{'' if count == 1 else 's'} again; a running Storydesk "
+          "sends them within a tick.")
+    return 0
+
+
+def show_jobs(engine: Any, settings: Settings, now: datetime, limit: int, out: TextIO) -> None:
+    from bot.runtime import enabled_platforms, policy_from
+    from handlers.reminders import upcoming
+    from storage.db import read_session
+
+    policy = policy_from(settings, enabled_platforms(settings))
+    zone = policy.zone
+    with read_session(engine) as session:
+        jobs = upcoming(session, now, policy, limit)
+    out.write(f"Every {settings.tick_seconds} s the scheduler queues what is due and wakes "
+              f"the dispatcher. Next, in {policy.timezone}:\n")
+    if not jobs:
+        out.write("  nothing scheduled\n")
+    width = max((len(job.what) for job in jobs), default=0)
+    for job in jobs:
+        out.write(f"  {job.when.astimezone(zone):%a %Y-%m-%d %H:%M}  "
+                  f"{job.what:<{width}}  {job.to}\n")
+
+
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    try:
+        show_jobs(engine, settings, datetime.now(UTC), max(1, min(args.limit, 500)), sys.stdout)
+    finally:
+        engine.dispose()
+    return 0
