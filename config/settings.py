@@ -360,11 +360,8 @@ def _check_combinations(settings: Settings) -> None:
     if bool(settings.mattermost_url) != bool(settings.mattermost_bot_token):
         missing = "MATTERMOST_BOT_TOKEN" if settings.mattermost_url else "MATTERMOST_URL"
         raise SettingsError(missing, "is required when the other Mattermost variable is set")
-    if settings.mattermost_enabled and not settings.mattermost_command_tokens:
-        raise SettingsError(
-            "MATTERMOST_COMMAND_TOKENS",
-            "is required with Mattermost (run `storydesk mattermost setup` to get them)",
-        )
+    # MATTERMOST_COMMAND_TOKENS is checked when the bot starts, not here: the tokens come
+    # from `storydesk mattermost setup`, which itself runs with these very settings.
     if bool(settings.instagram_access_token) != bool(settings.instagram_user_id):
         missing = (
             "INSTAGRAM_USER_ID" if settings.instagram_access_token else "INSTAGRAM_ACCESS_TOKEN"
