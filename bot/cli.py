@@ -16,6 +16,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 # Each feature module adds its subcommands: `add_commands(subparsers)` setting `handler`.
 FEATURE_MODULES: list[str] = [
     "bot.cli_delivery",
+    "bot.mattermost.setup",
 ]
 
 

@@ -14,14 +14,11 @@ import httpx
 from bot.errors import StartupError
 from bot.mattermost.client import MattermostClient, MattermostError, MattermostUnreachable
 from bot.mattermost.directory import MattermostDirectory
+from bot.mattermost.paths import ACTION_PATH, DIALOG_PATH
 from bot.mattermost.render import MattermostRenderer
 from bot.mattermost.signing import ActionSigner
 from bot.mattermost.transport import ChannelResolver, MattermostTransport
 from config.settings import Settings
-
-COMMAND_PATH = "/mattermost/command"
-DIALOG_PATH = "/mattermost/dialog"
-ACTION_PATH = "/mattermost/action"
 
 
 @dataclass

@@ -34,8 +34,9 @@ from bot.commands import Caller, CommandRunner
 from bot.mattermost import dialogs
 from bot.mattermost.client import MattermostError, MattermostUnreachable
 from bot.mattermost.directory import PLATFORM
+from bot.mattermost.paths import ACTION_PATH, COMMAND_PATH, DIALOG_PATH
 from bot.mattermost.render import RenderedReply, escape_markdown
-from bot.mattermost.service import ACTION_PATH, COMMAND_PATH, DIALOG_PATH, MattermostService
+from bot.mattermost.service import MattermostService
 from handlers.context import Policy
 from handlers.members import find_member, is_coordinator
 from handlers.reply import Reply
