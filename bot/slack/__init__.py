@@ -1,0 +1,1 @@
+"""Storydesk on Slack: slash commands, story cards, modals and the outbox transport."""
