@@ -56,11 +56,13 @@ class FetchReport:
     missing_days: list[date] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     token_invalid: bool = False
+    failed: bool = False  # Instagram kept failing: the fetch stopped before the end
     requests: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.token_invalid and not self.problems
+        """Everything asked for was answered (some figures may still be missing)."""
+        return not self.token_invalid and not self.failed
 
     def lines(self) -> list[str]:
         lines = [
@@ -135,7 +137,8 @@ def fetch_reach(
                                  fingerprint=token_fingerprint(client.token),
                                  detail=error.message)
     except GraphUnavailable as error:
-        report.problems.append(str(error))
+        report.failed = True
+        report.problems.append(f"{error} The figures fetched so far are stored.")
     report.requests = client.requests
     with write_session(engine) as session:
         report.daily = store_daily(session, daily, source=SOURCE, now=now)

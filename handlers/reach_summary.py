@@ -635,6 +635,7 @@ class AudienceSummary:
 
     name: str
     title: str
+    as_of: date
     taken_on: date | None
     age: tuple[tuple[str, int], ...]
     countries: tuple[tuple[str, int], ...]  # the top countries, then "others"
@@ -703,6 +704,7 @@ def build_audience(session: Session, as_of: date) -> AudienceSummary:
     return AudienceSummary(
         name=f"audience-{as_of:%Y-%m}",
         title=f"Followers, {taken:%B %Y}" if taken else "Followers",
+        as_of=as_of,
         taken_on=taken,
         age=tuple(sorted(ages.items(), key=lambda item: _age_key(item[0]))),
         countries=tuple(top),
@@ -749,7 +751,8 @@ def audience_reply(summary: AudienceSummary, image: str | None = None) -> Reply:
     ]
     if image:
         blocks.append(Image(image, summary.title))
-    return Reply(text=f"Audience: {young} of followers are aged 18–34.", blocks=tuple(blocks))
+    return Reply(text=f"Audience: {young} of followers are aged 18–34.", blocks=tuple(blocks),
+                 data={"as_of": summary.as_of.isoformat()})
 
 
 def audience_summary(
