@@ -95,6 +95,10 @@ def build_runtime(
     runtime = Runtime(settings, engine, policy, runner, transports, dispatcher, metrics,
                       directories)
     runtime.tick_jobs.append(reminder_job(engine, policy))
+    if "mattermost" in platforms and "mattermost" not in transports:
+        from bot.mattermost.service import attach_mattermost
+
+        attach_mattermost(runtime)
     seed_team(runtime, datetime.now(UTC))
     return runtime
 

@@ -45,4 +45,8 @@ def create_web_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None
 def platform_routes(runtime: Runtime) -> list[RouteProvider]:
     """The route providers of the platforms the settings enable."""
     providers: list[RouteProvider] = []
+    if "mattermost" in runtime.transports:
+        from bot.mattermost.routes import mattermost_routes
+
+        providers.append(mattermost_routes)
     return providers

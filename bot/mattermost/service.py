@@ -7,18 +7,25 @@ instead of failing message by message later.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import httpx
 
 from bot.errors import StartupError
 from bot.mattermost.client import MattermostClient, MattermostError, MattermostUnreachable
-from bot.mattermost.directory import MattermostDirectory
+from bot.mattermost.directory import USER_ID, MattermostDirectory
 from bot.mattermost.paths import ACTION_PATH, DIALOG_PATH
 from bot.mattermost.render import MattermostRenderer
 from bot.mattermost.signing import ActionSigner
 from bot.mattermost.transport import ChannelResolver, MattermostTransport
 from config.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -106,3 +113,44 @@ def service_from_parts(
         public_url=settings.public_url.rstrip("/"),
         command_tokens=settings.mattermost_command_tokens,
     )
+
+
+def attach_mattermost(runtime: Runtime) -> MattermostService:
+    """Give the runtime Mattermost's transport and directory (checking the token first).
+
+    Coordinators may be configured by username (`mattermost:ada`); they are turned into
+    user ids here, before the team is seeded.
+    """
+    service = build_mattermost(runtime.settings)
+    runtime.transports["mattermost"] = service.transport
+    runtime.directories["mattermost"] = service.directory
+    default = runtime.policy.channel_platforms[0] if runtime.policy.channel_platforms else ""
+    coordinators = resolve_coordinators(runtime.settings.coordinators, service.directory,
+                                        default_platform=default)
+    if coordinators != runtime.settings.coordinators:
+        runtime.settings = replace(runtime.settings, coordinators=coordinators)
+    return service
+
+
+def resolve_coordinators(
+    entries: tuple[str, ...], directory: MattermostDirectory, *, default_platform: str,
+) -> tuple[str, ...]:
+    resolved = []
+    for entry in entries:
+        platform, _, name = entry.rpartition(":")
+        if not platform and default_platform == "mattermost":
+            platform = "mattermost"
+        if platform != "mattermost" or USER_ID.match(name):
+            resolved.append(entry)
+            continue
+        try:
+            found = directory.lookup(name)
+        except (MattermostError, MattermostUnreachable) as error:
+            log.warning("STORYDESK_COORDINATORS: cannot look up %s: %s", name, error)
+            found = None
+        if found is None:
+            log.warning("STORYDESK_COORDINATORS: Mattermost knows no user %r", name)
+            resolved.append(entry)
+        else:
+            resolved.append(f"mattermost:{found.user_id}")
+    return tuple(resolved)
