@@ -162,8 +162,8 @@ def render_blocks(
     room = limit - len(actions)
     if len(body) > room:
         hidden = len(body) - (room - 1)
-        body = [*body[: room - 1], context(f"{ELLIPSIS} {hidden} more blocks not shown; "
-                                           "the full text is in `/story` replies.")]
+        body = [*body[: room - 1], context(f"{ELLIPSIS} {hidden} more blocks not shown "
+                                           f"(a Slack message holds at most {limit}).")]
     return body + actions
 
 
