@@ -313,7 +313,9 @@ def load_snapshot(session: Session, now: datetime, policy: Policy) -> Snapshot:
     snoozes = {
         (s.member_id, s.story_id): s.until
         for s in session.exec(
-            select(ReminderSnooze).where(col(ReminderSnooze.until) > now)
+            # Ended snoozes still place what they deferred: at their end, not before.
+            select(ReminderSnooze).where(
+                col(ReminderSnooze.until) > now - timedelta(days=CATCH_UP_DAYS))
         ).all() if s.until is not None
     }
     away: dict[int, tuple[tuple[date, date], ...]] = {}
