@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from bot.commands import CommandRunner, Directory
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics
+from bot.reach_jobs import reach_job
 from bot.scheduler import reminder_job, reminder_rules
 from bot.transport import Transport
 from config.settings import Settings
@@ -95,6 +96,7 @@ def build_runtime(
     runtime = Runtime(settings, engine, policy, runner, transports, dispatcher, metrics,
                       directories)
     runtime.tick_jobs.append(reminder_job(engine, policy))
+    runtime.tick_jobs.append(reach_job(engine, settings, policy))
     if "mattermost" in platforms and "mattermost" not in transports:
         from bot.mattermost.service import attach_mattermost
 
