@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time
 
 from sqlmodel import Session
 
+from bot.reach_commands import REACH_DETAILS, REACH_SUMMARY, REACH_USAGE, run_reach
 from handlers import calendar, members, reminders, stories
 from handlers.context import Policy
 from handlers.decisions import FORMATS, OBJECTIVES, local_datetime
@@ -441,6 +442,7 @@ for _entry in (
         _snooze,
         details=("`/story snooze N 0` ends a snooze.",),
     ),
+    Subcommand("reach", REACH_USAGE, REACH_SUMMARY, run_reach, details=REACH_DETAILS),
 ):
     register(_entry)
 

@@ -25,13 +25,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.charts import ChartFiles, render_audience, render_weekly
+from bot.charts import ChartFiles, default_chart_dir, render_audience, render_weekly
 from bot.instagram import GraphClient
 from bot.reach_fetch import FetchReport, client_from, fetch_reach
 from config.settings import Settings
 from handlers.context import Policy
 from handlers.decisions import local_datetime
-from handlers.reach_digest import enqueue_digests, pending_digests
+from handlers.reach_digest import digest_due, enqueue_digests, pending_digests
 from handlers.reach_summary import build_audience, build_weekly, parse_week
 from handlers.reply import Image, Reply
 from storage.db import read_session, write_session
@@ -88,13 +88,14 @@ class ReachJobs:
 
     def tick(self, now: datetime) -> ReachTick:
         result = ReachTick()
-        with write_session(self.engine) as session:
-            result.queued = len(enqueue_digests(
-                session, now, self.policy,
-                weekday=self.settings.digest_post.weekday, at=self.settings.digest_post.at,
-                weekly_chart=self.charts.weekly, audience_chart=self.charts.audience,
-            ))
-        result.redrawn = self.redraw_missing(now)
+        post = self.settings.digest_post
+        if digest_due(now, self.policy, post.weekday, post.at) is not None:
+            with write_session(self.engine) as session:
+                result.queued = len(enqueue_digests(
+                    session, now, self.policy, weekday=post.weekday, at=post.at,
+                    weekly_chart=self.charts.weekly, audience_chart=self.charts.audience,
+                ))
+            result.redrawn = self.redraw_missing(now)
         if self.settings.instagram_enabled:
             result.fetch_started = self.fetch_if_due(now)
         return result
@@ -170,3 +171,8 @@ class ReachJobs:
             if report.ok or report.token_invalid:
                 # A refused token is reported once; trying again today cannot help.
                 claim(self.engine, f"reach:fetched:{today}", now.isoformat())
+
+
+def reach_job(engine: Engine, settings: Settings, policy: Policy) -> ReachJobs:
+    """The tick job the composition root adds to the runtime's jobs."""
+    return ReachJobs(engine, settings, policy, ChartFiles(default_chart_dir()))

@@ -39,6 +39,15 @@ def posting_moment(now: datetime, policy: Policy, weekday: int, at: time) -> dat
     return local_datetime(day, at, policy.zone)
 
 
+def digest_due(now: datetime, policy: Policy, weekday: int, at: time,
+               window: timedelta = DIGEST_WINDOW) -> datetime | None:
+    """This week's posting moment if `now` is within its window, else None."""
+    moment = posting_moment(now, policy, weekday, at)
+    if moment is None or not moment <= now < moment + window:
+        return None
+    return moment
+
+
 def weekly_key(week_start_label: str) -> str:
     return f"digest:reach:{week_start_label}"
 
@@ -68,8 +77,8 @@ def enqueue_digests(
 ) -> list[Outbound]:
     """Queue what is due at `now`: the weekly summary, and on the month's first posting
     day the audience summary. Returns the rows queued by this call."""
-    moment = posting_moment(now, policy, weekday, at)
-    if moment is None or not moment <= now < moment + window:
+    moment = digest_due(now, policy, weekday, at, window)
+    if moment is None:
         return []
     platforms = policy.channel_platforms
     queued: list[Outbound] = []
