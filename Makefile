@@ -38,6 +38,8 @@ test: lint typecheck layers unit
 # bench/README.md with medians and ratios.
 bench: install
 	@echo "Benchmarks: figures go to bench/README.md"
+	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/mattermost_command.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

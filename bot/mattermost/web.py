@@ -10,7 +10,8 @@
 - `POST /mattermost/action`: a card button. Its context must carry our HMAC; only
   coordinators may act; a stale card is a no-op with an explanation.
 
-Blocking work (database, Mattermost API) runs in a small thread pool, one hop per request.
+Blocking work (database, Mattermost API) runs in a small thread pool, one hop per request:
+two threads on SQLite, which serialises writers anyway, eight on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from bot.mattermost.service import MattermostService
 from handlers.context import Policy
 from handlers.members import find_member, is_coordinator
 from handlers.reply import Reply
-from storage.db import read_session
+from storage.db import is_sqlite, read_session
 from storage.models import Story
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class MattermostEndpoints:
         *,
         clock: Callable[[], datetime] | None = None,
         answer_within: float = 2.5,
-        workers: int = 8,
+        workers: int | None = None,
     ) -> None:
         self.service = service
         self.runner = runner
@@ -76,6 +77,9 @@ class MattermostEndpoints:
         self.policy = policy
         self.clock = clock or (lambda: datetime.now(UTC))
         self.answer_within = answer_within
+        if workers is None:
+            # SQLite takes one writer at a time: more threads only queue on its lock.
+            workers = 2 if is_sqlite(engine) else 8
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mattermost")
         self._tokens = tuple(token.encode() for token in service.command_tokens)
 
