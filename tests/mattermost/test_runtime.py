@@ -3,12 +3,16 @@ the endpoints; a wrong token or missing command tokens stop it with one line."""
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
-from starlette.testclient import TestClient
+
+with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx works the same
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 from bot.cli import main
 from bot.mattermost.transport import MattermostTransport

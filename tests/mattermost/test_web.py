@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 from starlette.applications import Starlette
-from starlette.testclient import TestClient
+
+with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx works the same
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 from bot.commands import Caller, CommandRunner
 from bot.mattermost.web import MattermostEndpoints
