@@ -17,6 +17,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 FEATURE_MODULES: list[str] = [
     "bot.cli_delivery",
     "bot.mattermost.setup",
+    "bot.slack.manifest",
     "bot.cli_reach",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,11 +99,23 @@ def build_runtime(
     runtime.tick_jobs.append(reminder_job(engine, policy))
     runtime.tick_jobs.append(reach_job(engine, settings, policy))
     if "mattermost" in platforms and "mattermost" not in transports:
-        from bot.mattermost.service import attach_mattermost
+        attach_platform(runtime, "bot.mattermost.service", "attach_mattermost")
+    if "slack" in platforms and "slack" not in transports and settings.slack_enabled:
+        from bot.slack.service import attach_slack
 
-        attach_mattermost(runtime)
+        attach_slack(runtime)
     seed_team(runtime, datetime.now(UTC))
     return runtime
+
+
+def attach_platform(runtime: Runtime, module: str, function: str) -> None:
+    """Let a chat platform attach its transport and directory to the runtime.
+
+    Imported by name: the composition root knows every platform, the platforms see the
+    runtime, and Slack and Mattermost must stay independent of each other (a static import
+    here would make Slack -> runtime -> Mattermost a path the import contract refuses).
+    """
+    getattr(importlib.import_module(module), function)(runtime)
 
 
 def seed_team(runtime: Runtime, now: datetime) -> None:

@@ -22,6 +22,10 @@ def starters(runtime: Runtime) -> list[Starter]:
     from bot.scheduler import delivery_starter
 
     found: list[Starter] = []
+    if runtime.settings.slack_socket_mode:
+        from bot.slack.service import socket_mode_starter
+
+        found.append(socket_mode_starter)
     found.append(delivery_starter)  # last: the transports above are registered by then
     return found
 

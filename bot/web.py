@@ -49,4 +49,8 @@ def platform_routes(runtime: Runtime) -> list[RouteProvider]:
         from bot.mattermost.routes import mattermost_routes
 
         providers.append(mattermost_routes)
+    if "slack" in runtime.directories:
+        from bot.slack.service import slack_http_routes
+
+        providers.append(slack_http_routes)
     return providers

@@ -236,6 +236,9 @@ class FakeSlack:
 
             def _handle(self) -> None:
                 url = urlparse(self.path)
+                if url.path.startswith("/_control/"):
+                    self._control(url.path.removeprefix("/_control/"), parse_qs(url.query))
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -267,6 +270,20 @@ class FakeSlack:
                     answer = fake.answer(method, params, headers)
                 self._send(answer)
                 fake._finish(call)
+
+            def _control(self, what: str, query: dict[str, list[str]]) -> None:
+                """For a benchmark driving the fake from another process; not recorded."""
+                if what == "delay":
+                    fake.delay = float(query["seconds"][0])
+                    self._send(Answer(200, {"ok": True, "delay": fake.delay}))
+                elif what == "count":
+                    methods = query.get("method", [])
+                    with fake._lock:
+                        counts = {m: sum(1 for c in fake.calls if c.method == m and
+                                         c.finished.is_set()) for m in methods}
+                    self._send(Answer(200, {"ok": True, "counts": counts}))
+                else:
+                    self._send(Answer(404, {"ok": False, "error": "unknown_control"}))
 
             def _send(self, answer: Answer) -> None:
                 if isinstance(answer.body, str):

@@ -1,0 +1,144 @@
+"""Slack wired into the runtime: the token check, /slack/events, /metrics, the manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+import yaml
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from bot.cli import main
+from bot.errors import StartupError
+from bot.runtime import build_runtime
+from bot.slack.client import check_token, make_web_client
+from bot.slack.transport import SlackTransport
+from bot.web import create_web_app
+from config.settings import Settings
+from storage.db import read_session
+from storage.models import Member, Story
+from tests.slack.conftest import SECRET, TOKEN, TestClient, payload, signed_headers
+from tests.slack.fake_slack import FakeSlack
+
+SCOPES = ["commands", "chat:write", "im:write", "users:read", "files:write"]
+
+
+def slack_settings(fake: FakeSlack, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(
+        slack_bot_token=TOKEN, slack_signing_secret=SECRET,
+        slack_api_url=fake.api_url.rstrip("/"), coordinators=("slack:U0ADA",),
+    )
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+# --- the manifest -----------------------------------------------------------------------
+
+
+def test_manifest_for_socket_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["slack", "manifest"]) == 0
+    data = yaml.safe_load(capsys.readouterr().out)
+    assert data["settings"]["socket_mode_enabled"] is True
+    assert data["settings"]["interactivity"] == {"is_enabled": True}
+    assert [c["command"] for c in data["features"]["slash_commands"]] == ["/pitch", "/story"]
+    assert all("url" not in c and c["should_escape"] for c in data["features"]["slash_commands"])
+    assert data["oauth_config"]["scopes"]["bot"] == SCOPES
+
+
+def test_manifest_for_http_points_everything_at_slack_events(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["slack", "manifest", "--url", "https://storydesk.lab.org/"]) == 0
+    data = yaml.safe_load(capsys.readouterr().out)
+    url = "https://storydesk.lab.org/slack/events"
+    assert data["settings"]["socket_mode_enabled"] is False
+    assert data["settings"]["interactivity"]["request_url"] == url
+    assert [c["url"] for c in data["features"]["slash_commands"]] == [url, url]
+    assert data["oauth_config"]["scopes"]["bot"] == SCOPES
+
+
+def test_manifest_refuses_an_address_slack_would_refuse(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["slack", "manifest", "--url", "http://storydesk.lab.org"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "https://" in captured.err
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# --- start-up -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["invalid_auth", "token_revoked", "account_inactive"])
+def test_a_refused_token_is_one_clear_startup_error(fake_slack: FakeSlack, code: str) -> None:
+    fake_slack.bad_tokens[TOKEN] = code
+    with pytest.raises(StartupError) as caught:
+        check_token(make_web_client(TOKEN, fake_slack.api_url))
+    message = str(caught.value)
+    assert code in message and "SLACK_BOT_TOKEN" in message and "\n" not in message
+
+
+def test_storydesk_run_with_a_revoked_token_stops_with_one_line(
+        fake_slack: FakeSlack, tmp_path: Path) -> None:
+    fake_slack.bad_tokens[TOKEN] = "token_revoked"
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("SLACK_", "MATTERMOST_", "STORYDESK_", "INSTAGRAM_"))}
+    env.update(SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SECRET,
+               SLACK_API_URL=fake_slack.api_url, DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
+               STORYDESK_HTTP_PORT=str(free_port()))
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "--env-file", str(tmp_path / "none"),
+                           "run"], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("storydesk: Slack refused SLACK_BOT_TOKEN (token_revoked)")
+    assert "Traceback" not in done.stderr
+    assert len(fake_slack.calls_to("auth.test")) == 1  # asked once, not in a loop
+
+
+# --- the runtime serves /slack/events ------------------------------------------------
+
+
+def test_runtime_serves_slack_events_and_counts_in_metrics(
+        db_url_engine: Engine, fake_slack: FakeSlack) -> None:
+    runtime = build_runtime(slack_settings(fake_slack), engine=db_url_engine)
+    assert isinstance(runtime.transports["slack"], SlackTransport)
+    with read_session(db_url_engine) as session:
+        ada = session.exec(select(Member).where(Member.user_id == "U0ADA")).one()
+        assert ada.role == "coordinator" and ada.platform == "slack"
+    http = TestClient(create_web_app(runtime))
+    fields = payload("slash_command.json")
+    fields.update(text="Open day at the accelerator #recruitment",
+                  response_url=fake_slack.response_url("run"))
+    body = urlencode(fields)
+    assert http.post("/slack/events", content=body, headers=signed_headers(body)).text == ""
+    [answer] = fake_slack.wait_for("response_url")
+    assert "Story #1 is pitched" in answer.params["text"]
+    with read_session(db_url_engine) as session:
+        assert session.exec(select(Story)).one().objective == "recruitment"
+    metrics = http.get("/metrics").text
+    assert 'storydesk_ack_seconds_count{platform="slack"} 1.0' in metrics
+    assert 'storydesk_commands_total{command="pitch",outcome="ok"} 1.0' in metrics
+    assert http.post("/slack/events", content=body,
+                     headers={"X-Slack-Signature": "v0=00"}).status_code == 401
+    assert http.get("/healthz").status_code == 200
+
+
+def test_socket_mode_has_no_http_route(db_url_engine: Engine, fake_slack: FakeSlack) -> None:
+    settings = slack_settings(fake_slack, slack_app_token="xapp-1-A0STORYDESK-1-abc")
+    runtime = build_runtime(settings, engine=db_url_engine)
+    http = TestClient(create_web_app(runtime))
+    assert http.post("/slack/events", content="x").status_code in (404, 405)
+    assert json.loads(http.get("/healthz").text)["status"] == "ok"
