@@ -5,13 +5,12 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from bot.mattermost.directory import MattermostDirectory
-from bot.mattermost.service import service_from_parts
+from bot.mattermost.service import RuntimeParts, service_from_parts
 from bot.mattermost.transport import MattermostTransport
 from bot.mattermost.web import MattermostEndpoints
-from bot.runtime import Runtime
 
 
-def mattermost_routes(runtime: Runtime) -> list[BaseRoute]:
+def mattermost_routes(runtime: RuntimeParts) -> list[BaseRoute]:
     transport = runtime.transports.get("mattermost")
     directory = runtime.directories.get("mattermost")
     if not isinstance(transport, MattermostTransport) or not isinstance(

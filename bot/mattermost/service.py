@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
+from sqlalchemy.engine import Engine
 
+from bot.commands import CommandRunner, Directory
 from bot.errors import StartupError
 from bot.mattermost.client import MattermostClient, MattermostError, MattermostUnreachable
 from bot.mattermost.directory import USER_ID, MattermostDirectory
@@ -20,12 +22,23 @@ from bot.mattermost.paths import ACTION_PATH, DIALOG_PATH
 from bot.mattermost.render import MattermostRenderer
 from bot.mattermost.signing import ActionSigner
 from bot.mattermost.transport import ChannelResolver, MattermostTransport
+from bot.transport import Transport
 from config.settings import Settings
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
+from handlers.context import Policy
 
 log = logging.getLogger(__name__)
+
+
+class RuntimeParts(Protocol):
+    """What Mattermost takes from the runtime (named here, so that bot.mattermost does not
+    import the composition root, which knows every platform)."""
+
+    settings: Settings
+    engine: Engine
+    policy: Policy
+    runner: CommandRunner
+    transports: dict[str, Transport]
+    directories: dict[str, Directory]
 
 
 @dataclass
@@ -115,7 +128,7 @@ def service_from_parts(
     )
 
 
-def attach_mattermost(runtime: Runtime) -> MattermostService:
+def attach_mattermost(runtime: RuntimeParts) -> MattermostService:
     """Give the runtime Mattermost's transport and directory (checking the token first).
 
     Coordinators may be configured by username (`mattermost:ada`); they are turned into
