@@ -28,11 +28,13 @@ import threading
 import time as _time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import and_, func, or_, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Session, col, select
 
 from bot.transport import (
@@ -53,6 +55,14 @@ from storage.models import Member, Outbound, StoryCard
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed message and how many times it has been tried, this one included."""
+
+    delivery: Delivery
+    attempts: int
 
 
 @dataclass
@@ -91,6 +101,52 @@ class _Clock:
         return self.start + timedelta(seconds=_time.monotonic() - self.started)
 
 
+class Pacer:
+    """At most `rate` sends a second to one platform, spaced evenly across the threads.
+
+    It waits in the dispatcher's own threads (never a chat listener's), and gives up at
+    once when the dispatcher stops."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.next_slot = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self, stopping: threading.Event) -> bool:
+        with self.lock:
+            now = _time.monotonic()
+            slot = max(self.next_slot, now)
+            self.next_slot = slot + self.interval
+        delay = slot - now
+        return not (delay > 0 and stopping.wait(delay))
+
+
+class _BatchLease:
+    """The lease of one claimed batch, shared by the threads sending it: before each send
+    it makes sure the lease outlives the send, renewing it for what is left if not."""
+
+    def __init__(self, dispatcher: Dispatcher, ids: list[int], lease_until: datetime) -> None:
+        self.dispatcher = dispatcher
+        self.waiting = dict.fromkeys(ids)
+        self.owned = set(ids)
+        self.lease_until = lease_until
+        self.lock = threading.Lock()
+
+    def start(self, outbound_id: int, now: datetime) -> bool:
+        """May this message be sent now? False if another process has taken it over."""
+        dispatcher = self.dispatcher
+        with self.lock:
+            self.waiting.pop(outbound_id, None)
+            if self.lease_until - now < dispatcher.send_timeout + dispatcher.lease_margin:
+                self.owned = dispatcher._renew([outbound_id, *self.waiting], now)
+                self.lease_until = now + dispatcher.lease
+            return outbound_id in self.owned
+
+    def not_started(self) -> list[int]:
+        with self.lock:
+            return list(self.waiting)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -105,8 +161,11 @@ class Dispatcher:
         late_after_seconds: float = 300,
         backoff_base_seconds: float = 5,
         backoff_max_seconds: float = 600,
+        lease_margin_seconds: float = LEASE_MARGIN_SECONDS,
+        concurrency: int = 4,
+        pace: Mapping[str, float] | None = None,
     ) -> None:
-        if lease_seconds <= send_timeout_seconds + LEASE_MARGIN_SECONDS:
+        if lease_seconds <= send_timeout_seconds + lease_margin_seconds:
             raise ValueError("the lease must outlive a send: raise STORYDESK_LEASE_SECONDS "
                              "above STORYDESK_SEND_TIMEOUT_SECONDS")
         self.engine = engine
@@ -114,11 +173,14 @@ class Dispatcher:
         self.owner = owner or default_owner()
         self.lease = timedelta(seconds=lease_seconds)
         self.send_timeout = timedelta(seconds=send_timeout_seconds)
+        self.lease_margin = timedelta(seconds=lease_margin_seconds)
         self.batch_size = batch_size
         self.late_cutoff = timedelta(hours=late_cutoff_hours)
         self.late_after = timedelta(seconds=late_after_seconds)
         self.backoff_base = backoff_base_seconds
         self.backoff_max = backoff_max_seconds
+        self.concurrency = max(1, concurrency)
+        self.pacers = {platform: Pacer(rate) for platform, rate in (pace or {}).items()}
         self.stopping = threading.Event()
         self._skip_locked = not is_sqlite(engine)
 
@@ -159,7 +221,7 @@ class Dispatcher:
     def _platforms(self) -> list[str]:
         return list(self.transports)
 
-    def _claim(self, now: datetime, report: DispatchReport) -> list[Delivery]:
+    def _claim(self, now: datetime, report: DispatchReport) -> list[Claimed]:
         query = (
             select(Outbound)
             .where(
@@ -173,30 +235,45 @@ class Dispatcher:
         )
         if self._skip_locked:
             query = query.with_for_update(skip_locked=True)
-        claimed: list[Delivery] = []
+        claimed: list[Claimed] = []
         with write_session(self.engine) as session:
-            for row in session.exec(query).all():
+            rows = list(session.exec(query).all())
+            member_ids = {row.member_id for row in rows if row.member_id is not None}
+            people = {m.id: m for m in session.exec(
+                select(Member).where(col(Member.id).in_(member_ids))).all()} if member_ids else {}
+            taking: list[int] = []
+            late: list[int] = []
+            for row in rows:
+                assert row.id is not None
                 overdue = now - (row.due_at or now)
                 if is_reminder_key(row.unique_key) and overdue > self.late_cutoff:
                     bookkeeping.record_expired(session, row, now)
                     report.expired += 1
                     continue
+                if row.member_id is not None and row.member_id not in people:
+                    bookkeeping.record_failure(session, row, "member_gone", now)
+                    report.failed += 1
+                    continue
                 if row.status == "sending":
                     report.reclaimed += 1
                     log.warning("outbound %s: lease of %s expired; claiming it again",
                                 row.id, row.lease_owner)
-                row.status = "sending"
-                row.lease_owner = self.owner
-                row.lease_until = now + self.lease
-                row.attempts += 1
-                if overdue > self.late_after:
-                    row.late = True
-                session.add(row)
-                try:
-                    claimed.append(build_delivery(session, row))
-                except LookupError as gone:
-                    bookkeeping.record_failure(session, row, str(gone), now)
-                    report.failed += 1
+                is_late = row.late or overdue > self.late_after
+                if is_late and not row.late:
+                    late.append(row.id)
+                taking.append(row.id)
+                delivery = build_delivery(session, row, people.get(row.member_id or -1), is_late)
+                claimed.append(Claimed(delivery, row.attempts + 1))
+            if taking:
+                session.execute(
+                    update(Outbound).where(col(Outbound.id).in_(taking))
+                    .values(status="sending", lease_owner=self.owner,
+                            lease_until=now + self.lease, attempts=Outbound.attempts + 1)
+                    .execution_options(synchronize_session=False))
+            if late:
+                session.execute(
+                    update(Outbound).where(col(Outbound.id).in_(late)).values(late=True)
+                    .execution_options(synchronize_session=False))
         return claimed
 
     def _renew(self, outbound_ids: list[int], now: datetime) -> set[int]:
@@ -217,28 +294,51 @@ class Dispatcher:
 
     # --- sending -------------------------------------------------------------------------
 
-    def _send_batch(self, batch: list[Delivery], clock: _Clock, lease_until: datetime,
+    def _send_batch(self, batch: list[Claimed], clock: _Clock, lease_until: datetime,
                     report: DispatchReport) -> None:
-        owned = {d.outbound_id for d in batch}
-        for index, delivery in enumerate(batch):
-            if self.stopping.is_set():
-                self._release([d.outbound_id for d in batch[index:]], clock())
-                return
-            now = clock()
-            if lease_until - now < self.send_timeout + timedelta(seconds=LEASE_MARGIN_SECONDS):
-                remaining = [d.outbound_id for d in batch[index:]]
-                owned = self._renew(remaining, now)
-                lease_until = now + self.lease
-            if delivery.outbound_id not in owned:
-                continue
-            self._deliver(delivery, clock, report)
+        """Send a claimed batch: messages to one recipient or channel in order, different
+        ones side by side (up to `concurrency`), each only while its lease is safe."""
+        lease = _BatchLease(self, [c.delivery.outbound_id for c in batch], lease_until)
+        groups: dict[tuple[str, object], list[Claimed]] = {}
+        for claim in batch:
+            delivery = claim.delivery
+            target = (("member", delivery.recipient.member_id) if delivery.recipient
+                      else ("channel", delivery.channel))
+            groups.setdefault(target, []).append(claim)
 
-    def _deliver(self, delivery: Delivery, clock: _Clock, report: DispatchReport) -> None:
+        def send_group(group: list[Claimed]) -> DispatchReport:
+            part = DispatchReport()
+            for claim in group:
+                if self.stopping.is_set():
+                    break
+                if lease.start(claim.delivery.outbound_id, clock()):
+                    self._deliver(claim, clock, part)
+            return part
+
+        workers = min(self.concurrency, len(groups))
+        if workers <= 1:
+            parts = [send_group(group) for group in groups.values()]
+        else:
+            with ThreadPoolExecutor(max_workers=workers,
+                                    thread_name_prefix="storydesk-send") as pool:
+                parts = list(pool.map(send_group, groups.values()))
+        for part in parts:
+            report.add(part)
+        unsent = lease.not_started()
+        if unsent:
+            self._release(unsent)
+
+    def _deliver(self, claim: Claimed, clock: _Clock, report: DispatchReport) -> None:
+        delivery = claim.delivery
         transport = self.transports[delivery.platform]
+        pacer = self.pacers.get(delivery.platform)
+        if pacer is not None and not pacer.wait(self.stopping):
+            self._release([delivery.outbound_id])
+            return
         try:
             result = transport.send(delivery)
         except TemporaryFailure as failure:
-            self._back_off(delivery, clock(), str(failure), failure.retry_after)
+            self._back_off(claim, clock(), str(failure), failure.retry_after)
             report.retried += 1
             return
         except PermanentFailure as failure:
@@ -248,7 +348,7 @@ class Dispatcher:
             return
         except Exception as error:  # a bug or an unexpected error: try again later
             log.exception("outbound %s: sending raised", delivery.outbound_id)
-            self._back_off(delivery, clock(), f"{type(error).__name__}: {error}", None)
+            self._back_off(claim, clock(), f"{type(error).__name__}: {error}", None)
             report.retried += 1
             return
         if self._record_sent(delivery, result, clock()):
@@ -263,19 +363,19 @@ class Dispatcher:
             return None
         return row
 
-    def _back_off(self, delivery: Delivery, now: datetime, error: str,
+    def _ours(self, outbound_id: int) -> Any:
+        return and_(col(Outbound.id) == outbound_id, col(Outbound.lease_owner) == self.owner,
+                    col(Outbound.status) == "sending")
+
+    def _back_off(self, claim: Claimed, now: datetime, error: str,
                   retry_after: float | None) -> None:
+        delay = self.backoff_delay(claim.attempts, retry_after)
         with write_session(self.engine) as session:
-            row = self._mine(session, delivery.outbound_id)
-            if row is None:
-                return
-            delay = self.backoff_delay(row.attempts, retry_after)
-            row.status = "pending"
-            row.due_at = now + timedelta(seconds=delay)
-            row.last_error = error[:500]
-            row.lease_owner = None
-            row.lease_until = None
-            session.add(row)
+            session.execute(
+                update(Outbound).where(self._ours(claim.delivery.outbound_id))
+                .values(status="pending", due_at=now + timedelta(seconds=delay),
+                        last_error=error[:500], lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False))
 
     def backoff_delay(self, attempts: int, retry_after: float | None) -> float:
         """`retry_after` when the platform gives one, else doubling from the base, jittered."""
@@ -291,36 +391,35 @@ class Dispatcher:
             if row is not None:
                 bookkeeping.record_failure(session, row, cause, now)
 
-    def _release(self, outbound_ids: list[int], now: datetime) -> None:
+    def _release(self, outbound_ids: list[int]) -> None:
         with write_session(self.engine) as session:
             session.execute(
                 update(Outbound)
                 .where(col(Outbound.id).in_(outbound_ids), col(Outbound.lease_owner) == self.owner,
                        col(Outbound.status) == "sending")
                 .values(status="pending", lease_owner=None, lease_until=None)
-            )
+                .execution_options(synchronize_session=False))
 
     def _record_sent(self, delivery: Delivery, result: SendResult, now: datetime) -> bool:
+        """Mark sent, only if still ours: one UPDATE in the common case."""
         with write_session(self.engine) as session:
-            row = self._mine(session, delivery.outbound_id)
-            if row is None:
+            done = session.execute(
+                update(Outbound).where(self._ours(delivery.outbound_id))
+                .values(status="sent", sent_at=now, platform_message_id=result.message_id[:100],
+                        lease_owner=None, lease_until=None, last_error=None)
+                .execution_options(synchronize_session=False))
+            if not cast(CursorResult[Any], done).rowcount:
                 log.warning("outbound %s was sent, but another process owns it now",
                             delivery.outbound_id)
                 return False
-            row.status = "sent"
-            row.sent_at = now
-            row.platform_message_id = result.message_id[:100]
-            row.lease_owner = None
-            row.lease_until = None
-            row.last_error = None
-            session.add(row)
             if delivery.kind == "card" and delivery.story_id and result.channel_id:
                 remember_card(session, delivery, result)
-            if delivery.recipient and result.dm_channel:
-                member = session.get(Member, delivery.recipient.member_id)
-                if member is not None and member.dm_channel != result.dm_channel:
-                    member.dm_channel = result.dm_channel
-                    session.add(member)
+            recipient = delivery.recipient
+            if recipient and result.dm_channel and result.dm_channel != recipient.dm_channel:
+                session.execute(
+                    update(Member).where(col(Member.id) == recipient.member_id)
+                    .values(dm_channel=result.dm_channel[:64])
+                    .execution_options(synchronize_session=False))
         return True
 
     def _report_failures(self, now: datetime) -> None:
@@ -332,12 +431,13 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def build_delivery(session: Session, row: Outbound) -> Delivery:
-    """What the transport needs to send one row; LookupError if its recipient is gone."""
+def build_delivery(session: Session, row: Outbound, member: Member | None = None,
+                   late: bool | None = None) -> Delivery:
+    """What the transport needs to send one row (its recipient loaded by the caller)."""
     assert row.id is not None
     recipient = None
     if row.member_id is not None:
-        member = session.get(Member, row.member_id)
+        member = member or session.get(Member, row.member_id)
         if member is None or member.id is None:
             raise LookupError("member_gone")
         recipient = Recipient(member.id, member.user_id, member.display_name, member.dm_channel)
@@ -359,7 +459,7 @@ def build_delivery(session: Session, row: Outbound) -> Delivery:
         recipient=recipient,
         story_id=row.story_id,
         card=card,
-        late=row.late,
+        late=row.late if late is None else late,
     )
 
 

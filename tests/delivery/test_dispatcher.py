@@ -214,7 +214,7 @@ def test_a_live_lease_is_left_alone_and_an_expired_one_is_taken_over(engine: Eng
     late = dispatcher_module.DispatchReport()
     crashed._deliver(claimed[0], dispatcher_module._Clock(NOW + timedelta(seconds=130)), late)
     assert late.lost_lease == 1 and late.sent == 0
-    assert rows(engine)["a"].platform_message_id == f"ts-{claimed[0].outbound_id}"
+    assert rows(engine)["a"].platform_message_id == f"ts-{claimed[0].delivery.outbound_id}"
 
 
 class SteppedTime:
@@ -241,13 +241,13 @@ def test_the_lease_is_renewed_while_a_long_batch_is_sent(
 
     def slow_send(delivery: Delivery) -> None:
         elapsed = stepped.now - 1000.0
-        stolen.extend(d.outbound_id for d in rival._claim(
+        stolen.extend(c.delivery.outbound_id for c in rival._claim(
             NOW + timedelta(seconds=elapsed + 14), dispatcher_module.DispatchReport()))
         stepped.now += 15  # every send takes 15 s of the 30 s lease
 
     transport = ScriptedTransport(during_send=slow_send)
     report = dispatcher(engine, transport, lease_seconds=30, send_timeout_seconds=20,
-                        batch_size=10).dispatch_due(NOW)
+                        batch_size=10, concurrency=1).dispatch_due(NOW)
     assert stolen == []
     assert report.sent == 4 and report.lost_lease == 0
 
@@ -261,7 +261,7 @@ def test_stopping_hands_back_what_was_claimed_but_not_sent(engine: Engine) -> No
     for person in people(engine, "Dana", "Emil", "Farah"):
         queue(engine, person.user_id, to=person)
     transport = ScriptedTransport()
-    desk = dispatcher(engine, transport)
+    desk = dispatcher(engine, transport, concurrency=1)
     transport.during_send = lambda _delivery: desk.stopping.set()
     desk.dispatch_due(NOW)
     statuses = sorted(r.status for r in rows(engine).values())
@@ -323,3 +323,40 @@ def test_a_command_is_answered_while_a_send_is_still_hanging(
     finally:
         gate.set()
         worker.stop()
+
+
+def test_different_recipients_are_sent_side_by_side_and_one_recipient_in_order(
+    engine: Engine,
+) -> None:
+    dana, emil = people(engine, "Dana", "Emil")
+    for index in range(3):
+        queue(engine, f"dana-{index}", to=dana)
+        queue(engine, f"emil-{index}", to=emil)
+    both = threading.Barrier(2, timeout=20)
+    transport = ScriptedTransport(during_send=lambda _d: both.wait())
+    report = dispatcher(engine, transport, concurrency=4).dispatch_due(NOW)
+    assert report.sent == 6  # each send waited for one to the other recipient: in parallel
+    for name in ("dana", "emil"):
+        order = [d.reply.text for d in transport.sent if d.recipient
+                 and d.recipient.user_id == name]
+        assert order == [f"{name}-0", f"{name}-1", f"{name}-2"]
+
+
+def test_a_pace_spaces_the_sends_to_a_platform(engine: Engine,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    stepped = SteppedTime()
+    waits: list[float] = []
+
+    class Stopping(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0.0)
+            stepped.now += timeout or 0.0
+            return False
+
+    monkeypatch.setattr(dispatcher_module, "_time", stepped)
+    for person in people(engine, "Dana", "Emil", "Farah", "Gus"):
+        queue(engine, person.user_id, to=person)
+    desk = dispatcher(engine, ScriptedTransport(), concurrency=1, pace={"fake": 2.0})
+    desk.stopping = Stopping()
+    assert desk.dispatch_due(NOW).sent == 4
+    assert waits == [0.5, 0.5, 0.5]
