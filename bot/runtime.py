@@ -101,9 +101,7 @@ def build_runtime(
     if "mattermost" in platforms and "mattermost" not in transports:
         attach_platform(runtime, "bot.mattermost.service", "attach_mattermost")
     if "slack" in platforms and "slack" not in transports and settings.slack_enabled:
-        from bot.slack.service import attach_slack
-
-        attach_slack(runtime)
+        attach_platform(runtime, "bot.slack.service", "attach_slack")
     seed_team(runtime, datetime.now(UTC))
     return runtime
 
