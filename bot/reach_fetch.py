@@ -77,8 +77,11 @@ class FetchReport:
 
 
 def _dates(days: list[date]) -> str:
-    if len(days) <= 7 and (days[-1] - days[0]).days < 7:
-        return f"{day_ranges(days)} ({days[0]:%d %b}–{days[-1]:%d %b})"
+    first, last = days[0], days[-1]
+    if first == last:
+        return f"{first:%a %d %b}"
+    if (last - first).days < 7:
+        return f"{day_ranges(days)} ({first:%d %b}–{last:%d %b})"
     return ", ".join(f"{d:%d %b}" for d in days[:10]) + ("…" if len(days) > 10 else "")
 
 

@@ -378,15 +378,18 @@ def posts_for(session: Session, stories: Sequence[Story]) -> dict[int, ReachPost
     if codes:
         conditions.append(col(ReachPost.shortcode).in_(codes))
     posts = session.exec(select(ReachPost).where(or_(*conditions))).all()
+    by_story = {post.story_id: post for post in posts if post.story_id is not None}
+    by_media = {post.media_id: post for post in posts}
+    by_code = {post.shortcode: post for post in posts if post.shortcode}
     found: dict[int, ReachPost] = {}
     for story in stories:
         assert story.id is not None
         code = shortcode_of(story.permalink)
-        for post in posts:
-            if (post.story_id == story.id or (story.media_id and post.media_id == story.media_id)
-                    or (code and post.shortcode == code)):
-                found[story.id] = post
-                break
+        post = (by_story.get(story.id)
+                or (by_media.get(story.media_id) if story.media_id else None)
+                or (by_code.get(code) if code else None))
+        if post is not None:
+            found[story.id] = post
     return found
 
 
@@ -545,17 +548,21 @@ def weekly_reply(summary: WeeklySummary, image: str | None = None) -> Reply:
 
     notes = []
     gaps = {
-        label: figure.missing
-        for label, figure in (("accounts reached", week.reached),
+        measure: figure.missing
+        for measure, figure in (("accounts reached", week.reached),
                               ("non-followers reached", week.non_followers),
                               (views_label.lower(), week.views))
         if figure.value is not None and figure.basis == SUMMED and figure.missing
     }
     if gaps:
-        if len(set(gaps.values())) == 1:
-            where = day_ranges(next(iter(gaps.values())))
+        groups: dict[tuple[date, ...], list[str]] = {}
+        for measure, missing_days in gaps.items():
+            groups.setdefault(missing_days, []).append(measure)
+        if len(groups) == 1:
+            where = day_ranges(next(iter(groups)))
         else:
-            where = ", ".join(f"{day_ranges(days)} ({label})" for label, days in gaps.items())
+            where = "; ".join(f"{day_ranges(missing_days)} ({', '.join(measures)})"
+                              for missing_days, measures in groups.items())
         notes.append(f"No data for {where}: those days are left out, not counted as zero.")
     if SUMMED in (week.reached.basis, week.non_followers.basis) and week.reached.value:
         notes.append("Reach summed over days counts an account reached on two days twice; "

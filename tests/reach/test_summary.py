@@ -139,6 +139,7 @@ def test_weekly_summary_figures_against_the_week_before(
     assert "weeks shown: outreach 1, scicomm 2, recruitment 1." in body
     assert reply.text.startswith("Week 2026-W47: 1,000 accounts reached (+9.9% on the week "
                                  "before), 60.0% non-followers, 3 stories published.")
+    assert reply.data == {"week": "2026-W47", "has_data": True}
 
 
 def test_deduplicated_week_is_labelled_and_not_compared_with_a_summed_one(
