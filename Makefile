@@ -40,6 +40,7 @@ bench: install
 	@echo "Benchmarks: figures go to bench/README.md"
 	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/mattermost_command.py
+	$(BIN)/python bench/slack_ack.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
