@@ -31,11 +31,13 @@ from bot.commands import CommandRunner
 from bot.console import Console, ConsoleTransport
 from bot.dispatcher import Dispatcher
 from bot.mattermost import render as mm_render
+from bot.mattermost.dialogs import pitch_dialog
 from bot.mattermost.service import build_mattermost
 from bot.mattermost.web import MattermostEndpoints
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.slack import render as slack_render
+from bot.slack.forms import pitch_modal
 from config.settings import Settings
 from handlers.context import Policy
 from handlers.decisions import CadenceSlot
@@ -185,3 +187,10 @@ def test_console_mattermost_and_slack_give_the_same_replies(engine: Engine) -> N
     assert console[3][1].startswith("Story #1 is accepted, so you cannot approve it.")
     assert mattermost_transcript(engine) == console
     assert slack_transcript(engine) == console
+
+
+def test_the_pitch_form_has_the_same_fields_on_slack_and_mattermost() -> None:
+    slack_fields = [block["block_id"] for block in pitch_modal()["blocks"]]
+    mattermost_fields = [element["name"] for element in pitch_dialog("state")["elements"]]
+    assert mattermost_fields == slack_fields
+    assert "title" in slack_fields and "embargo_until" in slack_fields
