@@ -350,3 +350,20 @@ def test_acks_are_timed_into_the_metrics_hook(bench: SlackBench) -> None:
 def test_now_is_the_injected_clock(bench: SlackBench) -> None:
     story = pitch(bench)
     assert story.created_at == NOW
+
+
+def test_mentions_in_story_commands_resolve_through_users_info(bench: SlackBench) -> None:
+    story = pitch(bench)
+    assert story.id is not None
+    bench.fake.add_user("U0FARAH", "farah", tz="America/Chicago", real_name="Farah Haddad",
+                        display_name="")  # no display name set: the real name is used
+    bench.command("team add <@U0FARAH|farah>", command="/story", user="U0ADA", response="team")
+    bench.settle()
+    assert "Farah Haddad is now a coordinator" in bench.responses("team")[0]["text"]
+    bench.command(f"reassign {story.id} <@U0FARAH>", command="/story", user="U0ADA",
+                  response="reassign")
+    bench.settle()
+    assert "now reviewed by Farah Haddad" in bench.responses("reassign")[0]["text"]
+    with read_session(bench.engine) as session:
+        farah = session.exec(select(Member).where(Member.user_id == "U0FARAH")).one()
+        assert (farah.platform, farah.timezone) == ("slack", "America/Chicago")
