@@ -19,7 +19,7 @@ from typing import TextIO
 from bot.commands import Caller
 from bot.render_text import render_text
 from bot.runtime import Runtime
-from bot.scheduler import next_simulated_tick
+from bot.scheduler import SimulatedClock
 from bot.transport import Delivery, SendResult
 
 CONSOLE_HELP = """\
@@ -128,8 +128,9 @@ class Console:
             self.say("That is too far; advance at most 400 days at a time.")
             return
         target = self.now + delta
+        clock = SimulatedClock(self.runtime)
         while self.now < target:
-            self.now = next_simulated_tick(self.runtime, self.now, target, TICK_STEP)
+            self.now = clock.next(self.now, target, TICK_STEP)
             self.runtime.tick(self.now)
         zone = self.runtime.policy.zone
         self.say(f"It is now {self.now.astimezone(zone):%a %Y-%m-%d %H:%M}.")

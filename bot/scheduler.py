@@ -178,13 +178,31 @@ def reminder_rules(settings: Settings) -> ReminderRules:
     )
 
 
+class SimulatedClock:
+    """Where a simulated clock moving towards `end` ticks next: after `step`, or sooner,
+    exactly when the next reminder or post falls due (so none arrives late).
+
+    The next due moment is looked up once and reused until reached: ticks only queue
+    what is due, which can make the next moment later, never earlier.
+    """
+
+    def __init__(self, runtime: SimulatedRuntime) -> None:
+        self.runtime = runtime
+        self.known_due: datetime | None = None
+
+    def next(self, now: datetime, end: datetime, step: timedelta) -> datetime:
+        candidate = min(end, now + step)
+        if self.known_due is None or self.known_due <= now:
+            with read_session(self.runtime.engine) as session:
+                self.known_due = reminders.next_moment(session, now, self.runtime.policy)
+            if self.known_due is None:
+                self.known_due = end
+        if now < self.known_due < candidate:
+            return self.known_due
+        return candidate
+
+
 def next_simulated_tick(runtime: SimulatedRuntime, now: datetime, end: datetime,
                         step: timedelta) -> datetime:
-    """Where a simulated clock moving from `now` towards `end` ticks next: after `step`,
-    or sooner, exactly when the next reminder or post falls due (so none is late)."""
-    candidate = min(end, now + step)
-    with read_session(runtime.engine) as session:
-        due = reminders.next_moment(session, now, runtime.policy)
-    if due is not None and now < due < candidate:
-        return due
-    return candidate
+    """One step of a SimulatedClock, for callers that keep no clock between steps."""
+    return SimulatedClock(runtime).next(now, end, step)
