@@ -18,5 +18,7 @@ def mattermost_routes(runtime: RuntimeParts) -> list[BaseRoute]:
     ):
         return []
     service = service_from_parts(runtime.settings, transport, directory)
-    endpoints = MattermostEndpoints(service, runtime.runner, runtime.engine, runtime.policy)
+    answers = runtime.metrics.ack_seconds.labels(platform="mattermost")
+    endpoints = MattermostEndpoints(service, runtime.runner, runtime.engine, runtime.policy,
+                                    observe_answer=answers.observe)
     return endpoints.routes()

@@ -22,6 +22,7 @@ from bot.mattermost.paths import ACTION_PATH, DIALOG_PATH
 from bot.mattermost.render import MattermostRenderer
 from bot.mattermost.signing import ActionSigner
 from bot.mattermost.transport import ChannelResolver, MattermostTransport
+from bot.metrics import Metrics
 from bot.transport import Transport
 from config.settings import Settings
 from handlers.context import Policy
@@ -39,6 +40,7 @@ class RuntimeParts(Protocol):
     runner: CommandRunner
     transports: dict[str, Transport]
     directories: dict[str, Directory]
+    metrics: Metrics
 
 
 @dataclass
@@ -93,6 +95,9 @@ def build_mattermost(
     signer = ActionSigner.from_settings(settings.mattermost_action_secret,
                                         settings.mattermost_bot_token)
     public_url = settings.public_url.rstrip("/")
+    if not public_url:
+        log.warning("STORYDESK_PUBLIC_URL is unset: Mattermost gets no card buttons and no "
+                    "dialogs (they call back to that address)")
     renderer = MattermostRenderer(signer, public_url + ACTION_PATH if public_url else None)
     resolver = ChannelResolver(client, {"team": settings.team_channel,
                                         "group": settings.group_channel})

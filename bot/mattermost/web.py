@@ -20,6 +20,7 @@ import asyncio
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -47,6 +48,8 @@ from storage.models import Story
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+FAILED = ("Something went wrong on our side; nothing was changed. The coordinators can find "
+          "the details in the log.")
 Json = dict[str, Any]
 
 
@@ -70,6 +73,7 @@ class MattermostEndpoints:
         clock: Callable[[], datetime] | None = None,
         answer_within: float = 2.5,
         workers: int | None = None,
+        observe_answer: Callable[[float], None] | None = None,
     ) -> None:
         self.service = service
         self.runner = runner
@@ -77,6 +81,7 @@ class MattermostEndpoints:
         self.policy = policy
         self.clock = clock or (lambda: datetime.now(UTC))
         self.answer_within = answer_within
+        self.observe_answer = observe_answer
         if workers is None:
             # SQLite takes one writer at a time: more threads only queue on its lock.
             workers = 2 if is_sqlite(engine) else 8
@@ -117,6 +122,7 @@ class MattermostEndpoints:
         user_id = form.get("user_id", "")
         if not user_id or command not in {"pitch", "story"}:
             return _json(_ephemeral("This endpoint serves /pitch and /story."), 400)
+        started = time.perf_counter()
         now = self.clock()
         job = self.pool.submit(self._run_command, form, command, now)
         try:
@@ -125,7 +131,12 @@ class MattermostEndpoints:
         except TimeoutError:
             response_url = form.get("response_url", "")
             job.add_done_callback(lambda done: self._answer_later(done, response_url))
-            return _json(_ephemeral("Working on it… the answer follows in a moment."))
+            result = _ephemeral("Working on it… the answer follows in a moment.")
+        except Exception:
+            log.exception("/%s by %s failed", command, user_id)
+            result = _ephemeral(FAILED)
+        if self.observe_answer is not None:
+            self.observe_answer(time.perf_counter() - started)
         return _json(result)
 
     def _run_command(self, form: dict[str, str], command: str, now: datetime) -> Json:
@@ -182,7 +193,7 @@ class MattermostEndpoints:
             body = done.result()
         except Exception:
             log.exception("a slow command failed")
-            body = _ephemeral("Something went wrong on our side; nothing was changed.")
+            body = _ephemeral(FAILED)
         if not body:
             return
         try:

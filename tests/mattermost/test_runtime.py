@@ -47,6 +47,8 @@ def test_the_runtime_serves_mattermost_when_the_settings_enable_it(
         refused = client.post("/mattermost/command", data={
             "command": "/pitch", "text": "x", "user_id": world.user("dana"), "token": "no"})
         assert refused.status_code == 401
+        metrics = client.get("/metrics").text
+        assert 'storydesk_ack_seconds_count{platform="mattermost"} 1.0' in metrics
     runtime.dispatcher.dispatch_due(datetime.now(UTC))
     with read_session(runtime.engine) as session:
         assert [s.title for s in session.exec(select(Story)).all()] == ["Neutrino night"]
