@@ -156,7 +156,7 @@ class Dispatcher:
         owner: str | None = None,
         lease_seconds: int = 120,
         send_timeout_seconds: float = 20,
-        batch_size: int = 25,
+        batch_size: int = 100,
         late_cutoff_hours: float = 24,
         late_after_seconds: float = 300,
         backoff_base_seconds: float = 5,
