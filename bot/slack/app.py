@@ -4,8 +4,10 @@ Every listener acknowledges first and does the work afterwards. Bolt runs in
 `process_before_response` mode with lazy listeners: the ack function runs in the request's
 own thread and returns at once (for a modal, with its field errors, which need no
 database); the work - the command, the database, every Web API call - runs in the lazy
-listener on the app's own worker pool. So an ack never waits for the database, for Slack's
-Web API, or for a free worker, and a slow Web API slows only the answers, never the acks.
+listener on the app's own worker pool, and it starts only once the ack has been sent (the
+HTTP route and the Socket Mode handler release it), so it does not compete with that very
+ack for the interpreter. An ack never waits for the database, for Slack's Web API, or for a
+free worker, and a slow Web API slows only the answers, never the acks.
 
 Answers to the person go back the way Slack offers for each request: the response_url of a
 slash command or a button (ephemeral unless meant for all), and a direct message after a
@@ -21,8 +23,10 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -97,6 +101,46 @@ class RecentKeys:
             return True
 
 
+StartWork = Callable[[], object]
+_held_work: ContextVar[list[StartWork] | None] = ContextVar("slack_held_work", default=None)
+
+
+@contextmanager
+def holding_work() -> Iterator[list[StartWork]]:
+    """While a request is dispatched, keep the work its listeners queue; the caller starts
+    it once the ack has been sent (see AfterAckExecutor)."""
+    held: list[StartWork] = []
+    token = _held_work.set(held)
+    try:
+        yield held
+    finally:
+        _held_work.reset(token)
+
+
+class AfterAckExecutor(Executor):
+    """Bolt's lazy listeners run here; work queued while a request is being acked waits
+    until its ack is on the wire, so it does not compete with sending that very ack."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        held = _held_work.get()
+        if held is None:
+            return self.pool.submit(fn, *args, **kwargs)
+        placeholder: Future[Any] = Future()
+        held.append(lambda: self.pool.submit(fn, *args, **kwargs))
+        return placeholder
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def start_all(held: list[StartWork]) -> None:
+    for start in held:
+        start()
+
+
 @dataclass
 class SlackDeps:
     """What the listeners need; wired by the composition root, or by a test."""
@@ -141,7 +185,7 @@ def build_app(
         signing_secret=signing_secret,
         process_before_response=True,
         token_verification_enabled=verify_token,
-        listener_executor=executor,
+        listener_executor=AfterAckExecutor(executor),
         logger=logging.getLogger("storydesk.slack.bolt"),
     )
     register_listeners(app, deps)

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import http.client
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.socket_mode.builtin import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from starlette.routing import BaseRoute
 
 from bot.errors import StartupError
-from bot.slack.app import SlackApp, SlackDeps, build_app
+from bot.slack.app import SlackApp, SlackDeps, build_app, holding_work, start_all
 from bot.slack.client import BAD_TOKEN_ERRORS, check_token, error_code, make_web_client
 from bot.slack.directory import SlackDirectory
 from bot.slack.transport import SlackTransport
@@ -32,6 +36,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
+
+
+class AckFirstSocketModeHandler(SocketModeHandler):
+    """Bolt's Socket Mode handler, starting a request's work only once its ack is sent."""
+
+    def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        started = time.time()
+        with holding_work() as held:
+            response = run_bolt_app(self.app, req)
+        send_response(client, req, response, started)
+        start_all(held)
 
 
 def attach_slack(runtime: Runtime) -> None:
@@ -71,7 +86,7 @@ def socket_mode_starter(runtime: Runtime) -> Callable[[], None]:
     if PLATFORM not in runtime.directories or not runtime.settings.slack_socket_mode:
         return lambda: None
     app = build_slack_app(runtime)
-    handler = SocketModeHandler(app.bolt, app_token=runtime.settings.slack_app_token)
+    handler = AckFirstSocketModeHandler(app.bolt, app_token=runtime.settings.slack_app_token)
     try:
         handler.connect()
     except SlackApiError as error:

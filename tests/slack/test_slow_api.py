@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.slack.conftest import SlackBench
+from tests.slack.conftest import SlackBench, TestClient
 
 
 def test_acks_return_while_every_web_api_call_is_held(bench: SlackBench) -> None:
@@ -36,3 +36,30 @@ def test_acks_return_before_a_two_second_web_api_call_completes(bench: SlackBenc
     [answer] = bench.fake.wait_for("response_url", timeout=30)
     assert "Story #1 is pitched" in answer.params["text"]
     bench.fake.wait_for("views.open", timeout=30)
+
+
+def test_the_work_starts_only_once_the_ack_is_sent(bench: SlackBench) -> None:
+    """The ack's bytes leave before the command's work begins, not merely before it ends."""
+    order: list[str] = []
+    route = bench.http.app
+
+    async def recording_app(scope, receive, send):  # type: ignore[no-untyped-def]
+        async def recording_send(message):  # type: ignore[no-untyped-def]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                order.append("ack sent")
+
+        await route(scope, receive, recording_send)
+
+    caller = bench.slack.deps.directory.caller
+
+    def recording_caller(user_id: str, fallback_name: str = "") -> object:
+        order.append("work started")
+        return caller(user_id, fallback_name)
+
+    bench.slack.deps.directory.caller = recording_caller  # type: ignore[method-assign]
+    bench.http = TestClient(recording_app)
+    assert bench.command("Ordered pitch").status_code == 200
+    bench.settle()
+    assert order == ["ack sent", "work started"]
+    assert [s.title for s in bench.stories()] == ["Ordered pitch"]
