@@ -120,7 +120,76 @@ def write_section(readme: Path, text: str) -> None:
     readme.write_text(content.rstrip("\n") + "\n")
 
 
-def run(requests: int, concurrency: int, rounds: int, readme: Path) -> int:
+def server_cpu(pid: int) -> float:
+    """CPU seconds the server process has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+Run = dict[str, tuple[list[float], float]]  # endpoint -> (latencies, server CPU seconds)
+
+
+def measure_run(targets: dict[str, str], body: str, headers: dict[str, str], requests: int,
+                concurrency: int, rounds: int, pid: int) -> Run:
+    latencies: dict[str, list[float]] = {name: [] for name in targets}
+    cpu = dict.fromkeys(targets, 0.0)
+    per_round = -(-requests // rounds)
+    for _ in range(rounds):
+        for name, url in targets.items():
+            before = server_cpu(pid)
+            latencies[name] += asyncio.run(measure(url, body, headers, per_round, concurrency))
+            cpu[name] += server_cpu(pid) - before
+    return {name: (latencies[name], cpu[name]) for name in targets}
+
+
+def report(runs: list[Run], requests: int, concurrency: int, rounds: int) -> str:
+    rows, ratios = [], []
+    for number, run in enumerate(runs, 1):
+        bare, bare_cpu = run["bare"]
+        command, command_cpu = run["mattermost"]
+        p50_bare, p99_bare = percentile(bare, 0.50) * 1000, percentile(bare, 0.99) * 1000
+        p50_mm, p99_mm = percentile(command, 0.50) * 1000, percentile(command, 0.99) * 1000
+        ratios.append((p50_mm / p50_bare, p99_mm / p99_bare))
+        rows.append(
+            f"| {number} | {p50_bare:.1f} / {p99_bare:.1f} | {p50_mm:.1f} / {p99_mm:.1f} | "
+            f"{p50_mm / p50_bare:.2f}× / {p99_mm / p99_bare:.2f}× | "
+            f"{bare_cpu / len(bare) * 1000:.2f} / {command_cpu / len(command) * 1000:.2f} |")
+    p99_ratios = sorted(r for _, r in ratios)
+    median_p99 = statistics.median(p99_ratios)
+    median_p50 = statistics.median(r for r, _ in ratios)
+    verdict = "met" if median_p99 <= 1.5 else "missed"
+    table = "\n".join(rows)
+    return f"""
+`bench/mattermost_command.py`: `POST /mattermost/command` with `/story {COMMAND_TEXT}` (token
+check, cached profile, the command runner's transaction on a SQLite file with five stories,
+rendering to command-response JSON) against `POST /bench/bare`, a route on the same uvicorn
+server that only answers. Each run: {requests} requests to each endpoint, {concurrency} at a
+time, in {rounds} interleaved rounds; {len(runs)} runs after one warm-up, the client in a
+separate process. Latencies and their ratio as p50 / p99 (ms); the server's CPU time per
+request read from /proc.
+
+| run | bare | /mattermost/command | ratio | server CPU ms/request, bare / command |
+| --- | ---: | ---: | ---: | ---: |
+{table}
+
+Median ratio to the bare endpoint: p50 {median_p50:.2f}×, p99 {median_p99:.2f}× (runs ranged
+{p99_ratios[0]:.2f}–{p99_ratios[-1]:.2f}×); target p99 ≤ 1.5×: {verdict}. Python
+{platform.python_version()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at
+the end, {time.strftime('%Y-%m-%d')}.
+
+What separates the two is the command's own work, visible in the CPU column: the runner's
+write transaction on SQLite (taken for every command, read-only ones included) and the
+list's queries (one per story for its author's name), then the rendering. With 8 requests in
+flight that work queues, and the p99 of both endpoints moves with whatever else the machine
+runs. Answering first and replying through the `response_url` would hide the work from this
+figure without making anyone's answer arrive sooner, so the endpoint answers in the response.
+"""
+
+
+def run(requests: int, concurrency: int, rounds: int, repeat: int, readme: Path) -> int:
     from urllib.parse import urlencode
 
     from tests.mattermost.fake_server import FakeMattermost
@@ -157,45 +226,13 @@ def run(requests: int, concurrency: int, rounds: int, readme: Path) -> int:
             targets = {"bare": f"{base}/bench/bare", "mattermost": f"{base}/mattermost/command"}
             for url in targets.values():  # warm-up: connections, caches, code paths
                 asyncio.run(measure(url, body, headers, 60, concurrency))
-            results: dict[str, list[float]] = {name: [] for name in targets}
-            per_round = -(-requests // rounds)
-            for _ in range(rounds):
-                for name, url in targets.items():
-                    results[name] += asyncio.run(measure(url, body, headers, per_round,
-                                                         concurrency))
+            runs = [measure_run(targets, body, headers, requests, concurrency, rounds,
+                                child.pid) for _ in range(repeat)]
         finally:
             child.terminate()
             child.wait(timeout=30)
             fake.stop()
-    bare, command = results["bare"], results["mattermost"]
-    p50_bare, p99_bare = percentile(bare, 0.50) * 1000, percentile(bare, 0.99) * 1000
-    p50_mm, p99_mm = percentile(command, 0.50) * 1000, percentile(command, 0.99) * 1000
-    ratio_p99, ratio_p50 = p99_mm / p99_bare, p50_mm / p50_bare
-    verdict = "met" if ratio_p99 <= 1.5 else "missed"
-    load = os.getloadavg()[0]
-    text = f"""
-`bench/mattermost_command.py`: `POST /mattermost/command` with `/story {COMMAND_TEXT}` (token
-check, cached profile, the command runner's transaction on a SQLite file with five stories,
-rendering to command-response JSON) against `POST /bench/bare`, a route on the same uvicorn
-server that only answers. {len(command)} requests to each, {concurrency} at a time, in
-{rounds} interleaved rounds after a warm-up; client in a separate process.
-
-| endpoint | requests | p50 (ms) | p99 (ms) | mean (ms) |
-| --- | ---: | ---: | ---: | ---: |
-| bare | {len(bare)} | {p50_bare:.2f} | {p99_bare:.2f} | {statistics.mean(bare) * 1000:.2f} |
-| /mattermost/command | {len(command)} | {p50_mm:.2f} | {p99_mm:.2f} | \
-{statistics.mean(command) * 1000:.2f} |
-
-Ratio to the bare endpoint: p50 {ratio_p50:.2f}×, p99 {ratio_p99:.2f}× (target p99 ≤ 1.5×:
-{verdict}). Python {platform.python_version()}, {os.cpu_count()} CPUs, load average
-{load:.2f} at the end, {time.strftime('%Y-%m-%d')}.
-
-What separates the two is the command's own work, which the bare route does not do: the
-runner's write transaction on SQLite (taken for every command, read-only ones included),
-the queries of the list and the rendering. With 8 requests in flight that work queues;
-answering first and replying through the `response_url` would hide it from this figure
-without making anyone's answer arrive sooner, so the endpoint answers in the response.
-"""
+    text = report(runs, requests, concurrency, rounds)
     write_section(readme, text)
     print(text.strip())
     return 0
@@ -206,6 +243,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3, help="independent runs")
     parser.add_argument("--readme", type=Path, default=ROOT / "bench" / "README.md")
     parser.add_argument("--serve", nargs=4, metavar=("PORT_FILE", "MM_URL", "DB", "USER"),
                         help=argparse.SUPPRESS)
@@ -216,7 +254,7 @@ def main() -> int:
         return 0
     if args.requests < 400:
         parser.error("measure at least 400 requests per endpoint")
-    return run(args.requests, args.concurrency, args.rounds, args.readme)
+    return run(args.requests, args.concurrency, args.rounds, args.repeat, args.readme)
 
 
 if __name__ == "__main__":
