@@ -1,13 +1,13 @@
 """The Slack app: slash commands, story-card buttons and modals, on slack-bolt.
 
 Every listener acknowledges first and does the work afterwards. Bolt runs in
-`process_before_response` mode with lazy listeners: the ack function runs in the request's
-own thread and returns at once (for a modal, with its field errors, which need no
-database); the work - the command, the database, every Web API call - runs in the lazy
-listener on the app's own worker pool, and it starts only once the ack has been sent (the
-HTTP route and the Socket Mode handler release it), so it does not compete with that very
-ack for the interpreter. An ack never waits for the database, for Slack's Web API, or for a
-free worker, and a slow Web API slows only the answers, never the acks.
+`process_before_response` mode: the listener runs in the request's own thread, acks (for a
+modal, with its field errors, which need no database) and queues the work - the command,
+the database, every Web API call - on the app's own worker pool, where it starts only once
+the ack has been sent (the HTTP route and the Socket Mode handler release it), so it does
+not compete with that very ack for the interpreter. An ack never waits for the database,
+for Slack's Web API, or for a free worker, and a slow Web API slows only the answers,
+never the acks.
 
 Answers to the person go back the way Slack offers for each request: the response_url of a
 slash command or a button (ephemeral unless meant for all), and a direct message after a
@@ -44,6 +44,7 @@ from bot.slack.forms import (
     FORM_ACTIONS,
     PITCH_CALLBACK,
     STORY_CALLBACK_PREFIX,
+    StoryFormInput,
     StoryFormTarget,
     field_errors_for,
     pitch_from_view,
@@ -57,7 +58,7 @@ from bot.slack.render import ACTION_PREFIX, render_message, render_response
 from handlers.context import Policy
 from handlers.members import find_member, is_coordinator
 from handlers.reply import Reply
-from handlers.stories import local_today, validate_pitch
+from handlers.stories import PitchForm, local_today, validate_pitch
 from storage.db import read_session
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def holding_work() -> Iterator[list[StartWork]]:
 
 
 class AfterAckExecutor(Executor):
-    """Bolt's lazy listeners run here; work queued while a request is being acked waits
+    """The listeners' work runs here; work queued while a request is being acked waits
     until its ack is on the wire, so it does not compete with sending that very ack."""
 
     def __init__(self, pool: ThreadPoolExecutor) -> None:
@@ -185,30 +186,45 @@ def build_app(
         signing_secret=signing_secret,
         process_before_response=True,
         token_verification_enabled=verify_token,
-        listener_executor=AfterAckExecutor(executor),
+        listener_executor=executor,
         logger=logging.getLogger("storydesk.slack.bolt"),
     )
-    register_listeners(app, deps)
+    register_listeners(app, deps, AfterAckExecutor(executor))
     return SlackApp(app, client, executor, deps)
 
 
-def register_listeners(app: App, deps: SlackDeps) -> None:
-    """Wire every listener: an ack function that answers at once, and the lazy work."""
-    listeners = Listeners(deps)
+def register_listeners(app: App, deps: SlackDeps, work: Executor) -> None:
+    """Wire every listener: a function that acks at once and queues the work on `work`."""
+    listeners = Listeners(deps, work)
     app.middleware(listeners.time_ack)
     for command in COMMANDS:
-        app.command(command)(ack=listeners.ack, lazy=[listeners.run_command])
-    app.action(BUTTON_PATTERN)(ack=listeners.ack, lazy=[listeners.press_button])
-    app.view(PITCH_CALLBACK)(ack=listeners.check_pitch_form, lazy=[listeners.submit_pitch_form])
-    app.view(FORM_PATTERN)(ack=listeners.check_story_form, lazy=[listeners.submit_story_form])
+        app.command(command)(listeners.on_command)
+    app.action(BUTTON_PATTERN)(listeners.on_button)
+    app.view(PITCH_CALLBACK)(listeners.check_pitch_form)
+    app.view(FORM_PATTERN)(listeners.check_story_form)
     app.error(listeners.on_error)
 
 
 class Listeners:
-    """The callbacks, kept plain: parse the payload, call the runner, answer."""
+    """The callbacks, kept plain: ack, queue the work; the work parses, runs, answers.
 
-    def __init__(self, deps: SlackDeps) -> None:
+    The work goes to our own pool rather than to bolt's lazy listeners, which deep-copy
+    the whole request for each one: that copy alone cost more than the rest of the ack.
+    """
+
+    def __init__(self, deps: SlackDeps, work: Executor) -> None:
         self.deps = deps
+        self.work = work
+
+    def later(self, function: Callable[..., None], *args: Any) -> None:
+        self.work.submit(self._guarded, function, *args)
+
+    @staticmethod
+    def _guarded(function: Callable[..., None], *args: Any) -> None:
+        try:
+            function(*args)
+        except Exception:
+            log.exception("slack work %s failed", getattr(function, "__name__", function))
 
     # --- acks: nothing here waits for the database or the Web API ----------------------
 
@@ -220,27 +236,39 @@ class Listeners:
             if self.deps.observe_ack is not None:
                 self.deps.observe_ack(time.perf_counter() - started)
 
-    def ack(self, ack: Callable[..., Any]) -> None:
+    def on_command(self, ack: Callable[..., Any], command: dict[str, Any],
+                   client: WebClient) -> None:
         ack()
+        self.later(self.run_command, command, client)
 
-    def check_pitch_form(self, ack: Callable[..., Any], view: dict[str, Any]) -> None:
+    def on_button(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
+                  client: WebClient) -> None:
+        ack()
+        self.later(self.press_button, body, action, client)
+
+    def check_pitch_form(self, ack: Callable[..., Any], body: dict[str, Any],
+                         view: dict[str, Any], client: WebClient) -> None:
+        """Field errors go back with the ack (they need no database); else the modal closes."""
         form, errors = pitch_from_view(view)
         errors = {**validate_pitch(form, self.deps.today()), **errors}
         if errors:
             ack(response_action="errors", errors=errors)
-        else:
-            ack()
+            return
+        ack()
+        self.later(self.submit_pitch_form, body, view, form, client)
 
-    def check_story_form(self, ack: Callable[..., Any], view: dict[str, Any]) -> None:
+    def check_story_form(self, ack: Callable[..., Any], body: dict[str, Any],
+                         view: dict[str, Any], client: WebClient) -> None:
         target = story_target_from_view(view)
         if target is None:
             ack()
             return
-        _values, errors = story_input_from_view(target.action, view, self.deps.today())
+        values, errors = story_input_from_view(target.action, view, self.deps.today())
         if errors:
             ack(response_action="errors", errors=errors)
-        else:
-            ack()
+            return
+        ack()
+        self.later(self.submit_story_form, body, view, target, values, client)
 
     def on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack listener failed on %s: %r", body.get("type") or "command", error)
@@ -320,14 +348,11 @@ class Listeners:
             log.exception("button %s on story %s by %s failed", name, story_id, user_id)
             answer(response_url, Reply(text=FAILED, tone="error"))
 
-    def submit_pitch_form(self, body: dict[str, Any], view: dict[str, Any],
+    def submit_pitch_form(self, body: dict[str, Any], view: dict[str, Any], form: PitchForm,
                           client: WebClient) -> None:
         user = body.get("user") or {}
         if not self.deps.seen.first_time(f"view:{view.get('id')}:{view.get('hash')}"):
             return
-        form, errors = pitch_from_view(view)
-        if errors or validate_pitch(form, self.deps.today()):
-            return  # the ack showed them; the modal is still open
         try:
             reply = self.deps.runner.submit_pitch(self.caller(user), form, self.deps.clock())
         except Exception:
@@ -336,14 +361,10 @@ class Listeners:
         direct_message(client, str(user.get("id") or ""), reply)
 
     def submit_story_form(self, body: dict[str, Any], view: dict[str, Any],
+                          target: StoryFormTarget, values: StoryFormInput,
                           client: WebClient) -> None:
         user = body.get("user") or {}
-        target = story_target_from_view(view)
-        if target is None or not self.deps.seen.first_time(
-                f"view:{view.get('id')}:{view.get('hash')}"):
-            return
-        values, errors = story_input_from_view(target.action, view, self.deps.today())
-        if errors:
+        if not self.deps.seen.first_time(f"view:{view.get('id')}:{view.get('hash')}"):
             return
         try:
             reviewer: Caller | None = None
