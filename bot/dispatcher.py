@@ -259,10 +259,18 @@ class Dispatcher:
                     log.warning("outbound %s: lease of %s expired; claiming it again",
                                 row.id, row.lease_owner)
                 is_late = row.late or overdue > self.late_after
+                try:
+                    delivery = build_delivery(session, row, people.get(row.member_id or -1),
+                                              is_late)
+                except (ValueError, KeyError, TypeError) as unreadable:
+                    # A row that cannot be read must not block the rest of the outbox.
+                    log.error("outbound %s cannot be read: %s", row.id, unreadable)
+                    bookkeeping.record_failure(session, row, "unreadable_message", now)
+                    report.failed += 1
+                    continue
                 if is_late and not row.late:
                     late.append(row.id)
                 taking.append(row.id)
-                delivery = build_delivery(session, row, people.get(row.member_id or -1), is_late)
                 claimed.append(Claimed(delivery, row.attempts + 1))
             if taking:
                 session.execute(

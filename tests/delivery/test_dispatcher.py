@@ -360,3 +360,17 @@ def test_a_pace_spaces_the_sends_to_a_platform(engine: Engine,
     desk.stopping = Stopping()
     assert desk.dispatch_due(NOW).sent == 4
     assert waits == [0.5, 0.5, 0.5]
+
+
+def test_an_unreadable_message_fails_alone_and_does_not_block_the_outbox(engine: Engine) -> None:
+    dana, emil = people(engine, "Dana", "Emil")
+    queue(engine, "broken", to=dana)
+    queue(engine, "fine", to=emil)
+    with write_session(engine) as session:
+        row = session.exec(select(Outbound).where(Outbound.unique_key == "broken")).one()
+        row.payload = "{not json"
+        session.add(row)
+    transport = ScriptedTransport()
+    report = dispatcher(engine, transport).dispatch_due(NOW)
+    assert [d.reply.text for d in transport.sent if d.recipient] == ["fine"]
+    assert report.failed == 1 and rows(engine)["broken"].last_error == "unreadable_message"
