@@ -1,12 +1,15 @@
-"""Real processes on one PostgreSQL: two dispatchers sharing a backlog send each message
-once; a dispatcher killed with SIGKILL mid fan-out is taken over after its lease, with
+"""Real processes on one PostgreSQL: two `storydesk run` replicas sharing a backlog send
+each message once (and each scheduled post once); two bare dispatcher processes do the
+same; a dispatcher killed with SIGKILL mid fan-out is taken over after its lease, with
 duplicates only inside the send-then-commit window, and counted."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,9 +25,11 @@ from sqlmodel import SQLModel, select
 from handlers.outbox import enqueue
 from handlers.reply import Reply
 from storage.db import read_session, write_session
+from storage.migrate import upgrade
 from storage.models import Outbound
 from tests.conftest import PG_URL, add_member, drop_schema, pg_engine_with_schema, require_postgres
 from tests.delivery.fake_platform import FakePlatform
+from tests.slack.fake_slack import FakeSlack
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -32,13 +37,18 @@ CONCURRENCY = 4
 
 
 @pytest.fixture
-def pg() -> Iterator[tuple[Engine, str]]:
+def pg_empty() -> Iterator[tuple[Engine, str]]:
     require_postgres()
     engine, schema = pg_engine_with_schema()
-    SQLModel.metadata.create_all(engine)
     yield engine, schema
     engine.dispose()
     drop_schema(schema)
+
+
+@pytest.fixture
+def pg(pg_empty: tuple[Engine, str]) -> tuple[Engine, str]:
+    SQLModel.metadata.create_all(pg_empty[0])
+    return pg_empty
 
 
 @pytest.fixture
@@ -131,3 +141,69 @@ def test_a_process_killed_mid_fan_out_is_taken_over_after_its_lease(
     assert report["reclaimed"] >= 1 and duplicates <= report["reclaimed"]
     print(f"SIGKILL take-over: {before_kill} sent before the kill, {report['reclaimed']} "
           f"re-claimed, {duplicates} duplicate(s)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_two_storydesk_run_replicas_send_a_shared_backlog_exactly_once(
+    pg_empty: tuple[Engine, str], tmp_path: Path
+) -> None:
+    engine, schema = pg_empty
+    upgrade(engine)  # what `storydesk db upgrade` does before the replicas start
+    now = datetime.now(UTC)
+    expected = {}
+    with write_session(engine) as session:
+        for index in range(150):
+            member = add_member(session, f"U{index:06d}", platform="slack")
+            member.user_id = f"U{index:06d}"
+            session.add(member)
+            row = enqueue(session, key=f"fan-out:{index}", platform="slack",
+                          reply=Reply(text=f"run-{index}- news for you"), now=now,
+                          member=member)
+            assert row is not None and row.id is not None
+            expected[index] = row.id
+    slack = FakeSlack().start()
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DATABASE_URL=url,
+               SLACK_BOT_TOKEN="xoxb-replica-test", SLACK_SIGNING_SECRET="s3cr3t-signing-value",
+               SLACK_API_URL=slack.api_url, STORYDESK_HTTP_HOST="127.0.0.1",
+               STORYDESK_LOG_LEVEL="WARNING")
+    replicas = []
+    for name in ("a", "b"):
+        log = (tmp_path / f"{name}.log").open("w")
+        replicas.append((subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "--env-file", str(tmp_path / "none.env"), "run"],
+            cwd=tmp_path, env=dict(env, STORYDESK_HTTP_PORT=str(free_port())),
+            stdout=log, stderr=subprocess.STDOUT), log))
+    try:
+        deadline = time.monotonic() + 90
+        while statuses(engine).get("sent", 0) < 150 and time.monotonic() < deadline:
+            assert all(p.poll() is None for p, _ in replicas), [
+                (tmp_path / f"{n}.log").read_text() for n in ("a", "b")]
+            time.sleep(0.2)
+        time.sleep(1.0)  # let a second tick of either replica show itself
+    finally:
+        for process, _log in replicas:
+            process.send_signal(signal.SIGTERM)
+        for process, log in replicas:
+            process.wait(timeout=30)
+            log.close()
+        slack.stop()
+    posts = slack.calls_to("chat.postMessage")
+    tokens = Counter(int(m.group(1)) for call in posts
+                     if (m := re.search(r"run-(\d+)-", str(call.params.get("text")))))
+    assert set(tokens) == set(expected)
+    assert max(tokens.values()) == 1, "a message went out twice"
+    assert statuses(engine).get("sent", 0) >= 150
+    # Whatever the ticks of both replicas queued (a coming-week post, a call for pitches,
+    # depending on the day) went out once too.
+    everything = Counter((str(c.params.get("channel")), str(c.params.get("text"))) for c in posts)
+    assert max(everything.values()) == 1
+    with read_session(engine) as session:
+        owners = set(session.exec(select(Outbound.lease_owner)).all())
+    assert owners == {None}
