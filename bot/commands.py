@@ -23,9 +23,9 @@ from bot import grammar
 from handlers import stories
 from handlers.context import Policy
 from handlers.errors import Refused
-from handlers.members import ensure_member
+from handlers.members import ensure_member, find_member
 from handlers.reply import Reply
-from storage.db import write_session
+from storage.db import read_session, write_session
 from storage.models import Member
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class CommandRunner:
             )
             return sub.run(invocation)
 
-        return self._unit(caller, now, sub.name, call)
+        return self._unit(caller, now, sub.name, call, read_only=sub.read_only)
 
     def submit_pitch(self, caller: Caller, form: stories.PitchForm, now: datetime) -> Reply:
         return self._unit(
@@ -186,7 +186,7 @@ class CommandRunner:
         found = directory.lookup(mention) if directory else None
         if found is None:
             match = _SLACK_MENTION.match(mention)
-            if match and platform != "console":
+            if match and platform == "slack":
                 found = Caller(platform, match.group(1), match.group(2) or match.group(1))
         if found is None:
             shown = mention if len(mention) <= 40 else mention[:40] + "…"
@@ -199,16 +199,23 @@ class CommandRunner:
         now: datetime,
         name: str,
         call: Callable[[Session, Member], Reply],
+        read_only: bool = False,
     ) -> Reply:
-        """One transaction: committed if the handler answers, rolled back on a refusal."""
+        """One transaction: committed if the handler answers, rolled back on a refusal.
+
+        A read-only command by a known member runs without the write lock, so that on
+        SQLite a `/story list` never queues behind a write.
+        """
         outcome = "ok"
         started = _clock()
         try:
-            with write_session(self.engine) as session:
-                actor = self._member(session, caller, now)
-                reply = call(session, actor)
-                if not reply.ok:
-                    raise _Rollback(reply)
+            reply = self._read(caller, call) if read_only else None
+            if reply is None:
+                with write_session(self.engine) as session:
+                    actor = self._member(session, caller, now)
+                    reply = call(session, actor)
+                    if not reply.ok:
+                        raise _Rollback(reply)
         except _Rollback as rollback:
             reply, outcome = rollback.reply, "refused"
         except Refused as refusal:
@@ -235,6 +242,11 @@ class CommandRunner:
         if self.on_command is not None:
             self.on_command(name, outcome, _clock() - started)
         return reply
+
+    def _read(self, caller: Caller, call: Callable[[Session, Member], Reply]) -> Reply | None:
+        with read_session(self.engine) as session:
+            actor = find_member(session, caller.platform, caller.user_id)
+            return None if actor is None else call(session, actor)
 
 
 class _Rollback(Exception):

@@ -65,6 +65,7 @@ class Subcommand:
     run: Callable[[Invocation], Reply]
     details: tuple[str, ...] = field(default=())
     aliases: tuple[str, ...] = ()
+    read_only: bool = False  # answered from a read transaction: no write lock taken
 
 
 # --- cleaning and small parsers ----------------------------------------------------------
@@ -359,14 +360,33 @@ def register(subcommand: Subcommand) -> None:
 
 
 for _entry in (
-    Subcommand("help", "/story help [subcommand]", "this list, or one subcommand in detail", _help),
-    Subcommand("list", "/story list [mine|open|all]", "stories, open ones by default", _list),
-    Subcommand("show", "/story show N", "a story's fields, reviewer, dates and history", _show),
+    Subcommand(
+        "help",
+        "/story help [subcommand]",
+        "this list, or one subcommand in detail",
+        _help,
+        read_only=True,
+    ),
+    Subcommand(
+        "list",
+        "/story list [mine|open|all]",
+        "stories, open ones by default",
+        _list,
+        read_only=True,
+    ),
+    Subcommand(
+        "show",
+        "/story show N",
+        "a story's fields, reviewer, dates and history",
+        _show,
+        read_only=True,
+    ),
     Subcommand(
         "calendar",
         "/story calendar [weeks]",
         "slots, scheduled stories, events and free slots (4 weeks by default)",
         _calendar,
+        read_only=True,
     ),
     Subcommand(
         "accept",

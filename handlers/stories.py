@@ -712,6 +712,17 @@ def card_actions(story: Story) -> tuple[Action, ...]:
     )
 
 
+def member_names(session: Session, ids: set[int | None]) -> dict[int, str]:
+    """Display names of these members, in one query."""
+    wanted = [member_id for member_id in ids if member_id is not None]
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(Member.id, Member.display_name).where(col(Member.id).in_(wanted))
+    ).all()
+    return {member_id: name for member_id, name in rows if member_id is not None}
+
+
 def member_name(session: Session, member_id: int | None) -> str:
     if member_id is None:
         return "nobody"
@@ -793,7 +804,10 @@ def list_stories(
     stories = list(session.exec(query.limit(LIST_LIMIT + 1)).all())
     if not stories:
         return Reply(text=f"{title}: none yet. Pitch one with `/pitch <title>`.")
-    lines = [story_line(session, story, policy) for story in stories[:LIST_LIMIT]]
+    people: set[int | None] = {s.author_id for s in stories}
+    people |= {s.reviewer_id for s in stories}
+    names = member_names(session, people)
+    lines = [story_line(story, policy, names) for story in stories[:LIST_LIMIT]]
     if len(stories) > LIST_LIMIT:
         lines.append("… and more; `/story show N` for any number.")
     return Reply(
@@ -801,13 +815,13 @@ def list_stories(
     )
 
 
-def story_line(session: Session, story: Story, policy: Policy) -> str:
+def story_line(story: Story, policy: Policy, names: dict[int, str]) -> str:
     parts = [
         f"#{story.id} {story.title} — {STATE_LABELS[story.state]}",
-        f"by {member_name(session, story.author_id)}",
+        f"by {names.get(story.author_id, '?')}",
     ]
     if story.reviewer_id and story.state not in FINAL_STATES:
-        parts.append(f"reviewer {member_name(session, story.reviewer_id)}")
+        parts.append(f"reviewer {names.get(story.reviewer_id, '?')}")
     if story.draft_due and story.state in decisions.DRAFTING_STATES:
         parts.append(f"due {story.draft_due}")
     if story.scheduled_at and story.state == "scheduled":
