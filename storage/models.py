@@ -79,7 +79,7 @@ class Story(SQLModel, table=True):
     media_id: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime | None = utc_column()
     state_changed_at: datetime | None = utc_column()
-    published_at: datetime | None = utc_column()
+    published_at: datetime | None = utc_column(index=True)
     version: int = Field(default=1)
 
 

@@ -92,6 +92,7 @@ def upgrade() -> None:
     with op.batch_alter_table('story', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_story_author_id'), ['author_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_story_media_id'), ['media_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_story_published_at'), ['published_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_story_reviewer_id'), ['reviewer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_story_scheduled_at'), ['scheduled_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_story_state'), ['state'], unique=False)
@@ -166,6 +167,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_story_state'))
         batch_op.drop_index(batch_op.f('ix_story_scheduled_at'))
         batch_op.drop_index(batch_op.f('ix_story_reviewer_id'))
+        batch_op.drop_index(batch_op.f('ix_story_published_at'))
         batch_op.drop_index(batch_op.f('ix_story_media_id'))
         batch_op.drop_index(batch_op.f('ix_story_author_id'))
 
