@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
@@ -13,11 +14,12 @@ from sqlmodel import Session, select
 from bot.console import ConsoleTransport, run_console
 from bot.runtime import build_runtime
 from config.settings import Settings
-from handlers import calendar, members, stories
+from handlers import calendar, members, reach, reminders, stories
 from handlers.context import Policy
 from handlers.stories import PitchForm
 from storage.db import write_session
-from storage.models import Member, Outbound
+from storage.delivery import DeliveryNotice
+from storage.models import Member, Outbound, Story
 
 COORDINATORS = ("Lucia", "Andrea", "Freya")
 CONTRIBUTORS = (
@@ -37,7 +39,8 @@ CONTRIBUTORS = (
 
 TOUR = """\
 Welcome to the Storydesk demo: a physics group of 15 with three coordinators
-(Lucia, Andrea, Freya) and stories in every state. You are Ben, a contributor.
+(Lucia, Andrea, Freya), stories in every state and three months of Instagram figures.
+You are Ben, a contributor.
 Try, one line at a time:
   /story list                       what is open
   /pitch Muon tomography of a volcano #outreach #reel -- how cosmic rays see inside
@@ -45,6 +48,7 @@ Try, one line at a time:
   /as Lucia                         become a coordinator
   /story accept 1 due {due}
   /story calendar                   slots, events, free slots
+  /story reach                      last week's reach against the week before
   :advance 3d                       time passes; reminders arrive
   /story help                       everything else
 End of input (Ctrl-D) or :quit leaves. Nothing here touches a real workspace."""
@@ -221,12 +225,74 @@ def seed_demo(session: Session, policy: Policy, now: datetime) -> None:
     members.add_away(
         session, people["Freya"], today + timedelta(days=20), today + timedelta(days=27), today
     )
-    # The seeded history's notifications were "sent" long ago: keep the console quiet.
+    seed_reach(session, now)
+    # The seeded history's messages and reminders were sent long ago: keep the console quiet.
+    reminders.run_tick(session, now, policy)
     for row in session.exec(select(Outbound).where(Outbound.status == "pending")).all():
         row.status = "sent"
         row.sent_at = row.created_at
         session.add(row)
+    for notice in session.exec(select(DeliveryNotice)).all():
+        notice.reported_at = now
+        session.add(notice)
     session.flush()
+
+
+def seed_reach(session: Session, now: datetime) -> None:
+    """Thirteen weeks of a young account's figures, growing with day-to-day noise."""
+    rng = random.Random(2023)
+    today = now.date()
+    daily: list[reach.DailyFigure] = []
+    followers = 1480
+    for back in range(91, 0, -1):
+        day = today - timedelta(days=back)
+        growth = 1 + (91 - back) / 120
+        reached = int(rng.uniform(260, 420) * growth)
+        non_followers = int(reached * rng.uniform(0.62, 0.74))
+        followers += rng.randint(0, 9)
+        daily += [
+            reach.DailyFigure(day, "accounts_reached", reached),
+            reach.DailyFigure(day, "non_followers_reached", non_followers),
+            reach.DailyFigure(day, "views", int(reached / rng.uniform(0.36, 0.46))),
+            reach.DailyFigure(day, "followers", followers),
+        ]
+    reach.store_daily(session, daily, source="graph_api", now=now)
+    published = session.exec(select(Story).where(Story.state == "published")).all()
+    posts = [
+        reach.PostFigures(
+            media_id=f"1790000000000{story.id:04d}",
+            permalink=story.permalink,
+            published_at=story.published_at,
+            post_type="REEL",
+            reach=rng.randint(900, 4200),
+            views=rng.randint(2500, 9000),
+            likes=rng.randint(40, 300),
+            comments=rng.randint(2, 30),
+            shares=rng.randint(3, 60),
+            saves=rng.randint(5, 80),
+        )
+        for story in published
+    ]
+    reach.store_posts(session, posts, source="graph_api", now=now)
+    for breakdown, values in (
+        (
+            "age",
+            {
+                "13-17": 30,
+                "18-24": 520,
+                "25-34": 610,
+                "35-44": 210,
+                "45-54": 90,
+                "55-64": 40,
+                "65+": 15,
+            },
+        ),
+        ("country", {"DE": 460, "CH": 120, "IT": 95, "ES": 80, "IN": 70, "US": 65}),
+        ("gender", {"F": 380, "M": 1090, "U": 45}),
+    ):
+        reach.store_audience(
+            session, today - timedelta(days=1), breakdown, values, source="graph_api", now=now
+        )
 
 
 def run_demo(

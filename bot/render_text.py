@@ -16,6 +16,8 @@ def render_text(reply: Reply, width: int = 88) -> str:
             if block.text != reply.text:
                 lines.append(f"  == {block.text} ==")
         elif isinstance(block, Paragraph):
+            if block.text == reply.text:
+                continue
             lines.extend(
                 textwrap.wrap(block.text, width, initial_indent="  ", subsequent_indent="  ")
                 or [""]
