@@ -120,6 +120,11 @@ class Pacer:
         delay = slot - now
         return not (delay > 0 and stopping.wait(delay))
 
+    def refund(self) -> None:
+        """A call the platform refused (429) did not use its capacity: give the slot back."""
+        with self.lock:
+            self.next_slot = max(_time.monotonic(), self.next_slot - self.interval)
+
 
 class _BatchLease:
     """The lease of one claimed batch, shared by the threads sending it: before each send
@@ -346,6 +351,8 @@ class Dispatcher:
         try:
             result = transport.send(delivery)
         except TemporaryFailure as failure:
+            if pacer is not None and failure.retry_after is not None:
+                pacer.refund()
             self._back_off(claim, clock(), str(failure), failure.retry_after)
             report.retried += 1
             return

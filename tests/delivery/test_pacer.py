@@ -1,0 +1,67 @@
+"""The dispatcher's pace: evenly spaced sends, and a refused call gives its slot back."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bot import dispatcher
+from bot.dispatcher import Pacer
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeMonotonic:
+    fake = FakeMonotonic()
+    monkeypatch.setattr(dispatcher._time, "monotonic", fake)
+    return fake
+
+
+class RecordingEvent(threading.Event):
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(round(timeout or 0.0, 6))
+        return False
+
+
+def test_sends_are_spaced_by_the_rate(clock: FakeMonotonic) -> None:
+    pacer, stopping = Pacer(10.0), RecordingEvent()
+    for _ in range(3):
+        assert pacer.wait(stopping)
+    assert stopping.waits == [0.1, 0.2]
+
+
+def test_a_refused_call_gives_its_slot_back(clock: FakeMonotonic) -> None:
+    pacer, stopping = Pacer(10.0), RecordingEvent()
+    for _ in range(3):
+        pacer.wait(stopping)
+    pacer.refund()
+    pacer.wait(stopping)
+    assert stopping.waits == [0.1, 0.2, 0.2]
+
+
+def test_a_refund_never_moves_the_next_slot_into_the_past(clock: FakeMonotonic) -> None:
+    pacer, stopping = Pacer(10.0), RecordingEvent()
+    pacer.wait(stopping)
+    clock.now += 5
+    pacer.refund()
+    pacer.refund()
+    assert pacer.next_slot == clock.now
+
+
+def test_waiting_stops_when_the_dispatcher_stops(clock: FakeMonotonic) -> None:
+    pacer, stopping = Pacer(1.0), threading.Event()
+    stopping.set()
+    assert pacer.wait(stopping)  # the first slot is now: no wait
+    assert not pacer.wait(stopping)
