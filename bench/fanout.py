@@ -371,8 +371,8 @@ and one a second per channel, and answers 10 % of calls 429 with
 The server does not count a call it answers 429 against its limit, and neither does the
 dispatcher's pace: a refused call gives its slot back, so a refusal costs the time of one
 round trip and the message's `Retry-After`, not a slot of the rate. {calls.get("total", 0):,}
-calls were made for {args.messages:,} messages; {calls.get('rate_429', 0)} of them reached the server in
-a second it had already filled (a slot given back lets the next send go at once, and round
+calls were made for {args.messages:,} messages; {calls.get("rate_429", 0)} of them reached the
+server in a second it had already filled (a slot given back lets the next send go at once, and round
 trips jitter), were refused like the injected ones, and went through after their
 `Retry-After`: refused calls cost time, never a message. What remains above the floor is
 the start and the tail: the last messages refused wait out their `Retry-After` with nothing
