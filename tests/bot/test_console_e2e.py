@@ -107,3 +107,24 @@ def test_unknown_lines_and_odd_input_keep_the_console_alive(tmp_path: Path) -> N
     assert "I don't know `[2J`" in result.stdout
     assert "Usage: /as NAME" in result.stdout
     assert "Open stories" not in result.stdout  # :quit stopped before the last line
+
+
+@pytest.mark.slow
+def test_db_upgrade_then_status(tmp_path: Path) -> None:
+    status = run_cli(["db", "status"], "", tmp_path)
+    assert status.returncode == 1 and "Run `storydesk db upgrade`" in status.stdout
+    upgrade = run_cli(["db", "upgrade"], "", tmp_path)
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert upgrade.stdout.startswith("Database is at ")
+    status = run_cli(["db", "status"], "", tmp_path)
+    assert status.returncode == 0 and status.stdout.startswith("Up to date")
+
+
+@pytest.mark.slow
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    result = run_cli(
+        ["db", "upgrade"], "", tmp_path, DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none"
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("storydesk: cannot use the database")
