@@ -126,22 +126,15 @@ def pitch(session: Session, actor: Member, now: datetime, policy: Policy, form: 
             f"{reviewer.display_name}: {assignment.reason}",
         )
     announce_card(session, story, now, policy)
-    reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else None
-    if reviewer is not None:
-        notify_member(
-            session,
-            reviewer,
-            Reply(
-                text=f"You are reviewing story #{story.id}: {story.title} "
-                f"(pitched by {actor.display_name}). {assignment.reason}.",
-                blocks=card_blocks(session, story, policy),
-                actions=card_actions(story),
-                story_id=story.id,
-            ),
-            key=f"story-{story.id}:review-assigned:{reviewer.id}:v{story.version}",
-            now=now,
-            story_id=story.id,
-        )
+    reviewer = tell_reviewer(
+        session,
+        story,
+        now,
+        policy,
+        f"You are reviewing story #{story.id}: {story.title} "
+        f"(pitched by {actor.display_name}). {assignment.reason}.",
+        "review-assigned",
+    )
     who = reviewer.display_name if reviewer else "nobody yet"
     return Reply(
         text=f"Thanks! Story #{story.id} is pitched. Reviewer: {who} ({assignment.reason}).",
@@ -261,18 +254,13 @@ def reassign(
         f"{old} -> {reviewer.display_name}: {assignment.reason}",
     )
     announce_card(session, story, now, policy)
-    notify_member(
+    tell_reviewer(
         session,
-        reviewer,
-        Reply(
-            text=f"You are now reviewing story #{story.id}: {story.title} ({assignment.reason}).",
-            blocks=card_blocks(session, story, policy),
-            actions=card_actions(story),
-            story_id=story.id,
-        ),
-        key=f"story-{story.id}:review-assigned:{reviewer.id}:v{story.version}",
-        now=now,
-        story_id=story.id,
+        story,
+        now,
+        policy,
+        f"You are now reviewing story #{story.id}: {story.title} ({assignment.reason}).",
+        "review-assigned",
     )
     return Reply(
         text=f"Story #{story.id} is now reviewed by {reviewer.display_name} (was {old}).",
@@ -367,6 +355,28 @@ def record(
     )
     session.add(story)
     session.flush()
+
+
+def tell_reviewer(
+    session: Session, story: Story, now: datetime, policy: Policy, text: str, what: str
+) -> Member | None:
+    """A direct message to the story's reviewer with the card and its buttons."""
+    reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else None
+    if reviewer is not None:
+        notify_member(
+            session,
+            reviewer,
+            Reply(
+                text=text,
+                blocks=card_blocks(session, story, policy),
+                actions=card_actions(story),
+                story_id=story.id,
+            ),
+            key=f"story-{story.id}:{what}:{reviewer.id}:v{story.version}",
+            now=now,
+            story_id=story.id,
+        )
+    return reviewer
 
 
 def tell_author(
@@ -489,22 +499,14 @@ def submit_draft(
     story.draft_link = link
     change_state(session, story, actor, now, "draft", link)
     announce_card(session, story, now, policy)
-    reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else None
-    if reviewer is not None:
-        notify_member(
-            session,
-            reviewer,
-            Reply(
-                text=f'A draft of story #{story.id} "{story.title}" is ready for your '
-                f"review: {link}",
-                blocks=card_blocks(session, story, policy),
-                actions=card_actions(story),
-                story_id=story.id,
-            ),
-            key=f"story-{story.id}:draft-submitted:v{story.version}",
-            now=now,
-            story_id=story.id,
-        )
+    tell_reviewer(
+        session,
+        story,
+        now,
+        policy,
+        f'A draft of story #{story.id} "{story.title}" is ready for your review: {link}',
+        "draft-submitted",
+    )
     return Reply(
         text=f"Draft of story #{story.id} submitted for review.", tone="success", story_id=story.id
     )
