@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from benchlib import write_section
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -53,7 +54,7 @@ from storage.db import make_engine, read_session, write_session
 from storage.models import Member, Story
 
 README = Path(__file__).with_name("README.md")
-SECTION = "## Reach summary"
+SECTION = "Reach summary"
 NOW = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)  # a Monday, 09:30 in Berlin
 POSTS = 5_000
 RECENT = 28  # stories in the twelve weeks shown (about two a week), the same in both runs
@@ -219,8 +220,7 @@ def section(results: dict[str, dict[str, float]], repeat: int) -> str:
     one, ten, chart = results["1y"], results["10y"], results["chart"]
     ratio = ten["ms"] / one["ms"]
     verdict = "met" if ratio <= 1.5 else "missed"
-    return f"""{SECTION}
-
+    return f"""\
 `bench/digest.py`: the weekly summary (`storydesk digest preview`) on SQLite with 5,000
 published stories and their posts, over 1 year and over 10 years of daily figures (the
 twelve weeks shown hold the same 28 stories in both; the others are spread over the older
@@ -244,18 +244,6 @@ interleaved. Last run: {date.today()}, Python {platform.python_version()},
 """
 
 
-def write_section(text: str) -> None:
-    current = README.read_text() if README.exists() else "# Benchmarks\n"
-    start = current.find(SECTION)
-    if start == -1:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        following = current.find("\n## ", start + len(SECTION))
-        end = len(current) if following == -1 else following + 1
-        updated = current[:start] + text + ("\n" + current[end:] if following != -1 else "")
-    README.write_text(updated)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30)
@@ -265,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     text = section(results, args.repeat)
     sys.stdout.write(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text, README)
     return 0
 
 

@@ -43,6 +43,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchlib import percentile, write_section  # noqa: E402
+
 SECTION = "Fan-out"
 RATE = 50.0
 PACE = RATE * 0.98  # headroom: round trips jitter, and the server counts any second
@@ -146,12 +148,6 @@ def stats(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{url}/bench/stats", timeout=10) as response:
         data: dict[str, Any] = json.load(response)
         return data
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def build(database: Path, url: str, tick: int) -> Any:
@@ -392,17 +388,6 @@ interval is the price of keeping APScheduler stateless. Python {platform.python_
 """
 
 
-def write_section(readme: Path, text: str) -> None:
-    content = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^## {re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    block = f"## {SECTION}\n\n{text.strip()}\n\n"
-    if pattern.search(content):
-        content = pattern.sub(lambda _m: block, content)
-    else:
-        content = content.rstrip("\n") + "\n\n" + block
-    readme.write_text(content.rstrip("\n") + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
@@ -420,7 +405,7 @@ def main() -> int:
     text = run(args)
     print(text)
     if not args.no_write:
-        write_section(args.readme, text)
+        write_section(SECTION, text, args.readme)
     return 0
 
 

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -27,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchlib import percentile, write_section  # noqa: E402
 
 COMMAND_TOKEN = "benchcommandtoken000000000"
 BOT_TOKEN = "benchbottoken0000000000000"
@@ -101,23 +101,6 @@ async def measure(url: str, body: str, headers: dict[str, str], count: int,
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def write_section(readme: Path, text: str) -> None:
-    content = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^## {re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    block = f"## {SECTION}\n\n{text.strip()}\n\n"
-    if pattern.search(content):
-        content = pattern.sub(lambda _m: block, content)
-    else:
-        content = content.rstrip("\n") + "\n\n" + block
-    readme.write_text(content.rstrip("\n") + "\n")
 
 
 def server_cpu(pid: int) -> float:
@@ -233,7 +216,7 @@ def run(requests: int, concurrency: int, rounds: int, repeat: int, readme: Path)
             child.wait(timeout=30)
             fake.stop()
     text = report(runs, requests, concurrency, rounds)
-    write_section(readme, text)
+    write_section(SECTION, text, readme)
     print(text.strip())
     return 0
 

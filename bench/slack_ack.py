@@ -26,7 +26,6 @@ import hmac
 import json
 import os
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchlib import percentile, write_section  # noqa: E402
 
 SECTION = "Slack acks"
 SECRET = "benchsigningsecret0123456789abcd"
@@ -249,23 +249,6 @@ def wait_until_quiet(fake_url: str, expected_answers: int, timeout: float = 300)
         time.sleep(0.2)
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def write_section(readme: Path, text: str) -> None:
-    content = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^## {re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    block = f"## {SECTION}\n\n{text.strip()}\n\n"
-    if pattern.search(content):
-        content = pattern.sub(lambda _m: block, content)
-    else:
-        content = content.rstrip("\n") + "\n\n" + block
-    readme.write_text(content.rstrip("\n") + "\n")
-
-
 def start_child(args: list[str], port_file: Path) -> tuple[subprocess.Popen[bytes], str]:
     child = subprocess.Popen([sys.executable, __file__, *args],
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -389,7 +372,7 @@ the point: the acks did not wait for them.
 Python {platform.python_version()}, {os.cpu_count()} CPUs, load average
 {load_before:.2f} when the run started, {time.strftime('%Y-%m-%d')}.
 """
-    write_section(readme, text)
+    write_section(SECTION, text, readme)
     print(text.strip())
     return 0
 
