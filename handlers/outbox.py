@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
 
 from handlers.reply import Reply
 from storage.models import Member, Outbound
@@ -32,30 +33,33 @@ def enqueue(
     """Queue `reply` for a channel or a member; returns None if `key` was queued before."""
     if (channel is None) == (member is None):
         raise ValueError("an outbound message goes to exactly one channel or one member")
-    if session.exec(select(Outbound.id).where(Outbound.unique_key == key)).first():
-        return None
-    row = Outbound(
-        unique_key=key,
-        platform=platform,
-        channel=channel,
-        member_id=member.id if member else None,
-        story_id=story_id,
-        kind=kind,
-        text=reply.text,
-        payload=reply.to_json(),
-        due_at=due_at or now,
-        created_at=now,
+    values = {
+        "unique_key": key,
+        "platform": platform,
+        "channel": channel,
+        "member_id": member.id if member else None,
+        "story_id": story_id,
+        "kind": kind,
+        "text": reply.text,
+        "payload": reply.to_json(),
+        "due_at": due_at or now,
+        "created_at": now,
+        "status": "pending",
+        "attempts": 0,
+        "late": False,
+    }
+    # One statement that does nothing when the key exists, also when another replica
+    # queued it a moment ago: the unique index decides, not a read before the write.
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(Outbound)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["unique_key"])
+        .returning(col(Outbound.id))
     )
-    savepoint = session.begin_nested()
-    try:
-        session.add(row)
-        session.flush()
-    except IntegrityError:
-        # Another replica queued the same key between our check and our insert.
-        savepoint.rollback()
-        return None
-    savepoint.commit()
-    return row
+    new_id = session.execute(statement).scalar()
+    return None if new_id is None else session.get(Outbound, new_id)
 
 
 def notify_member(
