@@ -90,6 +90,7 @@ def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 def show_jobs(engine: Any, settings: Settings, now: datetime, limit: int, out: TextIO) -> None:
     from bot.runtime import enabled_platforms, policy_from
+    from handlers.reach_digest import upcoming_posts
     from handlers.reminders import upcoming
     from storage.db import read_session
 
@@ -97,6 +98,10 @@ def show_jobs(engine: Any, settings: Settings, now: datetime, limit: int, out: T
     zone = policy.zone
     with read_session(engine) as session:
         jobs = upcoming(session, now, policy, limit)
+    fetch_at = settings.reach_fetch_at if settings.instagram_enabled else None
+    jobs += upcoming_posts(now, policy, settings.digest_post.weekday, settings.digest_post.at,
+                           fetch_at)
+    jobs = sorted(jobs, key=lambda job: job.when)[:limit]
     out.write(f"Every {settings.tick_seconds} s the scheduler queues what is due and wakes "
               f"the dispatcher. Next, in {policy.timezone}:\n")
     if not jobs:

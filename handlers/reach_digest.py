@@ -28,7 +28,9 @@ from handlers.reach_summary import (
     week_label,
     weekly_reply,
 )
+from handlers.reminders import Job
 from handlers.reply import Reply
+from handlers.timing import at_local, next_weekly
 from storage.models import Outbound
 
 
@@ -46,6 +48,28 @@ def digest_due(now: datetime, policy: Policy, weekday: int, at: time,
     if moment is None or not moment <= now < moment + window:
         return None
     return moment
+
+
+def upcoming_posts(
+    now: datetime, policy: Policy, weekday: int, at: time, fetch_at: time | None = None
+) -> list[Job]:
+    """When the next weekly summary, monthly audience summary and daily fetch happen."""
+    zone = policy.zone
+    weekly = next_weekly(now, weekday, at, zone)
+    monthly = weekly
+    while monthly.astimezone(zone).day > 7:  # the month's first posting weekday
+        monthly = next_weekly(monthly, weekday, at, zone)
+    jobs = [
+        Job(weekly, "weekly reach summary, with its chart", "group channel"),
+        Job(monthly, "monthly audience summary", "group channel"),
+    ]
+    if fetch_at is not None:
+        today = now.astimezone(zone).date()
+        fetch = at_local(today, fetch_at, zone)
+        if fetch <= now:
+            fetch = at_local(today + timedelta(days=1), fetch_at, zone)
+        jobs.append(Job(fetch, "Instagram figures fetched", "Graph API"))
+    return jobs
 
 
 def weekly_key(week_start_label: str) -> str:
