@@ -164,11 +164,12 @@ Median ratio to the bare endpoint: p50 {median_p50:.2f}Ã—, p99 {median_p99:.2f}Ã
 the end, {time.strftime('%Y-%m-%d')}.
 
 What separates the two is the command's own work, visible in the CPU column: the runner's
-write transaction on SQLite (taken for every command, read-only ones included) and the
-list's queries (one per story for its author's name), then the rendering. With 8 requests in
-flight that work queues, and the p99 of both endpoints moves with whatever else the machine
-runs. Answering first and replying through the `response_url` would hide the work from this
-figure without making anyone's answer arrive sooner, so the endpoint answers in the response.
+read transaction on SQLite (a read-only command takes no write lock), the list's two
+queries (the stories, then their people's names at once), then the rendering. With 8
+requests in flight that work queues, and the p99 of both endpoints moves with whatever else
+the machine runs. Answering first and replying through the `response_url` would hide the
+work from this figure without making anyone's answer arrive sooner, so the endpoint answers
+in the response.
 """
 
 
