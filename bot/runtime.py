@@ -59,6 +59,9 @@ class Runtime:
     metrics: Metrics
     directories: dict[str, Directory] = field(default_factory=dict)
     tick_jobs: list[Callable[[datetime], object]] = field(default_factory=list)
+    # `storydesk run` moves the work behind Slack's acks into this many child processes;
+    # 0 keeps it on threads of this process (tests, the console).
+    slack_work_processes: int = 0
 
     def tick(self, now: datetime) -> None:
         """Enqueue what the calendar says is due at `now`, then deliver what is due."""

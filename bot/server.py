@@ -14,6 +14,8 @@ from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# The work behind Slack's acks runs in child processes, one a core on a small machine.
+SLACK_WORK_PROCESSES = 2
 # Started in order before the web app serves; each returns a function that stops it.
 Starter = Callable[[Runtime], Callable[[], None]]
 
@@ -38,6 +40,7 @@ def run_server(settings: Settings) -> int:
             "`storydesk demo` runs without one."
         )
     runtime = build_runtime(settings)
+    runtime.slack_work_processes = SLACK_WORK_PROCESSES
     stops = [start(runtime) for start in starters(runtime)]
     app = create_web_app(runtime)
     log.info("serving on %s:%d", settings.http_host, settings.http_port)

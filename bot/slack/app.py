@@ -122,7 +122,7 @@ class AfterAckExecutor(Executor):
     """The listeners' work runs here; work queued while a request is being acked waits
     until its ack is on the wire, so it does not compete with sending that very ack."""
 
-    def __init__(self, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, pool: Executor) -> None:
         self.pool = pool
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -164,7 +164,7 @@ class SlackApp:
 
     bolt: App
     client: WebClient
-    executor: ThreadPoolExecutor
+    executor: Executor
     deps: SlackDeps
 
     def close(self, wait: bool = False) -> None:
@@ -178,15 +178,25 @@ def build_app(
     signing_secret: str,
     workers: int = WORKERS,
     verify_token: bool = True,
+    work: Executor | None = None,
 ) -> SlackApp:
-    """A bolt App answering on `client`'s workspace; `verify_token` calls auth.test now."""
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
+    """A bolt App answering on `client`'s workspace; `verify_token` calls auth.test now.
+
+    The listeners' work runs on `work` (the web app passes child processes, see
+    bot.slack.worker), by default on a pool of `workers` threads.
+    """
+    executor = work or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
     app = App(
         client=client,
         signing_secret=signing_secret,
-        process_before_response=True,
+        # Work on threads of this process must not start before the ack is on the wire, so
+        # bolt processes the listener before responding and the work is held until then
+        # (see AfterAckExecutor). Work in child processes competes with no ack: bolt's
+        # default mode answers as soon as ack() is called, which keeps the slowest acks
+        # closest to a bare app's.
+        process_before_response=work is None,
         token_verification_enabled=verify_token,
-        listener_executor=executor,
+        listener_executor=executor if isinstance(executor, ThreadPoolExecutor) else None,
         logger=logging.getLogger("storydesk.slack.bolt"),
     )
     register_listeners(app, deps, AfterAckExecutor(executor))

@@ -29,6 +29,7 @@ from bot.slack.client import BAD_TOKEN_ERRORS, check_token, error_code, make_web
 from bot.slack.directory import SlackDirectory
 from bot.slack.transport import SlackTransport
 from bot.slack.web import slack_routes
+from bot.slack.worker import ProcessWork
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -70,8 +71,11 @@ def build_slack_app(runtime: Runtime) -> SlackApp:
     ack_seconds = runtime.metrics.ack_seconds.labels(platform=PLATFORM)
     deps = SlackDeps(runner=runtime.runner, engine=runtime.engine, policy=runtime.policy,
                      directory=directory, observe_ack=ack_seconds.observe)
+    work = None
+    if runtime.slack_work_processes:
+        work = ProcessWork(runtime.settings, workers=runtime.slack_work_processes)
     return build_app(deps, client=directory.client,
-                     signing_secret=runtime.settings.slack_signing_secret)
+                     signing_secret=runtime.settings.slack_signing_secret, work=work)
 
 
 def slack_http_routes(runtime: Runtime) -> list[BaseRoute]:
