@@ -272,8 +272,13 @@ def reassign(
 # --- lifecycle -----------------------------------------------------------------------
 
 
-def get_story(session: Session, story_id: int) -> Story:
-    story = session.get(Story, story_id) if 0 < story_id < 2**31 else None
+def get_story(session: Session, story_id: int, for_update: bool = False) -> Story:
+    """The story; `for_update` locks its row (PostgreSQL) until the transaction ends, so two
+    moves at once (a double press, two replicas) see each other's version; SQLite's
+    BEGIN IMMEDIATE already serialises writers."""
+    story = (
+        session.get(Story, story_id, with_for_update=for_update) if 0 < story_id < 2**31 else None
+    )
     if story is None:
         raise Refused(f"There is no story #{story_id}. `/story list all` shows them all.")
     return story
@@ -287,7 +292,7 @@ def load_for_move(
     expected_version: int | None = None,
 ) -> Story:
     """The story, if `actor` may make this move from its current state; else Refused."""
-    story = get_story(session, story_id)
+    story = get_story(session, story_id, for_update=True)
     move = MOVES[move_name]
     if expected_version is not None and story.version != expected_version:
         raise Refused(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from handlers import members, stories
@@ -13,6 +16,7 @@ from handlers.context import Policy
 from handlers.errors import Refused
 from handlers.reply import Reply
 from handlers.stories import PitchForm
+from storage.db import write_session
 from storage.models import AwayPeriod, Member, Outbound, Story, StoryEvent
 from tests.conftest import add_member
 
@@ -346,3 +350,52 @@ def test_seeding_happens_once(session: Session, now: datetime) -> None:
     ada = members.find_member(session, "console", "ada")
     assert ada is not None and ada.role == "coordinator"
     assert members.find_member(session, "console", "ben") is None
+
+
+def test_two_presses_at_once_change_the_story_once(
+    engine: Engine, policy: Policy, now: datetime
+) -> None:
+    """The second press waits for the first one's transaction and then sees its version."""
+    with write_session(engine) as session:
+        ada = add_member(session, "Ada", coordinator=True)
+        dana = add_member(session, "Dana")
+        story_id = pitch_as(session, dana, now, policy)
+        stories.accept(session, ada, now, policy, story_id)
+        stories.submit_draft(session, dana, now, policy, story_id, "https://x.org/d")
+        story = session.get(Story, story_id)
+        assert story is not None
+        version, ada_id = story.version, ada.id
+    first_done, outcomes = threading.Event(), []
+
+    def press(wait_for: threading.Event | None) -> None:
+        if wait_for is not None:
+            wait_for.wait(10)
+        try:
+            with write_session(engine) as session:
+                actor = session.get(Member, ada_id)
+                assert actor is not None
+                stories.approve(session, actor, now, policy, story_id, version)
+                if wait_for is None:
+                    first_done.set()
+                    time.sleep(0.5)  # keep the transaction open while the second press runs
+            outcomes.append("approved")
+        except Refused as refusal:
+            outcomes.append(refusal.message)
+
+    threads = [
+        threading.Thread(target=press, args=(None,)),
+        threading.Thread(target=press, args=(first_done,)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes[0] == "approved"
+    assert len(outcomes) == 2 and "has changed since this card was shown" in outcomes[1]
+    with write_session(engine) as session:
+        approvals = session.exec(
+            select(StoryEvent).where(
+                StoryEvent.story_id == story_id, StoryEvent.action == "approve"
+            )
+        ).all()
+    assert len(approvals) == 1
