@@ -365,9 +365,11 @@ def test_two_presses_at_once_change_the_story_once(
         story = session.get(Story, story_id)
         assert story is not None
         version, ada_id = story.version, ada.id
-    first_done, outcomes = threading.Event(), []
+    first_done: threading.Event = threading.Event()
+    outcomes: dict[str, str] = {}
 
     def press(wait_for: threading.Event | None) -> None:
+        role = "first" if wait_for is None else "second"
         if wait_for is not None:
             wait_for.wait(10)
         try:
@@ -378,9 +380,9 @@ def test_two_presses_at_once_change_the_story_once(
                 if wait_for is None:
                     first_done.set()
                     time.sleep(0.5)  # keep the transaction open while the second press runs
-            outcomes.append("approved")
+            outcomes[role] = "approved"
         except Refused as refusal:
-            outcomes.append(refusal.message)
+            outcomes[role] = refusal.message
 
     threads = [
         threading.Thread(target=press, args=(None,)),
@@ -390,8 +392,8 @@ def test_two_presses_at_once_change_the_story_once(
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert outcomes[0] == "approved"
-    assert len(outcomes) == 2 and "has changed since this card was shown" in outcomes[1]
+    assert outcomes["first"] == "approved"
+    assert "has changed since this card was shown" in outcomes["second"]
     with write_session(engine) as session:
         approvals = session.exec(
             select(StoryEvent).where(
