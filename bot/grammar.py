@@ -172,12 +172,19 @@ def _list(inv: Invocation) -> Reply:
     return stories.list_stories(inv.session, inv.actor, inv.now, inv.policy, which)
 
 
-def _show(inv: Invocation) -> Reply:
-    if len(inv.words) != 1:
-        raise UsageError("Give one story number.", "show")
-    return stories.show(
-        inv.session, inv.actor, inv.now, inv.policy, parse_story_number(inv.words[0], "show")
-    )
+StoryHandler = Callable[[Session, Member, datetime, Policy, int], Reply]
+
+
+def one_story(name: str, handler: StoryHandler) -> Callable[[Invocation], Reply]:
+    """A subcommand whose only argument is a story number."""
+
+    def run(inv: Invocation) -> Reply:
+        if len(inv.words) != 1:
+            raise UsageError("Give one story number.", name)
+        story_id = parse_story_number(inv.words[0], name)
+        return handler(inv.session, inv.actor, inv.now, inv.policy, story_id)
+
+    return run
 
 
 def _calendar(inv: Invocation) -> Reply:
@@ -214,14 +221,6 @@ def _decline(inv: Invocation) -> Reply:
     return stories.decline(inv.session, inv.actor, inv.now, inv.policy, story_id, reason)
 
 
-def _start(inv: Invocation) -> Reply:
-    if len(inv.words) != 1:
-        raise UsageError("Give one story number.", "start")
-    return stories.start_drafting(
-        inv.session, inv.actor, inv.now, inv.policy, parse_story_number(inv.words[0], "start")
-    )
-
-
 def _draft(inv: Invocation) -> Reply:
     words = inv.words
     if len(words) != 2:
@@ -235,14 +234,6 @@ def _changes(inv: Invocation) -> Reply:
     first, note = split_first(inv.args)
     story_id = parse_story_number(first or None, "changes")
     return stories.request_changes(inv.session, inv.actor, inv.now, inv.policy, story_id, note)
-
-
-def _approve(inv: Invocation) -> Reply:
-    if len(inv.words) != 1:
-        raise UsageError("Give one story number.", "approve")
-    return stories.approve(
-        inv.session, inv.actor, inv.now, inv.policy, parse_story_number(inv.words[0], "approve")
-    )
 
 
 def _schedule(inv: Invocation) -> Reply:
@@ -266,14 +257,6 @@ def _published(inv: Invocation) -> Reply:
     link = words[1].strip("<>").split("|")[0]
     media_id = words[2] if len(words) == 3 else None
     return stories.publish(inv.session, inv.actor, inv.now, inv.policy, story_id, link, media_id)
-
-
-def _withdraw(inv: Invocation) -> Reply:
-    if len(inv.words) != 1:
-        raise UsageError("Give one story number.", "withdraw")
-    return stories.withdraw(
-        inv.session, inv.actor, inv.now, inv.policy, parse_story_number(inv.words[0], "withdraw")
-    )
 
 
 def _reassign(inv: Invocation) -> Reply:
@@ -378,7 +361,7 @@ for _entry in (
         "show",
         "/story show N",
         "a story's fields, reviewer, dates and history",
-        _show,
+        one_story("show", stories.show),
         read_only=True,
     ),
     Subcommand(
@@ -400,7 +383,12 @@ for _entry in (
         "coordinators: decline a pitch, with a reason for the author",
         _decline,
     ),
-    Subcommand("start", "/story start N", "authors: mark an accepted story as in drafting", _start),
+    Subcommand(
+        "start",
+        "/story start N",
+        "authors: mark an accepted story as in drafting",
+        one_story("start", stories.start_drafting),
+    ),
     Subcommand(
         "draft", "/story draft N <link>", "authors: submit the draft's link for review", _draft
     ),
@@ -410,7 +398,12 @@ for _entry in (
         "coordinators: ask the author for changes to a draft",
         _changes,
     ),
-    Subcommand("approve", "/story approve N", "coordinators: approve a draft", _approve),
+    Subcommand(
+        "approve",
+        "/story approve N",
+        "coordinators: approve a draft",
+        one_story("approve", stories.approve),
+    ),
     Subcommand(
         "schedule",
         "/story schedule N next | /story schedule N YYYY-MM-DD HH:MM",
@@ -426,7 +419,10 @@ for _entry in (
         aliases=("publish",),
     ),
     Subcommand(
-        "withdraw", "/story withdraw N", "authors: withdraw a story before publication", _withdraw
+        "withdraw",
+        "/story withdraw N",
+        "authors: withdraw a story before publication",
+        one_story("withdraw", stories.withdraw),
     ),
     Subcommand(
         "reassign",
