@@ -17,8 +17,17 @@ MIDNIGHT = time(0)
 
 
 def at_local(day: date, at: time, zone: ZoneInfo) -> datetime:
-    """The UTC instant of the wall-clock time `at` on `day` in `zone` (never a skipped one)."""
-    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+    """The UTC instant of the wall-clock time `at` on `day` in `zone` (never a skipped one).
+
+    A time the clock skips is read with the offset before the gap, which lands after it
+    (02:30 on a spring-forward night becomes 03:30). That is `fold=0`; `fold=1` would move
+    it back before the gap, so a caller's fold is dropped for skipped times.
+    """
+    local = datetime.combine(day, at, tzinfo=zone)
+    wall = local.replace(tzinfo=None)
+    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+        local = local.replace(fold=0)
+    return local.astimezone(UTC)
 
 
 def zone_named(name: str | None, fallback: ZoneInfo) -> ZoneInfo:

@@ -210,3 +210,10 @@ def _engine() -> sa.Engine:
         _metadata.create_all(engine)
         _engines.append(engine)
     return _engines[0]
+
+
+def test_a_skipped_time_with_fold_one_still_moves_forward() -> None:
+    """Found by the property above: 02:00 on Sydney's spring-forward night, fold=1."""
+    sydney = ZoneInfo("Australia/Sydney")
+    moment = at_local(date(2024, 10, 6), time(2, 0, fold=1), sydney)
+    assert moment.astimezone(sydney).replace(tzinfo=None) == datetime(2024, 10, 6, 3, 0)
