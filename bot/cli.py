@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy.exc import OperationalError
 
 from bot.errors import StartupError
 from config.settings import Settings, SettingsError, load_settings
 
-Handler = Callable[[argparse.Namespace, Settings], int]
 # Each feature module adds its subcommands: `add_commands(subparsers)` setting `handler`.
 FEATURE_MODULES: list[str] = [
     "bot.cli_delivery",

@@ -33,7 +33,6 @@ def policy_from(settings: Settings, channel_platforms: tuple[str, ...]) -> Polic
         timezone=settings.timezone,
         cadence=tuple(CadenceSlot(slot.weekday, slot.at) for slot in settings.slots),
         draft_days=settings.draft_days,
-        coordinators=settings.coordinators,
         channel_platforms=channel_platforms,
         reminders=reminder_rules(settings),
     )

@@ -86,14 +86,12 @@ class Ticker:
         self.tick_seconds = tick_seconds
         self.wake = wake
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.ticks = 0
         self._lock = threading.Lock()
         self.scheduler = BackgroundScheduler(timezone=UTC)
 
     def tick(self) -> None:
         with self._lock:
             run_jobs(self.jobs, self.clock())
-            self.ticks += 1
         self.wake()
 
     def start(self) -> None:

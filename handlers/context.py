@@ -43,7 +43,6 @@ class Policy:
     timezone: str = "Europe/Berlin"
     cadence: tuple[CadenceSlot, ...] = ()
     draft_days: int = 14
-    coordinators: tuple[str, ...] = ()
     channel_platforms: tuple[str, ...] = ("console",)
     reminders: ReminderRules = field(default_factory=ReminderRules)
 

@@ -1,6 +1,6 @@
 """Reminders and schedule posts: what the calendar says is due, queued in the outbox.
 
-The scheduler's tick calls `enqueue_due(session, now, policy)`. It computes, from the
+The scheduler's tick calls `run_tick(session, now, policy)`. It computes, from the
 stories and the calendar, every reminder and post whose moment has come, and queues each
 under a unique key (`draft-reminder:story-12:due-2026-12-03:before`), so that a repeated
 tick, a restart or a second replica never queues one twice.
@@ -432,12 +432,8 @@ class TickReport:
     keys: list[str] = field(default_factory=list)
 
 
-def enqueue_due(session: Session, now: datetime, policy: Policy) -> int:
-    """Queue every reminder and post due at `now`; the number of messages queued to send."""
-    return run_tick(session, now, policy).queued
-
-
 def run_tick(session: Session, now: datetime, policy: Policy) -> TickReport:
+    """Queue every reminder and post due at `now`; what was queued, late and expired."""
     report = TickReport()
     snapshot = load_snapshot(session, now, policy)
     _direct_reminders(session, snapshot, report)

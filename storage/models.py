@@ -53,7 +53,6 @@ class Member(SQLModel, table=True):
     dm_channel: str | None = Field(default=None, max_length=64)
     last_assigned_at: datetime | None = utc_column()
     created_at: datetime | None = utc_column()
-    profile_checked_at: datetime | None = utc_column()
 
 
 class Story(SQLModel, table=True):

@@ -115,7 +115,6 @@ def policy() -> Policy:
         timezone="Europe/Berlin",
         cadence=(CadenceSlot(1, time(18, 0)), CadenceSlot(3, time(18, 0))),
         draft_days=14,
-        coordinators=("ada", "ben", "chloe"),
         channel_platforms=("console",),
     )
 

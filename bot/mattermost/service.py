@@ -51,7 +51,6 @@ class MattermostService:
     renderer: MattermostRenderer
     transport: MattermostTransport
     bot_user_id: str
-    bot_username: str
     public_url: str
     command_tokens: tuple[str, ...]
 
@@ -110,7 +109,6 @@ def build_mattermost(
         renderer=renderer,
         transport=MattermostTransport(client, renderer, resolver, bot_user_id),
         bot_user_id=bot_user_id,
-        bot_username=str(me.get("username", "")),
         public_url=public_url,
         command_tokens=settings.mattermost_command_tokens,
     )
@@ -127,7 +125,6 @@ def service_from_parts(
         renderer=transport.renderer,
         transport=transport,
         bot_user_id=transport.bot_user_id,
-        bot_username="",
         public_url=settings.public_url.rstrip("/"),
         command_tokens=settings.mattermost_command_tokens,
     )

@@ -30,7 +30,6 @@ def upgrade() -> None:
     sa.Column('dm_channel', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('last_assigned_at', storage.models.UTCDateTime(), nullable=True),
     sa.Column('created_at', storage.models.UTCDateTime(), nullable=True),
-    sa.Column('profile_checked_at', storage.models.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('platform', 'user_id', name='uq_member_identity')
     )
