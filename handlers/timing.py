@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.context import ReminderRules
+from handlers.decisions import local_datetime
 
 MIDNIGHT = time(0)
 
@@ -23,10 +24,7 @@ def at_local(day: date, at: time, zone: ZoneInfo) -> datetime:
     (02:30 on a spring-forward night becomes 03:30). That is `fold=0`; `fold=1` would move
     it back before the gap, so a caller's fold is dropped for skipped times.
     """
-    local = datetime.combine(day, at, tzinfo=zone)
-    wall = local.replace(tzinfo=None)
-    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
-        local = local.replace(fold=0)
+    local = local_datetime(day, at, zone) or datetime.combine(day, at.replace(fold=0), zone)
     return local.astimezone(UTC)
 
 
