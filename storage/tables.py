@@ -4,4 +4,5 @@ from storage import (
     delivery,  # noqa: F401
     models,  # noqa: F401
     reach,  # noqa: F401
+    requests,  # noqa: F401
 )

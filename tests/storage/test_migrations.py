@@ -27,3 +27,8 @@ def test_upgrade_twice_is_harmless(db_url_engine: Engine) -> None:
     migrate.upgrade(db_url_engine)
     migrate.upgrade(db_url_engine)
     assert migrate.current_revisions(db_url_engine) == migrate.head_revisions()
+
+
+def test_the_history_has_exactly_one_head() -> None:
+    """Two heads would let two branches of the schema drift apart unnoticed."""
+    assert len(migrate.head_revisions()) == 1
