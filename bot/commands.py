@@ -12,21 +12,25 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Protocol
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot import grammar
 from handlers import stories
 from handlers.context import Policy
 from handlers.errors import Refused
 from handlers.members import ensure_member, find_member
+from handlers.outbox import enqueue, notify_member
 from handlers.reply import Reply
 from storage.db import read_session, write_session
 from storage.models import Member
+from storage.requests import HandledRequest
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,35 @@ class Caller:
     display_name: str
     timezone: str | None = None
     locale: str | None = None
+    # Only the request's own name is known (the platform's profile is still to be asked):
+    # good enough to create a member, never a reason to overwrite a known member's profile.
+    provisional: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """How a request reached us, so that its effect happens once and its answer arrives.
+
+    `key` is the request's identity on its platform (a view id and hash, an action's
+    timestamp, a trigger id): it is recorded in `handled_request` in the same transaction
+    as the effect, so a retried or replayed copy finds it and gets the first answer again
+    instead of acting twice, whichever process or replica it reaches. An answer that cannot
+    travel in the acknowledgement (a button's, a form's) is written to the outbox in that
+    same transaction: to `answer_url` (a response_url) if given, else as a direct message.
+    """
+
+    key: str | None = None
+    kind: str = "command"
+    answer_url: str | None = None
+    answer_by_dm: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The reply, and whether this request was a copy of one handled before."""
+
+    reply: Reply
+    duplicate: bool = False
 
 
 class Directory(Protocol):
@@ -60,7 +93,8 @@ class ConsoleDirectory:
         return Caller("console", name.lower(), name)
 
 
-CommandHook = Callable[[str, str, float], None]
+# (command, outcome, seconds, platform): called once per command, whatever its outcome.
+CommandHook = Callable[[str, str, float, str], None]
 
 
 class CommandRunner:
@@ -81,30 +115,38 @@ class CommandRunner:
 
     # --- entry points ------------------------------------------------------------------
 
-    def run(self, caller: Caller, command: str, text: str, now: datetime) -> Reply:
+    def run(self, caller: Caller, command: str, text: str, now: datetime,
+            request: Request | None = None) -> Reply:
         """Run `/pitch <text>` or `/story <text>` for `caller` at `now`."""
+        return self.run_request(caller, command, text, now, request).reply
+
+    def run_request(self, caller: Caller, command: str, text: str, now: datetime,
+                    request: Request | None = None) -> Outcome:
+        """`run`, telling a replayed copy of a request (see Request) from the first."""
         text = text or ""
         name = command.lstrip("/").lower()
         if len(text) > grammar.MAX_COMMAND_LENGTH:
-            return Reply(
+            return Outcome(Reply(
                 text=f"That is {len(text):,} characters; a command takes at most "
                 f"{grammar.MAX_COMMAND_LENGTH:,}. Put long texts in the draft document.",
                 tone="error",
-            )
+            ))
         text = grammar.clean_text(text)
         if name == "pitch":
             if not text:
-                return Reply(text="Opening the pitch form.", form="pitch")
+                return Outcome(Reply(text="Opening the pitch form.", form="pitch"))
             return self._unit(
-                caller, now, "pitch", lambda s, actor: self._pitch(s, actor, now, text)
+                caller, now, "pitch", lambda s, actor: self._pitch(s, actor, now, text),
+                request=request,
             )
         if name != "story":
-            return Reply(text=f"Unknown command /{name[:20]}; use /pitch or /story.", tone="error")
+            return Outcome(Reply(text=f"Unknown command /{name[:20]}; use /pitch or /story.",
+                                 tone="error"))
         word, rest = grammar.split_first(text)
         key = word.lower() or "help"
         sub = grammar.SUBCOMMANDS.get(key)
         if sub is None:
-            return grammar.unknown_subcommand(word)
+            return Outcome(grammar.unknown_subcommand(word))
 
         def call(session: Session, actor: Member) -> Reply:
             invocation = grammar.Invocation(
@@ -117,15 +159,18 @@ class CommandRunner:
             )
             return sub.run(invocation)
 
-        return self._unit(caller, now, sub.name, call, read_only=sub.read_only)
+        return self._unit(caller, now, sub.name, call, read_only=sub.read_only,
+                          request=request)
 
-    def submit_pitch(self, caller: Caller, form: stories.PitchForm, now: datetime) -> Reply:
+    def submit_pitch(self, caller: Caller, form: stories.PitchForm, now: datetime,
+                     request: Request | None = None) -> Reply:
         return self._unit(
             caller,
             now,
             "pitch",
             lambda session, actor: stories.pitch(session, actor, now, self.policy, form),
-        )
+            request=request,
+        ).reply
 
     def press(
         self,
@@ -138,6 +183,7 @@ class CommandRunner:
         due: date | None = None,
         reason: str = "",
         reviewer: Caller | None = None,
+        request: Request | None = None,
     ) -> Reply:
         """A button on a story card (or the form behind it) was used."""
         policy = self.policy
@@ -160,7 +206,7 @@ class CommandRunner:
                 return stories.reassign(session, actor, now, policy, story_id, to, version)
             raise Refused(f"Unknown action {action[:30]!r}.")
 
-        return self._unit(caller, now, f"button:{action}", call)
+        return self._unit(caller, now, f"button:{action}", call, request=request).reply
 
     # --- internals ---------------------------------------------------------------------
 
@@ -171,6 +217,10 @@ class CommandRunner:
         return stories.pitch(session, actor, now, self.policy, form)
 
     def _member(self, session: Session, caller: Caller, now: datetime) -> Member:
+        if caller.provisional:
+            known = find_member(session, caller.platform, caller.user_id)
+            if known is not None:
+                return known
         return ensure_member(
             session,
             caller.platform,
@@ -200,22 +250,30 @@ class CommandRunner:
         name: str,
         call: Callable[[Session, Member], Reply],
         read_only: bool = False,
-    ) -> Reply:
+        request: Request | None = None,
+    ) -> Outcome:
         """One transaction: committed if the handler answers, rolled back on a refusal.
 
         A read-only command by a known member runs without the write lock, so that on
-        SQLite a `/story list` never queues behind a write.
+        SQLite a `/story list` never queues behind a write. A request with a key takes
+        effect once (see Request): a copy is answered with the first answer.
         """
         outcome = "ok"
         started = _clock()
+        duplicate = False
         try:
             reply = self._read(caller, call) if read_only else None
             if reply is None:
                 with write_session(self.engine) as session:
-                    actor = self._member(session, caller, now)
-                    reply = call(session, actor)
-                    if not reply.ok:
-                        raise _Rollback(reply)
+                    first = _handled_before(session, request, caller.platform, now)
+                    if first is not None:
+                        reply, duplicate = first, True
+                    else:
+                        actor = self._member(session, caller, now)
+                        reply = call(session, actor)
+                        if not reply.ok:
+                            raise _Rollback(reply)
+                        _record_answer(session, request, caller.platform, actor, reply, now)
         except _Rollback as rollback:
             reply, outcome = rollback.reply, "refused"
         except Refused as refusal:
@@ -237,16 +295,63 @@ class CommandRunner:
                 tone="error",
             )
         else:
-            for hook in self.after_commit:
-                hook()
+            if duplicate:
+                outcome = "duplicate"
+            else:
+                for hook in self.after_commit:
+                    hook()
         if self.on_command is not None:
-            self.on_command(name, outcome, _clock() - started)
-        return reply
+            self.on_command(name, outcome, _clock() - started, caller.platform)
+        return Outcome(reply, duplicate)
 
     def _read(self, caller: Caller, call: Callable[[Session, Member], Reply]) -> Reply | None:
         with read_session(self.engine) as session:
             actor = find_member(session, caller.platform, caller.user_id)
             return None if actor is None else call(session, actor)
+
+
+def _handled_before(session: Session, request: Request | None, platform: str,
+                    now: datetime) -> Reply | None:
+    """Claim the request's key; the first answer if another copy claimed it before.
+
+    One INSERT that does nothing when the key exists: on PostgreSQL a copy arriving while
+    the first is still in its transaction waits for that transaction and then finds the
+    key, so two copies never both take effect.
+    """
+    if request is None or request.key is None:
+        return None
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(HandledRequest)
+        .values(key=request.key[:200], platform=platform, kind=request.kind, created_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(col(HandledRequest.key))
+    )
+    if session.execute(statement).scalar() is not None:
+        return None
+    first = session.get(HandledRequest, request.key[:200])
+    if first is None or not first.reply:
+        return Reply(text="That was done already.")
+    return Reply.from_json(first.reply)
+
+
+def _record_answer(session: Session, request: Request | None, platform: str, actor: Member,
+                   reply: Reply, now: datetime) -> None:
+    """Keep the answer with the request's key, and queue it when the ack cannot carry it."""
+    if request is None or request.key is None:
+        return
+    handled = session.get(HandledRequest, request.key[:200])
+    if handled is not None:
+        handled.reply = reply.to_json()
+        session.add(handled)
+    key = f"answer:{request.key}"[:200]
+    if request.answer_url:
+        answer = replace(reply, data={**reply.data, "response_url": request.answer_url})
+        enqueue(session, key=key, platform=platform, reply=answer, now=now, member=actor,
+                kind="response")
+    elif request.answer_by_dm:
+        notify_member(session, actor, reply, key=key, now=now)
 
 
 class _Rollback(Exception):

@@ -26,13 +26,20 @@ class Metrics:
             "storydesk_commands_total", "Commands handled, by name and outcome",
             ["command", "outcome"], registry=self.registry,
         )
+        self.answer_seconds = Histogram(
+            "storydesk_command_seconds",
+            "Time from a command's start to its answer, by platform and command",
+            ["platform", "command"], buckets=ACK_BUCKETS, registry=self.registry,
+        )
         self.ack_seconds = Histogram(
             "storydesk_ack_seconds", "Time from a request's arrival to its acknowledgement",
             ["platform"], buckets=ACK_BUCKETS, registry=self.registry,
         )
 
-    def count_command(self, command: str, outcome: str, _seconds: float) -> None:
-        self.commands.labels(command=command.split(":")[0], outcome=outcome).inc()
+    def count_command(self, command: str, outcome: str, seconds: float, platform: str) -> None:
+        name = command.split(":")[0]
+        self.commands.labels(command=name, outcome=outcome).inc()
+        self.answer_seconds.labels(platform=platform, command=name).observe(seconds)
 
     def watch_outbox(self, engine: Engine) -> None:
         self.registry.register(OutboxCollector(engine))

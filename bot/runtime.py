@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from bot.commands import CommandRunner, Directory
 from bot.dispatcher import Dispatcher
+from bot.inbox import Inbox, default_inbox_path
 from bot.metrics import Metrics
 from bot.reach_jobs import reach_job
 from bot.scheduler import reminder_job, reminder_rules
@@ -58,9 +59,18 @@ class Runtime:
     metrics: Metrics
     directories: dict[str, Directory] = field(default_factory=dict)
     tick_jobs: list[Callable[[datetime], object]] = field(default_factory=list)
-    # `storydesk run` moves the work behind Slack's acks into this many child processes;
-    # 0 keeps it on threads of this process (tests, the console).
-    slack_work_processes: int = 0
+    # Run when `storydesk run` stops, after the web app has answered its last request.
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+    inbox: Inbox | None = None
+
+    def open_inbox(self) -> Inbox:
+        """The inbox of requests answered "Working on it…" (opened by a chat adapter that
+        needs it); drained at every tick, so what a stopped process left is answered."""
+        if self.inbox is None:
+            path = self.settings.inbox_path or default_inbox_path(self.settings.database_url)
+            self.inbox = Inbox(path)
+            self.tick_jobs.append(self.inbox.drain)
+        return self.inbox
 
     def tick(self, now: datetime) -> None:
         """Enqueue what the calendar says is due at `now`, then deliver what is due."""

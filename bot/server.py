@@ -1,4 +1,12 @@
-"""`storydesk run`: the chat adapters, the web app, the scheduler and the dispatcher."""
+"""`storydesk run`: the chat adapters, the web app, the scheduler and the dispatcher.
+
+Stopping (SIGTERM from `docker stop`, or Ctrl-C): uvicorn stops accepting connections and
+lets the requests in flight finish (each answers once its transaction has committed, or
+after writing itself to the inbox), then the scheduler stops, the dispatcher finishes the
+sends it has started and puts back what it had claimed, and the process exits, well
+within `docker stop`'s ten seconds. Whatever was not sent stays in the outbox or the
+inbox, and the next start sends it.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +22,8 @@ from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# The work behind Slack's acks runs in child processes, one a core on a small machine.
-SLACK_WORK_PROCESSES = 2
+# uvicorn waits this long for requests in flight after SIGTERM; Slack's own deadline is 3 s.
+GRACEFUL_SECONDS = 5
 # Started in order before the web app serves; each returns a function that stops it.
 Starter = Callable[[Runtime], Callable[[], None]]
 
@@ -40,15 +48,21 @@ def run_server(settings: Settings) -> int:
             "`storydesk demo` runs without one."
         )
     runtime = build_runtime(settings)
-    runtime.slack_work_processes = SLACK_WORK_PROCESSES
+    app = create_web_app(runtime)  # builds the chat apps first: they answer what waits
     stops = [start(runtime) for start in starters(runtime)]
-    app = create_web_app(runtime)
     log.info("serving on %s:%d", settings.http_host, settings.http_port)
     try:
         uvicorn.run(app, host=settings.http_host, port=settings.http_port,
-                    log_level=settings.log_level.lower(), access_log=False)
+                    log_level=settings.log_level.lower(), access_log=False,
+                    timeout_graceful_shutdown=GRACEFUL_SECONDS)
     finally:
+        log.info("stopping: finishing what was started")
         for stop in reversed(stops):
             stop()
+        for stop in runtime.on_stop:
+            stop()
+        if runtime.inbox is not None:
+            runtime.inbox.close()
         runtime.engine.dispose()
+        log.info("stopped")
     return 0

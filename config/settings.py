@@ -92,6 +92,7 @@ class Settings:
     publishing_today_at: time = time(9, 0)
     lease_seconds: int = 120
     send_timeout_seconds: int = 20
+    inbox_path: str = ""  # requests answered "Working on it…"; default: beside the database
     # Reach
     instagram_access_token: str = ""
     instagram_user_id: str = ""
@@ -337,6 +338,7 @@ def load_settings(
         send_timeout_seconds=read.get(
             "STORYDESK_SEND_TIMEOUT_SECONDS", lambda r: parse_int(r, 1, 600), 20
         ),
+        inbox_path=read.get("STORYDESK_INBOX_PATH", str.strip, ""),
         instagram_access_token=read.get("INSTAGRAM_ACCESS_TOKEN", parse_secret, ""),
         instagram_user_id=read.get("INSTAGRAM_USER_ID", str.strip, ""),
         graph_api_url=read.get("GRAPH_API_URL", parse_url, Settings.graph_api_url),

@@ -1,18 +1,24 @@
 """The Slack app: slash commands, story-card buttons and modals, on slack-bolt.
 
-Every listener acknowledges first and does the work afterwards. Bolt runs in
-`process_before_response` mode: the listener runs in the request's own thread, acks (for a
-modal, with its field errors, which need no database) and queues the work - the command,
-the database, every Web API call - on the app's own worker pool, where it starts only once
-the ack has been sent (the HTTP route and the Socket Mode handler release it), so it does
-not compete with that very ack for the interpreter. An ack never waits for the database,
-for Slack's Web API, or for a free worker, and a slow Web API slows only the answers,
-never the acks.
+An answer means it is done. Bolt runs in `process_before_response` mode: a listener runs
+the request's transaction in the request itself and acknowledges once it has committed,
+so nothing a person was told lives only in memory.
 
-Answers to the person go back the way Slack offers for each request: the response_url of a
-slash command or a button (ephemeral unless meant for all), and a direct message after a
-modal. Everything the change announces (the card in the team channel, the author's and
-reviewer's messages) was written to the outbox by the handler, and the dispatcher sends it.
+- A slash command's answer travels in the ack's body: the person sees it as soon as Slack
+  has the HTTP response, and there is no second round trip through the response_url.
+- A button press or a form submission commits its effect, and the answer it owes (an
+  ephemeral note on the response_url, or a direct message after a form) is written to the
+  outbox in the same transaction; the dispatcher, woken by the commit, sends it.
+- The request's identity (trigger id, action timestamp, view id and hash) is recorded with
+  the effect (`handled_request`), so a retried, replayed or double-submitted copy takes
+  effect once, whichever process or replica it reaches.
+- Slack waits three seconds. If the transaction has not committed after ANSWER_DEADLINE
+  (a held SQLite write lock, a PostgreSQL failover), the raw request is written to the
+  inbox (bot/inbox.py, a file of its own), Slack gets "Working on it…", and the answer
+  follows through the response_url once the work has committed; if the process dies
+  first, the next one to start replays it from the inbox under the same request key.
+- A first-time person is named from the request's `user_name`; their profile (name, time
+  zone) is asked of users.info after the answer, so a slow Web API never delays one.
 """
 
 from __future__ import annotations
@@ -22,12 +28,10 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -37,7 +41,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
 
-from bot.commands import Caller, CommandRunner
+from bot.commands import Caller, CommandRunner, Outcome, Request
+from bot.inbox import Entry, Inbox
 from bot.slack.client import error_code
 from bot.slack.directory import SlackDirectory
 from bot.slack.forms import (
@@ -54,12 +59,12 @@ from bot.slack.forms import (
     story_target_from_view,
 )
 from bot.slack.incoming import command_text
-from bot.slack.render import ACTION_PREFIX, render_message, render_response
+from bot.slack.render import ACTION_PREFIX, render_ack, render_message, render_response
 from handlers.context import Policy
-from handlers.members import find_member, is_coordinator
+from handlers.members import ensure_member, find_member, is_coordinator
 from handlers.reply import Reply
 from handlers.stories import PitchForm, local_today, validate_pitch
-from storage.db import read_session
+from storage.db import read_session, write_session
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +74,11 @@ BUTTONS = ("accept", "decline", "reassign", "approve", "changes")
 BUTTON_PATTERN = re.compile(rf"^{ACTION_PREFIX}({'|'.join(BUTTONS)})$")
 FORM_PATTERN = re.compile(rf"^{STORY_CALLBACK_PREFIX}({'|'.join(FORM_ACTIONS)})$")
 RESPONSE_TIMEOUT = 10
-WORKERS = 8
+WORKERS = 16
+BACKGROUND_WORKERS = 4
+# Slack gives up after three seconds; what has not committed by then is answered later.
+ANSWER_DEADLINE = 2.0
+WORKING = "Working on it… the answer follows here in a moment."
 REFUSAL = ("Only coordinators can use the buttons on story cards; you are a contributor. "
            "`/story show {story}` shows the story, `/story team` lists the coordinators.")
 FAILED = ("Something went wrong on our side; nothing was changed. The coordinators can find "
@@ -78,68 +87,6 @@ FAILED = ("Something went wrong on our side; nothing was changed. The coordinato
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class RecentKeys:
-    """Requests already handled, so that a retried interaction runs once per process."""
-
-    def __init__(self, size: int = 5000, ttl: float = 900.0) -> None:
-        self.size, self.ttl = size, ttl
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first_time(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            while self._seen:
-                oldest, at = next(iter(self._seen.items()))
-                if at > now - self.ttl and len(self._seen) < self.size:
-                    break
-                self._seen.pop(oldest)
-            if key in self._seen:
-                return False
-            self._seen[key] = now
-            return True
-
-
-StartWork = Callable[[], object]
-_held_work: ContextVar[list[StartWork] | None] = ContextVar("slack_held_work", default=None)
-
-
-@contextmanager
-def holding_work() -> Iterator[list[StartWork]]:
-    """While a request is dispatched, keep the work its listeners queue; the caller starts
-    it once the ack has been sent (see AfterAckExecutor)."""
-    held: list[StartWork] = []
-    token = _held_work.set(held)
-    try:
-        yield held
-    finally:
-        _held_work.reset(token)
-
-
-class AfterAckExecutor(Executor):
-    """The listeners' work runs here; work queued while a request is being acked waits
-    until its ack is on the wire, so it does not compete with sending that very ack."""
-
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        held = _held_work.get()
-        if held is None:
-            return self.pool.submit(fn, *args, **kwargs)
-        placeholder: Future[Any] = Future()
-        held.append(lambda: self.pool.submit(fn, *args, **kwargs))
-        return placeholder
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
-
-
-def start_all(held: list[StartWork]) -> None:
-    for start in held:
-        start()
 
 
 @dataclass
@@ -152,7 +99,8 @@ class SlackDeps:
     directory: SlackDirectory
     clock: Callable[[], datetime] = utc_now
     observe_ack: Callable[[float], None] | None = None
-    seen: RecentKeys = field(default_factory=RecentKeys)
+    inbox: Inbox | None = None
+    answer_deadline: float = ANSWER_DEADLINE
 
     def today(self) -> date:
         return local_today(self.clock(), self.policy)
@@ -160,15 +108,24 @@ class SlackDeps:
 
 @dataclass
 class SlackApp:
-    """The bolt App with its worker pool; `close()` lets queued work go."""
+    """The bolt App, and the threads that finish what outlived Slack's deadline."""
 
     bolt: App
     client: WebClient
-    executor: Executor
+    executor: ThreadPoolExecutor
     deps: SlackDeps
+    listeners: Listeners
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until the work started so far (late answers, look-ups) is done."""
+        deadline = time.monotonic() + timeout
+        while self.listeners.busy() and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def close(self, wait: bool = False) -> None:
-        self.executor.shutdown(wait=wait, cancel_futures=True)
+        """Stop; with `wait`, let late answers and profile look-ups finish first (what is
+        not finished is in the inbox, or only a profile to be asked again)."""
+        self.listeners.close(wait)
 
 
 def build_app(
@@ -178,65 +135,54 @@ def build_app(
     signing_secret: str,
     workers: int = WORKERS,
     verify_token: bool = True,
-    work: Executor | None = None,
 ) -> SlackApp:
-    """A bolt App answering on `client`'s workspace; `verify_token` calls auth.test now.
-
-    The listeners' work runs on `work` (the web app passes child processes, see
-    bot.slack.worker), by default on a pool of `workers` threads.
-    """
-    executor = work or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
+    """A bolt App answering on `client`'s workspace; `verify_token` calls auth.test now."""
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
     app = App(
         client=client,
         signing_secret=signing_secret,
-        # Work on threads of this process must not start before the ack is on the wire, so
-        # bolt processes the listener before responding and the work is held until then
-        # (see AfterAckExecutor). Work in child processes competes with no ack: bolt's
-        # default mode answers as soon as ack() is called, which keeps the slowest acks
-        # closest to a bare app's.
-        process_before_response=work is None,
+        process_before_response=True,  # the listener commits, then bolt answers
         token_verification_enabled=verify_token,
-        listener_executor=executor if isinstance(executor, ThreadPoolExecutor) else None,
         logger=logging.getLogger("storydesk.slack.bolt"),
     )
-    register_listeners(app, deps, AfterAckExecutor(executor))
-    return SlackApp(app, client, executor, deps)
+    listeners = register_listeners(app, deps, executor)
+    if deps.inbox is not None:
+        deps.inbox.register(PLATFORM, "command", listeners.replay_command)
+        deps.inbox.register(PLATFORM, "interaction", listeners.replay_interaction)
+    return SlackApp(app, client, executor, deps, listeners)
 
 
-def register_listeners(app: App, deps: SlackDeps, work: Executor) -> None:
-    """Wire every listener: a function that acks at once and queues the work on `work`."""
-    listeners = Listeners(deps, work)
+def register_listeners(app: App, deps: SlackDeps, pool: ThreadPoolExecutor) -> Listeners:
+    """Wire every listener: a plain function that does the work, then acknowledges."""
+    listeners = Listeners(deps, pool)
     app.middleware(listeners.time_ack)
     for command in COMMANDS:
         app.command(command)(listeners.on_command)
     app.action(BUTTON_PATTERN)(listeners.on_button)
-    app.view(PITCH_CALLBACK)(listeners.check_pitch_form)
-    app.view(FORM_PATTERN)(listeners.check_story_form)
+    app.view(PITCH_CALLBACK)(listeners.on_pitch_form)
+    app.view(FORM_PATTERN)(listeners.on_story_form)
     app.error(listeners.on_error)
+    return listeners
 
 
 class Listeners:
-    """The callbacks, kept plain: ack, queue the work; the work parses, runs, answers.
+    """The callbacks: run the request's transaction (within the deadline), then ack."""
 
-    The work goes to our own pool rather than to bolt's lazy listeners, which deep-copy
-    the whole request for each one: that copy alone cost more than the rest of the ack.
-    """
-
-    def __init__(self, deps: SlackDeps, work: Executor) -> None:
+    def __init__(self, deps: SlackDeps, pool: ThreadPoolExecutor) -> None:
         self.deps = deps
-        self.work = work
+        self.pool = _CountingPool(pool)
+        # Look-ups and courtesy messages after the answer: never in the way of a request.
+        self.background = _CountingPool(ThreadPoolExecutor(
+            max_workers=BACKGROUND_WORKERS, thread_name_prefix="slack-after"))
+        self._refreshing: set[str] = set()
+        self._refresh_lock = threading.Lock()
 
-    def later(self, function: Callable[..., None], *args: Any) -> None:
-        self.work.submit(self._guarded, function, *args)
+    def busy(self) -> bool:
+        return self.pool.running > 0 or self.background.running > 0
 
-    @staticmethod
-    def _guarded(function: Callable[..., None], *args: Any) -> None:
-        try:
-            function(*args)
-        except Exception:
-            log.exception("slack work %s failed", getattr(function, "__name__", function))
-
-    # --- acks: nothing here waits for the database or the Web API ----------------------
+    def close(self, wait: bool) -> None:
+        self.pool.pool.shutdown(wait=wait, cancel_futures=not wait)
+        self.background.pool.shutdown(wait=wait, cancel_futures=not wait)
 
     def time_ack(self, next: Callable[[], BoltResponse]) -> BoltResponse:
         started = time.perf_counter()
@@ -246,78 +192,74 @@ class Listeners:
             if self.deps.observe_ack is not None:
                 self.deps.observe_ack(time.perf_counter() - started)
 
-    def on_command(self, ack: Callable[..., Any], command: dict[str, Any],
-                   client: WebClient) -> None:
-        ack()
-        self.later(self.run_command, command, client)
-
-    def on_button(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
-                  client: WebClient) -> None:
-        ack()
-        self.later(self.press_button, body, action, client)
-
-    def check_pitch_form(self, ack: Callable[..., Any], body: dict[str, Any],
-                         view: dict[str, Any], client: WebClient) -> None:
-        """Field errors go back with the ack (they need no database); else the modal closes."""
-        form, errors = pitch_from_view(view)
-        errors = {**validate_pitch(form, self.deps.today()), **errors}
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
-        ack()
-        self.later(self.submit_pitch_form, body, view, form, client)
-
-    def check_story_form(self, ack: Callable[..., Any], body: dict[str, Any],
-                         view: dict[str, Any], client: WebClient) -> None:
-        target = story_target_from_view(view)
-        if target is None:
-            ack()
-            return
-        values, errors = story_input_from_view(target.action, view, self.deps.today())
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
-        ack()
-        self.later(self.submit_story_form, body, view, target, values, client)
-
     def on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack listener failed on %s: %r", body.get("type") or "command", error)
 
-    # --- work, after the ack -----------------------------------------------------------
+    # --- slash commands ------------------------------------------------------------------
 
-    def run_command(self, command: dict[str, Any], client: WebClient) -> None:
+    def on_command(self, ack: Callable[..., Any], command: dict[str, Any],
+                   client: WebClient) -> None:
         name = str(command.get("command", "")).lstrip("/")
         text = command_text(str(command.get("text") or ""))
-        user_id = str(command.get("user_id") or "")
+        if name == "pitch" and not text.strip():
+            # The form first: a trigger_id is good for three seconds only.
+            ack(**self.open_pitch_form(client, str(command.get("trigger_id") or ""),
+                                       str(command.get("channel_id") or "")))
+            return
+        caller = self.quick_caller(str(command.get("user_id") or ""),
+                                   str(command.get("user_name") or ""))
         response_url = str(command.get("response_url") or "")
-        trigger_id = str(command.get("trigger_id") or "")
-        channel_id = str(command.get("channel_id") or "")
-        try:
-            if name == "pitch" and not text.strip():
-                # The form first: a trigger_id is good for three seconds only.
-                self.open_pitch_form(client, trigger_id, channel_id, response_url)
-                return
-            caller = self.deps.directory.caller(user_id, str(command.get("user_name") or ""))
-            reply = self.deps.runner.run(caller, name, text, self.deps.clock())
-            if reply.form == "pitch":
-                self.open_pitch_form(client, trigger_id, channel_id, response_url)
-                return
-            answer(response_url, reply)
-        except Exception:
-            log.exception("/%s by %s failed", name, user_id)
-            answer(response_url, Reply(text=FAILED, tone="error"))
+        request = command_request(command)
+        outcome = self.within_deadline(
+            lambda: self.deps.runner.run_request(caller, name, text, self.deps.clock(),
+                                                 request),
+            hold=("command", request.key, command),
+            late=lambda reply: answer(response_url, reply),
+            then=lambda: self.refresh_profile(caller),
+        )
+        if outcome is None:
+            ack(text=WORKING, response_type="ephemeral")
+            return
+        reply = outcome.reply
+        if reply.form == "pitch":
+            ack(**self.open_pitch_form(client, str(command.get("trigger_id") or ""),
+                                       str(command.get("channel_id") or "")))
+            return
+        ack(**render_ack(reply))
 
-    def open_pitch_form(self, client: WebClient, trigger_id: str, channel_id: str,
-                        response_url: str) -> None:
+    def replay_command(self, entry: Entry) -> None:
+        """Run a command left in the inbox by a process that stopped, and answer it."""
+        command = entry.payload
+        name = str(command.get("command", "")).lstrip("/")
+        caller = self.quick_caller(str(command.get("user_id") or ""),
+                                   str(command.get("user_name") or ""), refresh=False)
+        outcome = self.deps.runner.run_request(
+            caller, name, command_text(str(command.get("text") or "")), self.deps.clock(),
+            Request(key=entry.key))
+        answer(str(command.get("response_url") or ""), outcome.reply)
+
+    def open_pitch_form(self, client: WebClient, trigger_id: str,
+                        channel_id: str) -> dict[str, Any]:
+        """Open the modal; what to acknowledge with (nothing, or why it did not open)."""
         try:
             client.views_open(trigger_id=trigger_id, view=pitch_modal(channel_id))
+            return {}
         except (SlackApiError, SlackClientError, OSError) as error:
             reason = error_code(error) if isinstance(error, SlackApiError) else str(error)
             log.warning("could not open the pitch form: %s", reason)
-            answer(response_url, Reply(
+            return render_ack(Reply(
                 text="The pitch form did not open in time. Try `/pitch` again, or pitch in "
                 "one line: `/pitch <title> [#objective] [#format] [-- summary]`.",
                 tone="error"))
+
+    # --- buttons on story cards ----------------------------------------------------------
+
+    def on_button(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
+                  client: WebClient) -> None:
+        try:
+            self.press_button(body, action, client)
+        finally:
+            ack()
 
     def press_button(self, body: dict[str, Any], action: dict[str, Any],
                      client: WebClient) -> None:
@@ -325,8 +267,7 @@ class Listeners:
         user_id = str(user.get("id") or "")
         response_url = str(body.get("response_url") or "")
         match = BUTTON_PATTERN.match(str(action.get("action_id", "")))
-        key = f"action:{user_id}:{action.get('action_ts')}:{action.get('action_id')}"
-        if match is None or not self.deps.seen.first_time(key):
+        if match is None:
             return
         name = match.group(1)
         try:
@@ -335,76 +276,302 @@ class Listeners:
         except (ValueError, KeyError, TypeError):
             log.warning("button %s with a malformed value from %s", name, user_id)
             return
-        try:
-            if not self.is_coordinator(user_id):
-                answer(response_url, Reply(text=REFUSAL.format(story=story_id), tone="error"))
-                return
-            if name in FORM_ACTIONS:
-                channel = body.get("channel") or body.get("container") or {}
-                target = StoryFormTarget(name, story_id, version,
-                                         str(channel.get("id") or channel.get("channel_id")
-                                             or ""), response_url)
-                view = story_modal(target, self.deps.today(), self.deps.policy.draft_days)
+        if not self.is_coordinator(user_id):
+            self.answer_later(response_url, Reply(text=REFUSAL.format(story=story_id),
+                                                  tone="error"))
+            return
+        if name in FORM_ACTIONS:
+            channel = body.get("channel") or body.get("container") or {}
+            target = StoryFormTarget(name, story_id, version,
+                                     str(channel.get("id") or channel.get("channel_id") or ""),
+                                     response_url)
+            view = story_modal(target, self.deps.today(), self.deps.policy.draft_days)
+            try:
                 client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
-                return
-            caller = self.caller(user)
-            reply = self.deps.runner.press(caller, name, story_id, version, self.deps.clock())
-            answer(response_url, reply)
-        except (SlackApiError, SlackClientError, OSError) as error:
-            log.warning("button %s on story %s: %s", name, story_id, error)
-            answer(response_url, Reply(text="That form did not open in time; press the "
-                                       "button again.", tone="error"))
-        except Exception:
-            log.exception("button %s on story %s by %s failed", name, story_id, user_id)
-            answer(response_url, Reply(text=FAILED, tone="error"))
+            except (SlackApiError, SlackClientError, OSError) as error:
+                log.warning("button %s on story %s: %s", name, story_id, error)
+                self.answer_later(response_url, Reply(
+                    text="That form did not open in time; press the button again.",
+                    tone="error"))
+            return
+        caller = self.caller(user)
+        request = Request(key=f"slack:action:{user_id}:{action.get('action_ts')}:{name}",
+                          kind="button", answer_url=response_url or None,
+                          answer_by_dm=not response_url)
+        self.within_deadline(
+            lambda: Outcome(self.deps.runner.press(caller, name, story_id, version,
+                                                   self.deps.clock(), request=request)),
+            late=lambda reply: None if reply.ok else answer(response_url, reply),
+            now=lambda reply: None if reply.ok else self.answer_later(response_url, reply),
+            hold=("interaction", request.key, body),
+        )
 
-    def submit_pitch_form(self, body: dict[str, Any], view: dict[str, Any], form: PitchForm,
-                          client: WebClient) -> None:
-        user = body.get("user") or {}
-        if not self.deps.seen.first_time(f"view:{view.get('id')}:{view.get('hash')}"):
+    # --- modals --------------------------------------------------------------------------
+
+    def on_pitch_form(self, ack: Callable[..., Any], body: dict[str, Any],
+                      view: dict[str, Any]) -> None:
+        """Field errors go back with the ack; else the pitch commits, then the modal closes."""
+        form, errors = pitch_from_view(view)
+        errors = {**validate_pitch(form, self.deps.today()), **errors}
+        if errors:
+            ack(response_action="errors", errors=errors)
             return
         try:
-            reply = self.deps.runner.submit_pitch(self.caller(user), form, self.deps.clock())
-        except Exception:
-            log.exception("pitch form of %s failed", user.get("id"))
-            reply = Reply(text=FAILED, tone="error")
-        direct_message(client, str(user.get("id") or ""), reply)
+            self.submit_pitch_form(body, view, form)
+        finally:
+            ack()
+
+    def submit_pitch_form(self, body: dict[str, Any], view: dict[str, Any],
+                          form: PitchForm) -> None:
+        user = body.get("user") or {}
+        user_id = str(user.get("id") or "")
+        caller = self.caller(user)
+        request = Request(key=view_key(view), kind="view", answer_by_dm=True)
+        self.within_deadline(
+            lambda: Outcome(self.deps.runner.submit_pitch(caller, form, self.deps.clock(),
+                                                          request=request)),
+            late=lambda reply: None if reply.ok else self.direct_message(user_id, reply),
+            now=lambda reply: None if reply.ok else self.dm_later(user_id, reply),
+            hold=("interaction", request.key, body),
+        )
+
+    def on_story_form(self, ack: Callable[..., Any], body: dict[str, Any],
+                      view: dict[str, Any]) -> None:
+        target = story_target_from_view(view)
+        if target is None:
+            ack()
+            return
+        values, errors = story_input_from_view(target.action, view, self.deps.today())
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        try:
+            self.submit_story_form(body, view, target, values)
+        finally:
+            ack()
 
     def submit_story_form(self, body: dict[str, Any], view: dict[str, Any],
-                          target: StoryFormTarget, values: StoryFormInput,
-                          client: WebClient) -> None:
+                          target: StoryFormTarget, values: StoryFormInput) -> None:
         user = body.get("user") or {}
-        if not self.deps.seen.first_time(f"view:{view.get('id')}:{view.get('hash')}"):
-            return
-        try:
+        user_id = str(user.get("id") or "")
+        caller = self.caller(user)
+        request = Request(key=view_key(view), kind="view",
+                          answer_url=target.response_url or None,
+                          answer_by_dm=not target.response_url)
+
+        def work() -> Outcome:
             reviewer: Caller | None = None
             if values.reviewer_id:
                 reviewer = self.deps.directory.lookup(f"<@{values.reviewer_id}>")
             reply = self.deps.runner.press(
-                self.caller(user), target.action, target.story_id, target.version,
-                self.deps.clock(), due=values.due, reason=values.reason, reviewer=reviewer,
-            )
-            field_errors = reply.data.get("field_errors") if not reply.ok else None
-            if field_errors:
-                detail = "; ".join(field_errors_for(target.action, field_errors).values())
-                reply = Reply(text=f"{reply.text} ({detail})" if detail not in reply.text
-                              else reply.text, tone="error")
-        except Exception:
-            log.exception("%s form on story %s failed", target.action, target.story_id)
-            reply = Reply(text=FAILED, tone="error")
-        if not (target.response_url and answer(target.response_url, reply)):
-            direct_message(client, str(user.get("id") or ""), reply)
+                caller, target.action, target.story_id, target.version, self.deps.clock(),
+                due=values.due, reason=values.reason, reviewer=reviewer, request=request)
+            return Outcome(with_field_errors(target.action, reply))
 
-    # --- helpers -----------------------------------------------------------------------
+        def tell(reply: Reply) -> None:
+            if not (target.response_url and answer(target.response_url, reply)):
+                self.direct_message(user_id, reply)
+
+        self.within_deadline(
+            work,
+            late=lambda reply: None if reply.ok else tell(reply),
+            now=lambda reply: None if reply.ok else self.background.submit(tell, reply),
+            hold=("interaction", request.key, body),
+        )
+
+    def replay_interaction(self, entry: Entry) -> None:
+        """Run a press or a form left in the inbox by a process that stopped."""
+        body = entry.payload
+        if body.get("type") == "block_actions":
+            actions = body.get("actions") or [{}]
+            self.press_button(body, actions[0], self.deps.directory.client)
+            return
+        view = body.get("view") or {}
+        if view.get("callback_id") == PITCH_CALLBACK:
+            form, errors = pitch_from_view(view)
+            if not errors:
+                self.submit_pitch_form(body, view, form)
+            return
+        target = story_target_from_view(view)
+        if target is not None:
+            values, errors = story_input_from_view(target.action, view, self.deps.today())
+            if not errors:
+                self.submit_story_form(body, view, target, values)
+
+    # --- running within Slack's deadline --------------------------------------------------
+
+    def within_deadline(
+        self,
+        work: Callable[[], Outcome],
+        *,
+        late: Callable[[Reply], object],
+        now: Callable[[Reply], object] | None = None,
+        hold: tuple[str, str | None, dict[str, Any]] | None = None,
+        then: Callable[[], object] | None = None,
+    ) -> Outcome | None:
+        """The work's outcome if it finished within the deadline, else None.
+
+        On time, `now(reply)` runs (what is left to say, if anything). Past the deadline
+        the request is written to the inbox (`hold`: kind, key, raw payload) before the
+        caller acknowledges, and `late(reply)` answers once the work has committed.
+        `then` runs on the pool after the work, whichever way it went.
+        """
+        future = self.pool.submit(guarded, work)
+        if then is not None:
+            future.add_done_callback(lambda _done: self.after(quietly, then))
+        try:
+            outcome = future.result(timeout=self.deps.answer_deadline)
+        except FutureTimeout:
+            entry = self.hold(hold)
+            log.warning("a Slack request outlived the %.1f s deadline; it is answered when "
+                        "its transaction commits", self.deps.answer_deadline)
+            future.add_done_callback(lambda done: self.after(self.finish_late, done, late,
+                                                             entry))
+            return None
+        if now is not None:
+            now(outcome.reply)
+        return outcome
+
+    def hold(self, hold: tuple[str, str | None, dict[str, Any]] | None) -> int | None:
+        inbox = self.deps.inbox
+        if hold is None or inbox is None:
+            return None
+        kind, key, payload = hold
+        if key is None:
+            return None
+        try:
+            return inbox.hold(key, PLATFORM, kind, payload, self.deps.clock())
+        except Exception:
+            log.exception("could not write the request to the inbox")
+            return None
+
+    def finish_late(self, done: Future[Outcome], late: Callable[[Reply], object],
+                    entry: int | None) -> None:
+        late(done.result().reply)
+        if entry is not None and self.deps.inbox is not None:
+            self.deps.inbox.done(entry)
+
+    def after(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run on the background threads, unless stopping (then it is left undone)."""
+        try:
+            self.background.submit(fn, *args)
+        except RuntimeError:
+            log.info("stopping: %s left to the next start", getattr(fn, "__name__", fn))
+
+    def answer_later(self, response_url: str, reply: Reply) -> None:
+        self.background.submit(answer, response_url, reply)
+
+    def dm_later(self, user_id: str, reply: Reply) -> None:
+        self.background.submit(self.direct_message, user_id, reply)
+
+    def direct_message(self, user_id: str, reply: Reply) -> None:
+        direct_message(self.deps.directory.client, user_id, reply)
+
+    # --- who is asking -------------------------------------------------------------------
+
+    def quick_caller(self, user_id: str, user_name: str, refresh: bool = True) -> Caller:
+        """The person as far as known without asking Slack: never waits for the Web API."""
+        known = self.deps.directory.cached(user_id)
+        if known is not None:
+            return known
+        return Caller(PLATFORM, user_id, user_name or user_id, provisional=True)
+
+    def refresh_profile(self, caller: Caller) -> None:
+        """After the answer: a first-seen person's name and time zone from users.info."""
+        if not caller.provisional:
+            return
+        with self._refresh_lock:
+            if caller.user_id in self._refreshing:
+                return
+            self._refreshing.add(caller.user_id)
+        try:
+            found = self.deps.directory.caller(caller.user_id, "")
+            if found.display_name == found.user_id and not found.timezone:
+                return  # Slack could not be asked; the next request tries again
+            with write_session(self.deps.engine) as session:
+                if find_member(session, PLATFORM, caller.user_id) is not None:
+                    ensure_member(session, PLATFORM, found.user_id, found.display_name,
+                                  self.deps.clock(), timezone=found.timezone,
+                                  locale=found.locale)
+        finally:
+            with self._refresh_lock:
+                self._refreshing.discard(caller.user_id)
 
     def caller(self, user: dict[str, Any]) -> Caller:
         fallback = str(user.get("name") or user.get("username") or "")
-        return self.deps.directory.caller(str(user.get("id") or ""), fallback)
+        caller = self.quick_caller(str(user.get("id") or ""), fallback)
+        if caller.provisional:
+            self.background.submit(quietly, lambda: self.refresh_profile(caller))
+        return caller
 
     def is_coordinator(self, user_id: str) -> bool:
         with read_session(self.deps.engine) as session:
             member = find_member(session, PLATFORM, user_id)
             return member is not None and is_coordinator(member)
+
+
+class _CountingPool:
+    """The thread pool, counting what it has not finished (see SlackApp.settle)."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
+        self.running = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        with self._lock:
+            self.running += 1
+        try:
+            future = self.pool.submit(fn, *args)
+        except RuntimeError:  # stopping: what is left is in the inbox or the outbox
+            with self._lock:
+                self.running -= 1
+            raise
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, _future: Future[Any]) -> None:
+        with self._lock:
+            self.running -= 1
+
+
+def guarded(work: Callable[[], Outcome]) -> Outcome:
+    """The work's outcome; an unexpected error becomes an apology, never silence."""
+    try:
+        return work()
+    except Exception:
+        log.exception("slack work failed")
+        return Outcome(Reply(text=FAILED, tone="error"))
+
+
+def quietly(function: Callable[[], object]) -> None:
+    try:
+        function()
+    except Exception:
+        log.exception("slack background work failed")
+
+
+def command_request(command: dict[str, Any]) -> Request:
+    """A slash command's identity is its trigger id (one per invocation)."""
+    trigger = str(command.get("trigger_id") or "")
+    return Request(key=f"slack:command:{trigger}" if trigger else None)
+
+
+def view_key(view: dict[str, Any]) -> str | None:
+    """A submitted view's identity: its id and hash (the same for a retried copy)."""
+    if not view.get("id"):
+        return None
+    return f"slack:view:{view.get('id')}:{view.get('hash') or ''}"
+
+
+def with_field_errors(action: str, reply: Reply) -> Reply:
+    field_errors = reply.data.get("field_errors") if not reply.ok else None
+    if not field_errors:
+        return reply
+    detail = "; ".join(field_errors_for(action, field_errors).values())
+    if detail in reply.text:
+        return reply
+    return Reply(text=f"{reply.text} ({detail})", tone="error")
 
 
 def answer(response_url: str, reply: Reply) -> bool:

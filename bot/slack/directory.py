@@ -67,6 +67,14 @@ class SlackDirectory:
         found, _known = self._info(user_id)
         return found or Caller(PLATFORM, user_id, fallback_name or user_id)
 
+    def cached(self, user_id: str) -> Caller | None:
+        """The person if users.info answered recently; never asks Slack."""
+        with self._lock:
+            entry = self._cache.get(user_id)
+        if entry is not None and entry.expires > self.clock():
+            return entry.caller
+        return None
+
     def _info(self, user_id: str) -> tuple[Caller | None, bool]:
         """(caller, whether the answer is definite)."""
         now = self.clock()

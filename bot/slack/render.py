@@ -186,5 +186,14 @@ def render_response(reply: Reply) -> dict[str, Any]:
     }
 
 
+def render_ack(reply: Reply) -> dict[str, Any]:
+    """Keyword arguments for a slash command's ack, which carries the answer itself."""
+    return {
+        "text": fallback_text(reply),
+        "blocks": render_blocks(reply, images="note"),
+        "response_type": "in_channel" if reply.visibility == "in_channel" else "ephemeral",
+    }
+
+
 def image_blocks(reply: Reply) -> list[Image]:
     return [block for block in reply.blocks if isinstance(block, Image)]

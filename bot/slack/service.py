@@ -6,30 +6,27 @@
 - With SLACK_APP_TOKEN the app connects in Socket Mode (`socket_mode_starter`); without
   it, the web app serves `/slack/events` (`slack_http_routes`), signed with
   SLACK_SIGNING_SECRET.
+- Either way, requests left unanswered in the inbox by a stopped process are answered
+  when the app is built (and at every tick after).
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.socket_mode.builtin import SocketModeClient
-from slack_sdk.socket_mode.request import SocketModeRequest
 from starlette.routing import BaseRoute
 
 from bot.errors import StartupError
-from bot.slack.app import SlackApp, SlackDeps, build_app, holding_work, start_all
+from bot.slack.app import SlackApp, SlackDeps, build_app
 from bot.slack.client import BAD_TOKEN_ERRORS, check_token, error_code, make_web_client
 from bot.slack.directory import SlackDirectory
 from bot.slack.transport import SlackTransport
 from bot.slack.web import slack_routes
-from bot.slack.worker import ProcessWork
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -37,17 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
-
-
-class AckFirstSocketModeHandler(SocketModeHandler):
-    """Bolt's Socket Mode handler, starting a request's work only once its ack is sent."""
-
-    def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
-        started = time.time()
-        with holding_work() as held:
-            response = run_bolt_app(self.app, req)
-        send_response(client, req, response, started)
-        start_all(held)
 
 
 def attach_slack(runtime: Runtime) -> None:
@@ -70,19 +56,20 @@ def build_slack_app(runtime: Runtime) -> SlackApp:
         raise StartupError("Slack is not attached to this runtime (SLACK_BOT_TOKEN unset?)")
     ack_seconds = runtime.metrics.ack_seconds.labels(platform=PLATFORM)
     deps = SlackDeps(runner=runtime.runner, engine=runtime.engine, policy=runtime.policy,
-                     directory=directory, observe_ack=ack_seconds.observe)
-    work = None
-    if runtime.slack_work_processes:
-        work = ProcessWork(runtime.settings, workers=runtime.slack_work_processes)
-    return build_app(deps, client=directory.client,
-                     signing_secret=runtime.settings.slack_signing_secret, work=work)
+                     directory=directory, observe_ack=ack_seconds.observe,
+                     inbox=runtime.open_inbox())
+    app = build_app(deps, client=directory.client,
+                    signing_secret=runtime.settings.slack_signing_secret)
+    runtime.on_stop.append(app.close)
+    runtime.open_inbox().drain()
+    return app
 
 
 def slack_http_routes(runtime: Runtime) -> list[BaseRoute]:
     """`/slack/events`, unless Slack is reached through Socket Mode."""
     if PLATFORM not in runtime.directories or runtime.settings.slack_socket_mode:
         return []
-    return slack_routes(build_slack_app(runtime).bolt)
+    return slack_routes(build_slack_app(runtime).bolt, runtime.settings.slack_signing_secret)
 
 
 def socket_mode_starter(runtime: Runtime) -> Callable[[], None]:
@@ -90,7 +77,7 @@ def socket_mode_starter(runtime: Runtime) -> Callable[[], None]:
     if PLATFORM not in runtime.directories or not runtime.settings.slack_socket_mode:
         return lambda: None
     app = build_slack_app(runtime)
-    handler = AckFirstSocketModeHandler(app.bolt, app_token=runtime.settings.slack_app_token)
+    handler = SocketModeHandler(app.bolt, app_token=runtime.settings.slack_app_token)
     try:
         handler.connect()
     except SlackApiError as error:

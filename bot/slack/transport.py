@@ -4,7 +4,9 @@
 - a story card is posted once, then updated in place with chat.update;
 - a direct message is chat.postMessage to the user id (Slack opens the DM; the returned
   channel id is kept so later messages go straight to it);
-- charts and files follow the message through files_upload_v2, into the same channel.
+- charts and files follow the message through files_upload_v2, into the same channel;
+- an answer owed to a button press or a form (kind "response") goes to the request's
+  response_url, where Slack shows it to that person only (unless meant for all).
 
 Nothing here sleeps: a 429 becomes TemporaryFailure(retry_after) and the message waits in
 the outbox for its Retry-After, without holding a thread.
@@ -21,10 +23,11 @@ from collections.abc import Mapping
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.webhook import WebhookClient
 
 from bot.slack.client import classify, error_code
-from bot.slack.render import image_blocks, render_message
-from bot.transport import Delivery, PermanentFailure, SendResult
+from bot.slack.render import image_blocks, render_message, render_response
+from bot.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
 from handlers.reply import Image
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,8 @@ class SlackTransport:
             raise classify(error) from error
 
     def _send(self, delivery: Delivery) -> SendResult:
+        if delivery.kind == "response":
+            return self._respond(delivery)
         images = image_blocks(delivery.reply)
         for image in images:
             if not os.path.isfile(image.path):
@@ -89,6 +94,21 @@ class SlackTransport:
         ts = str(response.get("ts"))
         dm_channel = channel_id if delivery.recipient is not None else None
         return SendResult(ts, channel_id=channel_id, dm_channel=dm_channel)
+
+    def _respond(self, delivery: Delivery) -> SendResult:
+        """A response_url takes five posts in thirty minutes; after that, Slack says 404."""
+        url = str(delivery.reply.data.get("response_url") or "")
+        if not url:
+            raise PermanentFailure("no_response_url", "an answer without a response_url")
+        timeout = getattr(self.client, "timeout", 10)
+        response = WebhookClient(url, timeout=timeout).send_dict(
+            render_response(delivery.reply))
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TemporaryFailure(f"response_url answered {response.status_code}")
+        if response.status_code != 200:
+            raise PermanentFailure("response_url_expired",
+                                   f"response_url answered {response.status_code}")
+        return SendResult(f"response:{delivery.outbound_id}")
 
     def _target(self, delivery: Delivery) -> str:
         if delivery.recipient is not None:

@@ -14,7 +14,7 @@ import json
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import time as clock_time
 from pathlib import Path
@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.applications import Starlette
 
 with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx works the same
@@ -32,7 +32,7 @@ with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx wor
     from starlette.testclient import TestClient
 
 from bot.commands import CommandRunner
-from bot.dispatcher import Dispatcher, DispatchReport
+from bot.dispatcher import Dispatcher, DispatchReport, build_delivery
 from bot.slack.app import SlackApp, SlackDeps, build_app
 from bot.slack.client import make_web_client
 from bot.slack.directory import SlackDirectory
@@ -42,7 +42,7 @@ from handlers.context import Policy
 from handlers.decisions import CadenceSlot
 from handlers.members import COORDINATOR
 from storage.db import read_session, write_session
-from storage.models import Member, Story
+from storage.models import Member, Outbound, Story
 from tests.slack.fake_slack import FakeSlack
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -114,6 +114,10 @@ class SlackBench:
     http: TestClient
     transport: SlackTransport
     acks: list[float]
+    # What each named request was answered in its acknowledgement (a slash command's
+    # answer travels there), beside what arrived on its response_url.
+    acked: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    triggers: int = 0  # Slack gives every invocation a trigger id of its own
 
     # --- sending requests as Slack does ---------------------------------------------------
 
@@ -123,11 +127,16 @@ class SlackBench:
     def command(self, text: str, command: str = "/pitch", user: str = "U0DANA",
                 response: str = "cmd") -> httpx.Response:
         fields = payload("slash_command.json")
+        self.triggers += 1
         fields.update(command=command, text=text, user_id=user,
+                      trigger_id=f"{self.triggers}.1700000000.{user.lower()}",
                       user_name=PEOPLE.get(user, (user,))[0].lower(),
                       response_url=self.fake.response_url(response))
         body = urlencode(fields)
-        return self.post(body, signed_headers(body))
+        http_response = self.post(body, signed_headers(body))
+        if http_response.status_code == 200 and http_response.content:
+            self.acked.setdefault(response, []).append(http_response.json())
+        return http_response
 
     def interact(self, data: dict[str, Any], retry: int | None = None) -> httpx.Response:
         # Response URLs in the recorded payloads point at Slack; answer them here instead.
@@ -160,8 +169,17 @@ class SlackBench:
                            "response_url": self.fake.response_url(response)})
 
     def settle(self) -> None:
-        """Wait until the work queued so far is done (the app has one worker)."""
-        self.slack.executor.submit(lambda: None).result(timeout=30)
+        """Wait until the work started so far is done, then send the answers it queued
+        (those to response URLs: a button's or a form's answer travels through the outbox)."""
+        self.slack.settle()
+        with write_session(self.engine) as session:
+            answers = session.exec(select(Outbound).where(
+                col(Outbound.unique_key).startswith("answer:"),
+                Outbound.status == "pending")).all()
+            for row in answers:
+                self.transport.send(build_delivery(session, row))
+                row.status = "sent"
+                session.add(row)
 
     def dispatch(self) -> DispatchReport:
         return Dispatcher(self.engine, {"slack": self.transport}).dispatch_due(NOW)
@@ -171,11 +189,13 @@ class SlackBench:
             return list(session.exec(select(Story).order_by(Story.id)).all())  # type: ignore[arg-type]
 
     def responses(self, name: str) -> list[dict[str, Any]]:
-        return [c.params for c in self.fake.calls_to("response_url")
-                if c.params.get("response_id") == name]
+        """Every answer a named request got: in its ack, then on its response_url."""
+        return self.acked.get(name, []) + [
+            c.params for c in self.fake.calls_to("response_url")
+            if c.params.get("response_id") == name]
 
 
-def make_bench(engine: Engine, fake: FakeSlack, workers: int = 1) -> tuple[SlackBench, SlackApp]:
+def make_bench(engine: Engine, fake: FakeSlack, workers: int = 4) -> tuple[SlackBench, SlackApp]:
     add_people(engine)
     client = make_web_client(TOKEN, fake.api_url, timeout=10)
     directory = SlackDirectory(client)
@@ -184,7 +204,7 @@ def make_bench(engine: Engine, fake: FakeSlack, workers: int = 1) -> tuple[Slack
     deps = SlackDeps(runner=runner, engine=engine, policy=slack_policy(), directory=directory,
                      clock=lambda: NOW, observe_ack=acks.append)
     slack = build_app(deps, client=client, signing_secret=SECRET, workers=workers)
-    http = TestClient(Starlette(routes=slack_routes(slack.bolt)))
+    http = TestClient(Starlette(routes=slack_routes(slack.bolt, SECRET)))
     transport = SlackTransport(make_web_client(TOKEN, fake.api_url, timeout=10, retry=False),
                                CHANNELS)
     return SlackBench(fake, engine, runner, slack, http, transport, acks), slack

@@ -45,17 +45,18 @@ def move_to_review(bench: SlackBench, story_id: int) -> None:
 # --- slash commands ---------------------------------------------------------------------
 
 
-def test_quick_pitch_acks_empty_then_answers_on_the_response_url(bench: SlackBench) -> None:
+def test_a_pitch_is_committed_before_the_ack_which_carries_the_answer(
+        bench: SlackBench) -> None:
     response = bench.command("Muon tomography of a pyramid #scicomm #reel")
     assert response.status_code == 200
-    assert response.text == ""  # the ack says nothing; the answer follows
-    bench.settle()
-    [story] = bench.stories()
-    assert (story.title, story.objective, story.format) == (
-        "Muon tomography of a pyramid", "scicomm", "reel")
-    [answer] = bench.responses("cmd")
+    answer = response.json()  # the ack itself is the answer
     assert answer["response_type"] == "ephemeral"
     assert "Story #1 is pitched" in answer["text"]
+    [story] = bench.stories()  # committed before the ack, without waiting for anything
+    assert (story.title, story.objective, story.format) == (
+        "Muon tomography of a pyramid", "scicomm", "reel")
+    bench.settle()
+    assert bench.fake.calls_to("response_url") == []  # no second round trip
     assert bench.acks and len(bench.acks) == 1
     # the caller's name came from users.info, not from the request's user_name
     with read_session(bench.engine) as session:
@@ -85,7 +86,7 @@ def test_pitch_without_text_opens_the_form_with_the_trigger(bench: SlackBench) -
     bench.settle()
     [call] = bench.fake.calls_to("views.open")
     view = call.params["view"]
-    assert call.params["trigger_id"] == payload("slash_command.json")["trigger_id"]
+    assert call.params["trigger_id"] == "1.1700000000.u0dana"  # the command's own trigger
     assert view["callback_id"] == "storydesk_pitch"
     assert {b["block_id"] for b in view["blocks"]} >= {"title", "summary", "objective",
                                                       "format", "embargo_until"}

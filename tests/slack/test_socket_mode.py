@@ -76,7 +76,7 @@ def slack_socket() -> Iterator[SlackSocket]:
     socket.server.shutdown()
 
 
-def test_slash_command_over_socket_mode_is_acked_then_handled(
+def test_slash_command_over_socket_mode_is_answered_in_its_ack(
         db_url_engine: Engine, fake_slack: FakeSlack, slack_socket: SlackSocket) -> None:
     fake_slack.socket_url = slack_socket.url
     settings = slack_settings(fake_slack, slack_app_token=APP_TOKEN, slack_signing_secret="")
@@ -94,9 +94,9 @@ def test_slash_command_over_socket_mode_is_acked_then_handled(
             "payload": command, "accepts_response_payload": True,
         })
         ack = slack_socket.received.get(timeout=10)
-        assert ack == {"envelope_id": "57d6a792-4d35-4d0b-b6aa-3361493e1caf"}
-        [answer] = fake_slack.wait_for("response_url")
-        assert "Story #1 is pitched" in answer.params["text"]
+        # committed first, then acknowledged with the answer in the envelope's payload
+        assert ack["envelope_id"] == "57d6a792-4d35-4d0b-b6aa-3361493e1caf"
+        assert "Story #1 is pitched" in ack["payload"]["text"]
     finally:
         stop()
     with read_session(db_url_engine) as session:

@@ -1,0 +1,208 @@
+"""The inbox: requests acknowledged before their transaction could commit, kept on disk.
+
+Almost every request is answered after its transaction committed, in the acknowledgement
+itself. When the database is slow (a SQLite write lock held by a long job, a PostgreSQL
+failover), a platform's deadline (Slack's three seconds) comes first: the request is then
+written here, the platform gets "Working on it…", and the answer follows through the
+request's response URL once the work has committed. The inbox lives in a file of its own
+(`STORYDESK_INBOX_PATH`, SQLite in WAL mode), so that writing to it never waits for the
+database that is slow.
+
+An entry is leased by the process working on it. If that process dies, its entries'
+leases run out (or, on the same host, its process id is gone) and any process that shares
+the file drains them at its next start or tick: it runs the request again under the same
+request key, so a request whose transaction did commit before the crash is not applied
+twice but only answered. Entries that were answered are deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    platform TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    owner TEXT,
+    lease_until TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0
+)
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    key: str
+    platform: str
+    kind: str
+    payload: dict[str, Any]
+    received_at: datetime
+    attempts: int
+
+
+Replayer = Callable[[Entry], None]
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def _alive(owner: str | None) -> bool:
+    """Whether the process that owns an entry may still be working on it."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname()[:40] or not pid.isdigit():
+        return True  # another host: only its lease can tell
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Inbox:
+    """Acknowledged requests waiting for their answer, in a SQLite file of their own."""
+
+    def __init__(self, path: str | Path, *, lease_seconds: int = LEASE_SECONDS) -> None:
+        self.path = str(path)
+        self.lease = timedelta(seconds=lease_seconds)
+        self.owner = _owner()
+        self.replayers: dict[tuple[str, str], Replayer] = {}
+        self._local = threading.local()
+        with self._transaction() as db:
+            db.execute(_SCHEMA)
+
+    # --- connections ---------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+                                         check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            # FULL: an entry is on disk before the platform hears "Working on it…".
+            connection.execute("PRAGMA synchronous=FULL")
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # --- the life of an entry ------------------------------------------------------------
+
+    def hold(self, key: str, platform: str, kind: str, payload: dict[str, Any],
+             now: datetime) -> int | None:
+        """Keep a request until `done`; None if an entry with this key is already held."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO inbox (key, platform, kind, payload, received_at, owner, "
+                "lease_until, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 1) "
+                "ON CONFLICT(key) DO NOTHING",
+                (key, platform, kind, json.dumps(payload), now.isoformat(), self.owner,
+                 (now + self.lease).isoformat()),
+            )
+            return cursor.lastrowid if cursor.rowcount else None
+
+    def done(self, entry_id: int) -> None:
+        """The request's answer has been given: forget it."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM inbox WHERE id = ?", (entry_id,))
+
+    def pending(self) -> int:
+        row = self._connection().execute("SELECT count(*) FROM inbox").fetchone()
+        return int(row[0])
+
+    def claim_abandoned(self, now: datetime) -> list[Entry]:
+        """Entries whose owner died or whose lease ran out, now leased to this process."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT id, key, platform, kind, payload, received_at, attempts, owner, "
+                "lease_until FROM inbox ORDER BY id").fetchall()
+            taken: list[Entry] = []
+            for (entry_id, key, platform, kind, payload, received, attempts, owner,
+                 lease_until) in rows:
+                expired = lease_until is None or datetime.fromisoformat(lease_until) < now
+                if owner == self.owner and not expired:
+                    continue  # ours, still being worked on
+                if not expired and _alive(owner):
+                    continue
+                db.execute(
+                    "UPDATE inbox SET owner = ?, lease_until = ?, attempts = attempts + 1 "
+                    "WHERE id = ?", (self.owner, (now + self.lease).isoformat(), entry_id))
+                taken.append(Entry(entry_id, key, platform, kind, json.loads(payload),
+                                   datetime.fromisoformat(received), attempts + 1))
+        return taken
+
+    # --- draining ------------------------------------------------------------------------
+
+    def register(self, platform: str, kind: str, replayer: Replayer) -> None:
+        """`replayer(entry)` runs an abandoned request again and answers it."""
+        self.replayers[(platform, kind)] = replayer
+
+    def drain(self, now: datetime | None = None) -> int:
+        """Run every abandoned request this process knows how to run; how many were."""
+        now = now or datetime.now(UTC)
+        handled = 0
+        for entry in self.claim_abandoned(now):
+            replayer = self.replayers.get((entry.platform, entry.kind))
+            if replayer is None:
+                continue  # another process, with that platform, takes it when its lease ends
+            try:
+                replayer(entry)
+            except Exception:
+                log.exception("inbox entry %s (%s %s) failed again; it stays for the next try",
+                              entry.id, entry.platform, entry.kind)
+                continue
+            self.done(entry.id)
+            handled += 1
+        if handled:
+            log.info("answered %d request(s) left unanswered by a stopped process", handled)
+        return handled
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+
+def default_inbox_path(database_url: str) -> str:
+    """Next to a SQLite database file; else in the working directory."""
+    if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
+        database = Path(database_url.removeprefix("sqlite:///"))
+        return str(database.with_name(database.stem + "-inbox.db"))
+    return "storydesk-inbox.db"
