@@ -11,7 +11,9 @@ inbox, and the next start sends it.
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 
@@ -51,6 +53,10 @@ def run_server(settings: Settings) -> int:
     app = create_web_app(runtime)  # builds the chat apps first: they answer what waits
     stops = [start(runtime) for start in starters(runtime)]
     log.info("serving on %s:%d", settings.http_host, settings.http_port)
+    # uvicorn handles SIGTERM and SIGINT while it serves, then restores these handlers and
+    # raises the signal again: ours lets the stop below run instead of dying at once.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stop_requested)
     try:
         uvicorn.run(app, host=settings.http_host, port=settings.http_port,
                     log_level=settings.log_level.lower(), access_log=False,
@@ -66,3 +72,7 @@ def run_server(settings: Settings) -> int:
         runtime.engine.dispose()
         log.info("stopped")
     return 0
+
+
+def _stop_requested(signum: int, _frame: FrameType | None) -> None:
+    log.info("%s received: stopping", signal.Signals(signum).name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from handlers.errors import Refused
@@ -43,9 +44,17 @@ def ensure_member(
             locale=locale,
             created_at=now,
         )
-        session.add(member)
-        session.flush()
-        return member
+        try:
+            # A savepoint: a first-time person's two requests at once (on PostgreSQL, or
+            # on two replicas) both find nobody; the second one's insert fails alone.
+            with session.begin_nested():
+                session.add(member)
+                session.flush()
+            return member
+        except IntegrityError:
+            member = find_member(session, platform, user_id)
+            if member is None:
+                raise
     changed = False
     if display_name and member.display_name != display_name[:100]:
         member.display_name = display_name[:100]

@@ -68,7 +68,12 @@ def slack_routes(app: App, signing_secret: str, path: str = EVENTS_PATH) -> list
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return PlainTextResponse("payload too large", status_code=413)
-        if not verifier.is_valid_request(body, dict(request.headers)):
+        try:
+            signed = verifier.is_valid_request(body, dict(request.headers))
+        except UnicodeDecodeError:  # Slack sends UTF-8 only
+            log.warning("refused a request to %s that is not UTF-8", path)
+            return PlainTextResponse("malformed request", status_code=400)
+        if not signed:
             log.warning("refused a request to %s without a valid Slack signature", path)
             return PlainTextResponse("invalid signature", status_code=401)
         problem = malformed(body, request.headers.get("content-type", ""))

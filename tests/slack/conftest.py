@@ -195,8 +195,10 @@ class SlackBench:
             if c.params.get("response_id") == name]
 
 
-def make_bench(engine: Engine, fake: FakeSlack, workers: int = 4) -> tuple[SlackBench, SlackApp]:
-    add_people(engine)
+def make_bench(engine: Engine, fake: FakeSlack, workers: int = 4,
+               people: bool = True) -> tuple[SlackBench, SlackApp]:
+    if people:
+        add_people(engine)
     client = make_web_client(TOKEN, fake.api_url, timeout=10)
     directory = SlackDirectory(client)
     runner = CommandRunner(engine, slack_policy(), {"slack": directory})
