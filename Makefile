@@ -1,21 +1,44 @@
-# Storydesk task runner. Everything installs itself into .venv on first use.
+# Storydesk task runner. Everything installs itself into .venv on first use, from the
+# lock files: requirements-dev.lock (runtime and dev tools, for this tree and CI) and
+# requirements.lock (runtime only, for the Docker image). `make lock` refreshes both.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
+# The resolver that writes the lock files, pinned so that a refresh is reproducible too.
+UV_VERSION := 0.13.9
+# The oldest Python the lock files must install on (pyproject's requires-python); the
+# resolution is universal, so they also install on newer Pythons and other platforms.
+LOCK_PYTHON := 3.11
+# The build backend goes into the locks too, so that installing the project itself needs
+# no unpinned download (pip install --no-build-isolation).
+BUILD_REQUIREMENTS := 'setuptools>=69' wheel
+LOCK_FLAGS := --universal --python-version $(LOCK_PYTHON) --generate-hashes \
+	--no-emit-package storydesk --custom-compile-command "make lock (universal: Python >= $(LOCK_PYTHON), any platform)" --native-tls --quiet
 
-.PHONY: install demo test lint typecheck layers unit bench clean
+.PHONY: install lock demo test lint typecheck layers unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Resolve pyproject.toml's dependencies afresh (newest versions its ranges allow) and
+# write both lock files with every file's hash. Commit them; `make install` and the
+# Docker build install exactly what they list.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	printf '%s\n' $(BUILD_REQUIREMENTS) | $(BIN)/uv pip compile pyproject.toml - \
+		$(LOCK_FLAGS) -o requirements.lock
+	printf '%s\n' $(BUILD_REQUIREMENTS) | $(BIN)/uv pip compile pyproject.toml - \
+		--extra dev $(LOCK_FLAGS) -o requirements-dev.lock
 
 demo: install
 	$(BIN)/storydesk demo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 
@@ -28,7 +29,14 @@ def create_web_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "database unreachable"}, status_code=503)
 
-    def metrics(_request: Request) -> Response:
+    def metrics(request: Request) -> Response:
+        if not metrics_allowed(runtime.settings.metrics_token, request):
+            return Response(
+                "/metrics needs the header Authorization: Bearer <STORYDESK_METRICS_TOKEN>\n",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="storydesk-metrics"'},
+                media_type="text/plain",
+            )
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     routes: list[BaseRoute] = [
@@ -40,6 +48,17 @@ def create_web_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None
     routes.extend(calendar_routes(runtime))
     routes.extend(extra_routes or [])
     return Starlette(routes=routes)
+
+
+def metrics_allowed(token: str, request: Request) -> bool:
+    """Open when no token is configured; otherwise the request must carry it as a bearer
+    token. Compared in constant time, so response timing tells nothing about the token."""
+    if not token:
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def platform_routes(runtime: Runtime) -> list[RouteProvider]:

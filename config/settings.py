@@ -102,6 +102,8 @@ class Settings:
     reach_fetch_at: time = time(6, 0)
     # Calendar feeds
     calendar_secret: str = ""
+    # GET /metrics requires `Authorization: Bearer <token>` when set
+    metrics_token: str = ""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -242,6 +244,16 @@ def parse_secret(raw: str) -> str:
     return value
 
 
+def parse_bearer_token(raw: str) -> str:
+    """A token sent as `Authorization: Bearer <token>`: long, and one word."""
+    value = parse_secret(raw)
+    if len(value) < 16:
+        raise ValueError("use at least 16 characters (e.g. `openssl rand -hex 24`)")
+    if not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", value):
+        raise ValueError("use letters, digits and . _ ~ + / = - only (no spaces or quotes)")
+    return value
+
+
 def parse_slack_token(prefix: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = parse_secret(raw)
@@ -346,6 +358,7 @@ def load_settings(
         digest_post=read.get("STORYDESK_DIGEST_POST", parse_weekly_time, Settings.digest_post),
         reach_fetch_at=read.get("STORYDESK_REACH_FETCH_AT", parse_clock, Settings.reach_fetch_at),
         calendar_secret=read.get("STORYDESK_CALENDAR_SECRET", parse_secret, ""),
+        metrics_token=read.get("STORYDESK_METRICS_TOKEN", parse_bearer_token, ""),
     )
     _check_combinations(settings)
     return settings
