@@ -300,7 +300,8 @@ def _require_empty(connection: Connection) -> None:
         count = connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         if count:
             raise DatabaseNotEmpty(
-                f"the database is not empty ({table.name} has {count} rows); "
+                f"the database is not empty ({table.name} has {count} "
+                f"row{'s' if count != 1 else ''}); "
                 "import only into a new, empty database."
             )
 
@@ -362,5 +363,5 @@ def describe(summary: Summary, out: TextIO, verb: str, where: str) -> None:
         f"{verb} {summary.total:,} rows of {len(summary.rows)} tables "
         f"({tables_with_rows} with rows) {where}.\n"
     )
-    for name, count in summary.rows.items():
+    for name, count in sorted(summary.rows.items()):
         out.write(f"  {name:<20} {count:>8,}\n")

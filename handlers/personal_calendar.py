@@ -130,9 +130,9 @@ def _issue(
             text=f"Your personal Storydesk calendar: {url}",
             blocks=(
                 Paragraph(
-                    "Subscribe to it in your calendar app: Google Calendar, *Other calendars "
-                    "> From URL*; Apple Calendar, *File > New Calendar Subscription*; "
-                    "Outlook, *Add calendar > Subscribe from web*."
+                    "Subscribe to it in your calendar app: in Google Calendar under Other "
+                    "calendars, From URL; in Apple Calendar with File, New Calendar "
+                    "Subscription; in Outlook with Add calendar, Subscribe from web."
                 ),
                 Bullets(
                     (

@@ -286,7 +286,7 @@ def test_import_refuses_a_database_that_holds_anything(
         assert main(["--env-file", str(tmp_path / "no.env"), "import", str(out)]) == 2
         err = capsys.readouterr().err.strip()
         assert err == (
-            "storydesk: cannot import: the database is not empty (member has 1 rows); "
+            "storydesk: cannot import: the database is not empty (member has 1 row); "
             "import only into a new, empty database."
         )
 
