@@ -288,7 +288,13 @@ def import_database(engine: Engine, source: Path) -> Summary:
                     f"{listed[table.name]}. The export is incomplete."
                 )
             for batch in _batches(rows, INSERT_BATCH):
-                connection.execute(table.insert(), batch)
+                try:
+                    connection.execute(table.insert(), batch)
+                except sa.exc.StatementError as error:
+                    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+                    raise BackupError(
+                        f"the rows of {table.name} do not fit this database: {reason}"
+                    ) from None
             summary.rows[table.name] = len(rows)
         if connection.dialect.name == "postgresql":
             _reset_sequences(connection)

@@ -314,6 +314,15 @@ def test_an_incomplete_or_foreign_export_is_refused_and_nothing_is_written(
         with pytest.raises(BackupError, match="from_the_future"):
             import_database(target, out)
 
+        manifest["tables"].pop()
+        (out / "manifest.json").write_text(json.dumps(manifest))
+        members = json.loads((out / "member.json").read_text())
+        del members["rows"][0]["display_name"]  # a required value the export lacks
+        (out / "member.json").write_text(json.dumps(members))
+        with pytest.raises(BackupError, match="the rows of member do not fit this database"):
+            import_database(target, out)
+        assert all(not rows for rows in every_row(target).values())
+
     with pytest.raises(BackupError, match="not a Storydesk export"):
         import_database(engine_with_demo, tmp_path)
 
