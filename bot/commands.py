@@ -159,7 +159,7 @@ class CommandRunner:
             )
             return sub.run(invocation)
 
-        return self._unit(caller, now, sub.name, call, read_only=sub.read_only,
+        return self._unit(caller, now, sub.name, call, read_only=sub.reads_only(rest),
                           request=request)
 
     def submit_pitch(self, caller: Caller, form: stories.PitchForm, now: datetime,

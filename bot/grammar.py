@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time
 from sqlmodel import Session
 
 from bot.reach_commands import REACH_DETAILS, REACH_SUMMARY, REACH_USAGE, run_reach
-from handlers import calendar, members, reminders, stories
+from handlers import calendar, members, personal_calendar, reminders, stories
 from handlers.context import Policy
 from handlers.decisions import FORMATS, OBJECTIVES, local_datetime
 from handlers.errors import Refused
@@ -66,6 +66,13 @@ class Subcommand:
     details: tuple[str, ...] = field(default=())
     aliases: tuple[str, ...] = ()
     read_only: bool = False  # answered from a read transaction: no write lock taken
+    # First words that make a read-only subcommand write (`calendar link`, `calendar reset`).
+    writing_words: tuple[str, ...] = ()
+
+    def reads_only(self, args: str) -> bool:
+        """Whether `/story <name> <args>` can be answered from a read transaction."""
+        first = args.split(maxsplit=1)[0].lower() if args.strip() else ""
+        return self.read_only and first not in self.writing_words
 
 
 # --- cleaning and small parsers ----------------------------------------------------------
@@ -188,6 +195,12 @@ def one_story(name: str, handler: StoryHandler) -> Callable[[Invocation], Reply]
 
 
 def _calendar(inv: Invocation) -> Reply:
+    if inv.words and inv.words[0].lower() in {"link", "reset"}:
+        if len(inv.words) > 1:
+            raise UsageError(f"`calendar {inv.words[0].lower()}` takes nothing more.", "calendar")
+        if inv.words[0].lower() == "link":
+            return personal_calendar.calendar_link(inv.session, inv.actor, inv.now, inv.policy)
+        return personal_calendar.reset_link(inv.session, inv.actor, inv.now, inv.policy)
     if len(inv.words) > 1:
         raise UsageError("Give at most a number of weeks.", "calendar")
     weeks = 4
@@ -366,10 +379,18 @@ for _entry in (
     ),
     Subcommand(
         "calendar",
-        "/story calendar [weeks]",
-        "slots, scheduled stories, events and free slots (4 weeks by default)",
+        "/story calendar [weeks] | /story calendar link|reset",
+        "slots, scheduled stories, events and free slots (4 weeks by default); "
+        "your personal calendar link",
         _calendar,
         read_only=True,
+        details=(
+            "`/story calendar link` sends you, by direct message, a private link to subscribe "
+            "to in your calendar app: your drafts' due dates, reviews waiting on you and when "
+            "your stories publish. `/story calendar reset` replaces it (the old link stops "
+            "working).",
+        ),
+        writing_words=("link", "reset"),
     ),
     Subcommand(
         "accept",

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.personal_ics import personal_feed
 from bot.runtime import Runtime
 from handlers.calendar import CalendarEntry, calendar_entries
 from storage.db import read_session
@@ -43,17 +44,22 @@ def build_ics(entries: list[CalendarEntry], now: datetime, domain: str = "storyd
 
 
 def calendar_routes(runtime: Runtime) -> list[BaseRoute]:
+    """`/calendar/<key>.ics`: the team feed for STORYDESK_CALENDAR_SECRET, else the
+    personal feed of the member whose link carries that key; anything else is 404."""
     secret = runtime.settings.calendar_secret
-    if not secret:
-        return []
 
     def feed(request: Request) -> Response:  # sync: Starlette runs it in a thread
         given = request.path_params["secret"]
-        if not hmac.compare_digest(given.encode(), secret.encode()):
-            return PlainTextResponse("Not found", status_code=404)
         now = datetime.now(UTC)
-        with read_session(runtime.engine) as session:
-            entries = calendar_entries(session, runtime.policy, now - FEED_PAST, now + FEED_AHEAD)
-        return Response(build_ics(entries, now), media_type="text/calendar; charset=utf-8")
+        if secret and hmac.compare_digest(given.encode(), secret.encode()):
+            with read_session(runtime.engine) as session:
+                entries = calendar_entries(
+                    session, runtime.policy, now - FEED_PAST, now + FEED_AHEAD
+                )
+            return Response(build_ics(entries, now), media_type="text/calendar; charset=utf-8")
+        personal = personal_feed(runtime.engine, runtime.policy, given, now)
+        if personal is not None:
+            return personal
+        return PlainTextResponse("Not found", status_code=404)
 
     return [Route("/calendar/{secret}.ics", feed, methods=["GET"])]

@@ -36,6 +36,7 @@ def policy_from(settings: Settings, channel_platforms: tuple[str, ...]) -> Polic
         draft_days=settings.draft_days,
         channel_platforms=channel_platforms,
         reminders=reminder_rules(settings),
+        public_url=settings.public_url.rstrip("/"),
     )
 
 

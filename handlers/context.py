@@ -45,6 +45,9 @@ class Policy:
     draft_days: int = 14
     channel_platforms: tuple[str, ...] = ("console",)
     reminders: ReminderRules = field(default_factory=ReminderRules)
+    # Where Storydesk is reachable from outside (STORYDESK_PUBLIC_URL), without a trailing
+    # slash; empty when unset. Personal calendar links are built on it.
+    public_url: str = ""
 
     @property
     def zone(self) -> ZoneInfo:

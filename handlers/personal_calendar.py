@@ -1,0 +1,361 @@
+"""Personal calendars: each member's own feed, at a secret link only they are sent.
+
+The feed holds what concerns the member: the due dates of their drafts, the pitches and
+drafts waiting on them as reviewer, and the publication times of their stories. The link
+carries a random token; only its SHA-256 fingerprint is stored, so the link is sent once,
+by direct message, and `/story calendar reset` replaces it when it is lost or leaked.
+
+Every entry carries the time of the last change to its story (its newest history line),
+so that a calendar app sees an entry as changed only when the story did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func
+from sqlmodel import Session, col, or_, select
+
+from handlers.context import Policy
+from handlers.decisions import DRAFTING_STATES
+from handlers.errors import Refused
+from handlers.outbox import notify_member
+from handlers.reply import Bullets, Paragraph, Reply, info, success
+from storage.calendars import CalendarToken
+from storage.models import Member, Story, StoryEvent
+
+FEED_PATH = "/calendar/{token}.ics"
+TOKEN_BYTES = 32
+LAST_USED_EVERY = timedelta(hours=1)
+NO_PUBLIC_URL = (
+    "Personal calendar links need STORYDESK_PUBLIC_URL, the address where Storydesk is "
+    "reachable (such as https://storydesk.lab.example). Ask the admin to set it."
+)
+
+
+def fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def feed_url(public_url: str, token: str) -> str:
+    return public_url.rstrip("/") + FEED_PATH.format(token=token)
+
+
+# --- the link ----------------------------------------------------------------------------
+
+
+def calendar_link(
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    token: str | None = None,
+) -> Reply:
+    """`/story calendar link`: send the member a new link by DM, unless they have one."""
+    if not policy.public_url:
+        raise Refused(NO_PUBLIC_URL)
+    existing = _token_of(session, actor)
+    if existing is not None:
+        assert existing.created_at is not None
+        used = (
+            f", last read by a calendar app on {existing.last_used_at:%Y-%m-%d}"
+            if existing.last_used_at
+            else ", not read by any calendar app yet"
+        )
+        return info(
+            f"You already have a personal calendar link (made on "
+            f"{existing.created_at:%Y-%m-%d}{used}).",
+            Paragraph(
+                "Storydesk keeps only a fingerprint of it, so it cannot send it again: find it "
+                "in your direct messages with Storydesk, or use `/story calendar reset` for a "
+                "new one (the old one then stops working)."
+            ),
+        )
+    _issue(session, actor, now, policy, token)
+    return success(
+        "Your personal calendar link is on its way to you in a direct message.",
+        Paragraph(
+            "It shows your drafts' due dates, the reviews waiting on you and when your "
+            "stories publish."
+        ),
+    )
+
+
+def reset_link(
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    token: str | None = None,
+) -> Reply:
+    """`/story calendar reset`: the old link stops working; a new one is sent by DM."""
+    existing = _token_of(session, actor)
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+    if not policy.public_url:
+        if existing is None:
+            raise Refused(NO_PUBLIC_URL)
+        return Reply(
+            text="Your old calendar link no longer works. " + NO_PUBLIC_URL,
+            tone="warning",
+        )
+    _issue(session, actor, now, policy, token)
+    first = "Your old calendar link no longer works; the" if existing else "The"
+    return success(f"{first} new link is on its way to you in a direct message.")
+
+
+def _token_of(session: Session, member: Member) -> CalendarToken | None:
+    return session.exec(select(CalendarToken).where(CalendarToken.member_id == member.id)).first()
+
+
+def _issue(
+    session: Session, actor: Member, now: datetime, policy: Policy, token: str | None
+) -> None:
+    assert actor.id is not None
+    token = token or secrets.token_urlsafe(TOKEN_BYTES)
+    digest = fingerprint(token)
+    session.add(CalendarToken(member_id=actor.id, token_hash=digest, created_at=now))
+    session.flush()
+    url = feed_url(policy.public_url, token)
+    notify_member(
+        session,
+        actor,
+        Reply(
+            text=f"Your personal Storydesk calendar: {url}",
+            blocks=(
+                Paragraph(
+                    "Subscribe to it in your calendar app: in Google Calendar under Other "
+                    "calendars, From URL; in Apple Calendar with File, New Calendar "
+                    "Subscription; in Outlook with Add calendar, Subscribe from web."
+                ),
+                Bullets(
+                    (
+                        "the due dates of your drafts",
+                        "pitches and drafts waiting on you as reviewer",
+                        "when your stories publish",
+                    )
+                ),
+                Paragraph(
+                    "Anyone with the link can read it, so keep it to yourself. "
+                    "`/story calendar reset` replaces it."
+                ),
+            ),
+        ),
+        key=f"calendar-link:member-{actor.id}:{digest[:16]}",
+        now=now,
+    )
+
+
+def member_for_token(session: Session, token: str) -> Member | None:
+    """The member whose link carries `token`, or None for an unknown or replaced token.
+
+    The token is looked up by its fingerprint, and the stored fingerprint compared in
+    constant time. Only reads: an unknown token costs no write.
+    """
+    row = _row_for_token(session, token)
+    return None if row is None else session.get(Member, row.member_id)
+
+
+def needs_use_noted(session: Session, token: str, now: datetime) -> bool:
+    row = _row_for_token(session, token)
+    return row is not None and (
+        row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY
+    )
+
+
+def note_use(session: Session, token: str, now: datetime) -> None:
+    """Remember when a calendar app last read the link (at most hourly), so that
+    `/story calendar link` can say whether it is in use."""
+    row = _row_for_token(session, token)
+    if row is not None:
+        row.last_used_at = now
+        session.add(row)
+        session.flush()
+
+
+def _row_for_token(session: Session, token: str) -> CalendarToken | None:
+    if not token or len(token) > 200:
+        return None
+    digest = fingerprint(token)
+    row = session.exec(select(CalendarToken).where(CalendarToken.token_hash == digest)).first()
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return row
+
+
+# --- the entries -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonalEntry:
+    """One event of a personal feed: timed (`at`) or for a whole day (`day`)."""
+
+    uid: str
+    kind: str  # "draft-due", "pitch-waiting", "review-waiting", "publication"
+    title: str
+    description: str
+    changed_at: datetime  # the story's last change: the event's DTSTAMP
+    sequence: int
+    at: datetime | None = None
+    day: date | None = None
+    url: str | None = None
+
+
+def member_zone(member: Member, policy: Policy) -> ZoneInfo:
+    if member.timezone:
+        try:
+            return ZoneInfo(member.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return policy.zone
+
+
+def personal_entries(
+    session: Session, member: Member, policy: Policy, start: datetime, end: datetime
+) -> list[PersonalEntry]:
+    """The member's entries that fall in [start, end), ordered by time."""
+    zone = member_zone(member, policy)
+    stories = list(
+        session.exec(
+            select(Story)
+            .where(or_(Story.author_id == member.id, Story.reviewer_id == member.id))
+            .order_by(col(Story.id))
+        ).all()
+    )
+    changed = _last_changes(session, [story.id for story in stories if story.id is not None])
+    entries: list[PersonalEntry] = []
+    for story in stories:
+        assert story.id is not None
+        stamp = changed.get(story.id) or story.state_changed_at or story.created_at
+        assert stamp is not None
+        entries.extend(_story_entries(story, member, stamp, policy, zone))
+    first_day = start.astimezone(zone).date()
+    last_day = end.astimezone(zone).date()
+    kept = [
+        entry
+        for entry in entries
+        if (entry.at is not None and start <= entry.at < end)
+        or (entry.day is not None and first_day <= entry.day <= last_day)
+    ]
+    kept.sort(key=lambda entry: (_sort_time(entry, zone), entry.uid))
+    return kept
+
+
+def _story_entries(
+    story: Story, member: Member, stamp: datetime, policy: Policy, zone: ZoneInfo
+) -> list[PersonalEntry]:
+    label = f"#{story.id} {story.title}"
+    found: list[PersonalEntry] = []
+    if story.author_id == member.id:
+        if story.state in DRAFTING_STATES and story.draft_due is not None:
+            found.append(
+                PersonalEntry(
+                    uid=f"story-{story.id}-draft-due",
+                    kind="draft-due",
+                    title=f"Draft due: {label}",
+                    description=(
+                        f"Submit the draft of story #{story.id} with "
+                        f"/story draft {story.id} <link>."
+                    ),
+                    day=story.draft_due,
+                    changed_at=stamp,
+                    sequence=story.version,
+                )
+            )
+        if story.state == "scheduled" and story.scheduled_at is not None:
+            found.append(
+                PersonalEntry(
+                    uid=f"story-{story.id}-publication",
+                    kind="publication",
+                    title=f"Publishing: {label}",
+                    description=f"Story #{story.id} is scheduled to go out on Instagram.",
+                    at=story.scheduled_at,
+                    changed_at=stamp,
+                    sequence=story.version,
+                )
+            )
+        if story.state == "published" and story.published_at is not None:
+            found.append(
+                PersonalEntry(
+                    uid=f"story-{story.id}-publication",
+                    kind="publication",
+                    title=f"Published: {label}",
+                    description=f"Story #{story.id} is out: {story.permalink or 'on Instagram'}.",
+                    at=story.published_at,
+                    url=story.permalink,
+                    changed_at=stamp,
+                    sequence=story.version,
+                )
+            )
+    waiting_since = story.state_changed_at or story.created_at
+    if story.reviewer_id == member.id and waiting_since is not None:
+        # Placed when the reminder about it would come: the day the nudge falls due, at the
+        # reminder time, in the reviewer's time zone.
+        nudge_day = waiting_since.astimezone(zone).date() + timedelta(
+            days=policy.reminders.review_nudge_days
+        )
+        at = datetime.combine(nudge_day, policy.reminders.remind_at, tzinfo=zone).astimezone(UTC)
+        if story.state == "pitched":
+            found.append(
+                PersonalEntry(
+                    uid=f"story-{story.id}-pitch-waiting",
+                    kind="pitch-waiting",
+                    title=f"Decide on the pitch: {label}",
+                    description=(
+                        f"Pitched on {waiting_since.astimezone(zone):%Y-%m-%d}. "
+                        f"/story accept {story.id} or /story decline {story.id} <reason>."
+                    ),
+                    at=at,
+                    changed_at=stamp,
+                    sequence=story.version,
+                )
+            )
+        if story.state == "in_review":
+            found.append(
+                PersonalEntry(
+                    uid=f"story-{story.id}-review-waiting",
+                    kind="review-waiting",
+                    title=f"Review the draft: {label}",
+                    description=(
+                        f"Draft submitted on {waiting_since.astimezone(zone):%Y-%m-%d}: "
+                        f"{story.draft_link or 'no link'}. /story approve {story.id} or "
+                        f"/story changes {story.id} <note>."
+                    ),
+                    at=at,
+                    url=story.draft_link,
+                    changed_at=stamp,
+                    sequence=story.version,
+                )
+            )
+    return found
+
+
+def _last_changes(session: Session, story_ids: list[int]) -> dict[int, datetime]:
+    if not story_ids:
+        return {}
+    rows = session.exec(
+        select(StoryEvent.story_id, func.max(StoryEvent.at))
+        .where(col(StoryEvent.story_id).in_(story_ids))
+        .group_by(col(StoryEvent.story_id))
+    ).all()
+    # func.max bypasses the UTC column type on SQLite: normalise what comes back.
+    return {story_id: _as_utc(at) for story_id, at in rows if at is not None}
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _sort_time(entry: PersonalEntry, zone: ZoneInfo) -> datetime:
+    if entry.at is not None:
+        return entry.at
+    assert entry.day is not None
+    return datetime.combine(entry.day, time(0), tzinfo=zone).astimezone(UTC)
