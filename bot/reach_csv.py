@@ -32,6 +32,7 @@ class Table:
     path: Path
     encoding: str
     delimiter: str
+    declared: bool  # the delimiter was named by a `sep=` line, not chosen by a locale
     skip: int  # physical lines before the header (`sep=`, the figure's name, blank lines)
     title: str  # the figure's name on the line before the header, or ""
     header: list[str]
@@ -135,6 +136,7 @@ def open_table(path: str | Path) -> Table:
     file = Path(path)
     encoding, lines = sniff_encoding(file)
     delimiter: str | None = None
+    declared = False
     title = ""
     skip = 0
     with file.open(encoding=encoding, errors="replace", newline="") as handle:
@@ -149,6 +151,7 @@ def open_table(path: str | Path) -> Table:
             if text.strip().lower().startswith("sep=") and skip == 0 and delimiter is None:
                 mark = text.strip()[4:5]
                 delimiter = mark if mark in DELIMITERS else None
+                declared = delimiter is not None
                 skip += 1
                 continue
             cells = _cells(text, delimiter or _delimiter(text))
@@ -161,4 +164,4 @@ def open_table(path: str | Path) -> Table:
     header = _cells(text, delimiter)
     if "\0" in text:
         raise FileProblem("not a CSV file (it holds NUL characters)")
-    return Table(file, encoding, delimiter, skip, title, header, lines)
+    return Table(file, encoding, delimiter, declared, skip, title, header, lines)

@@ -141,7 +141,7 @@ def content_row(cells: Sequence[str], layout: Layout, convention: Convention,
     permalink = _cell(cells, columns, "permalink").strip() or None
     post_type = _cell(cells, columns, "post_type").strip().lower() or None
     published = read_time(_cell(cells, columns, "published_at"), convention, policy.zone,
-                          "Publish time")
+                          _column_name(layout, "published_at"))
     return PostFigures(
         media_id=media_id.split("_")[-1],
         permalink=permalink,
@@ -153,11 +153,10 @@ def content_row(cells: Sequence[str], layout: Layout, convention: Convention,
 
 
 def _column_name(layout: Layout, name: str) -> str:
-    """How rejections name a column: as the file does (`Reichweite`), or Storydesk's name."""
-    header = layout.header
+    """How rejections name a column: as the file does (`Reichweite`)."""
     index = layout.columns.get(name)
-    if layout.kind == CONTENT_KIND and index is not None and index < len(header):
-        return header[index].strip()
+    if index is not None and index < len(layout.header):
+        return layout.header[index].strip()
     return name
 
 
@@ -171,15 +170,18 @@ def daily_row(cells: Sequence[str], layout: Layout, convention: Convention, now:
         if value is None:
             raise RowProblem(f"no figure for {day}")
         return [DailyFigure(day, layout.metric, value)]
-    values = {name: read_count(_cell(cells, columns, name), name, convention)
+    values = {name: read_count(_cell(cells, columns, name), _column_name(layout, name),
+                               convention)
               for name in DAILY_METRICS if name in columns}
     known = {name: value for name, value in values.items() if value is not None}
     if not known:
         raise RowProblem(f"no figures for {day}")
     reached, non = known.get("accounts_reached"), known.get("non_followers_reached")
     if reached is not None and non is not None and non > reached:
-        raise RowProblem(f"non_followers_reached ({non:,}) is more than accounts_reached "
-                         f"({reached:,})")
+        raise RowProblem(f"{_column_name(layout, 'non_followers_reached')} "
+                         f"({convention.show(non)}) is more than "
+                         f"{_column_name(layout, 'accounts_reached')} "
+                         f"({convention.show(reached)})")
     return [DailyFigure(day, name, value) for name, value in known.items()]
 
 
@@ -262,7 +264,9 @@ def import_file(
         layout = detect(table.header, table.title)
     except (FileProblem, LayoutProblem) as problem:
         raise ImportProblem(str(problem)) from None
-    convention = decide(table.delimiter, layout.language, _count_cells(table, layout))
+    # A delimiter named by a `sep=` line is the exporting program's choice, not a locale's.
+    convention = decide("" if table.declared else table.delimiter, layout.language,
+                        _count_cells(table, layout))
     result.kind, result.label = layout.kind, layout.label
     result.ignored_columns, result.rate_columns = layout.not_recognised, layout.rates
     result.numbers, result.encoding = convention.describe(), table.encoding

@@ -53,6 +53,11 @@ class Convention:
             return None
         return "." if self.decimal == "," else ","
 
+    def show(self, value: int) -> str:
+        """A whole number as the file writes it: 1.234 in a German file."""
+        text = f"{value:,}"
+        return text.replace(",", ".") if self.decimal == "," else text
+
     def describe(self) -> str:
         """The line the import prints about it."""
         if self.decimal == ",":
@@ -98,8 +103,8 @@ def decide(delimiter: str, header_language: str | None, values: Iterable[str] = 
            ) -> Convention:
     """The file's number convention, from its delimiter, header and (if need be) values.
 
-    `values` is only read when the delimiter and the header do not settle it: they agree,
-    or one of them says nothing.
+    `values` is only read when the delimiter and the header do not settle it: when they
+    disagree (English column names between semicolons), or when neither says anything.
     """
     by_delimiter = delimiter_language(delimiter)
     names = {GERMAN: "German column names", ENGLISH: "English column names"}
@@ -112,8 +117,10 @@ def decide(delimiter: str, header_language: str | None, values: Iterable[str] = 
     if by_delimiter and header_language is None:
         return _convention(by_delimiter, marks[delimiter])
     seen = {value_language(value) for value in values} - {None}
-    clue = (f"{names[header_language]} but {marks[delimiter]}" if header_language
-            else f"{marks.get(delimiter, repr(delimiter))} and no header language")
+    if header_language:
+        clue = f"{names[header_language]} but {marks[delimiter]}"
+    else:
+        clue = "neither the column names nor the delimiter tell"
     if len(seen) == 1:
         language = seen.pop()
         example = "12,5" if language == GERMAN else "1.5"
@@ -246,6 +253,8 @@ def read_time(text: str, convention: Convention, zone: ZoneInfo, column: str
         return None
     english = _US_TIME.fullmatch(raw) if convention.language != GERMAN else None
     german = _GERMAN_TIME.fullmatch(raw) if convention.language != ENGLISH else None
+    wanted = {ENGLISH: "MM/DD/YYYY HH:MM, month first", GERMAN: "TT.MM.JJJJ HH:MM"}.get(
+        convention.language or "", "MM/DD/YYYY HH:MM or TT.MM.JJJJ HH:MM")
     try:
         if english or german:
             match = english or german
@@ -257,7 +266,8 @@ def read_time(text: str, convention: Convention, zone: ZoneInfo, column: str
             return local.astimezone(UTC)
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise NumberProblem(f"{column} is not a date and time ({raw[:30]!r})") from None
+        raise NumberProblem(f"{column} is not a date and time ({raw[:30]!r}; this file "
+                            f"writes {wanted})") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
     return parsed.astimezone(UTC)

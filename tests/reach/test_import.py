@@ -49,7 +49,8 @@ def test_content_export_with_reordered_columns_and_bad_rows(engine: Engine,
     assert result.rejected == [
         (5, "Reach is not a number ('abc')"),
         (6, "Post ID is empty"),
-        (7, "Publish time is not a date and time ('31/03/2026 10:00')"),
+        (7, "Publish time is not a date and time ('31/03/2026 10:00'; this file writes "
+            "MM/DD/YYYY HH:MM, month first)"),
         (8, "Post ID 18043960487123451 appears again (first on line 2)"),
     ]
     with read_session(engine) as session:
