@@ -212,6 +212,22 @@ def test_utf16_without_byte_order_mark(engine: Engine, policy: Policy,
     assert daily(engine) == {(date(2026, 11, 16), "views"): 4200}
 
 
+def test_windows_1252_and_a_sep_line(engine: Engine, policy: Policy, tmp_path: Path) -> None:
+    path = write(tmp_path, "alt.csv", "sep=;\r\nBeitrags-ID;Veröffentlichungszeitpunkt;"
+                                      "Beschreibung;Reichweite\r\n"
+                                      "17990000000000001;01.04.2026 18:00;Große Geräte;2.500\r\n",
+                 "cp1252")
+    result = import_file(path, engine, policy, NOW, progress=quiet)
+
+    assert (result.stored, result.rejected, result.encoding) == (1, [], "cp1252")
+    # A `sep=` line names the delimiter for the program that opens the file; the German
+    # column names decide the numbers.
+    assert result.numbers.endswith(": German column names.")
+    post = posts(engine)["17990000000000001"]
+    assert (post.caption, post.reach) == ("Große Geräte", 2500)
+    assert post.published_at == datetime(2026, 4, 1, 16, 0, tzinfo=UTC)
+
+
 def test_columns_not_recognised_are_named(engine: Engine, policy: Policy,
                                           tmp_path: Path) -> None:
     path = write(tmp_path, "more.csv", "Beitrags-ID;Reichweite;Interaktionen;Interaktionsrate\n"
