@@ -127,10 +127,11 @@ def content_row(cells: Sequence[str], layout: Layout, convention: Convention,
                 policy: Policy) -> PostFigures:
     columns = layout.columns
     media_id = _cell(cells, columns, "media_id").strip().lstrip("'")
+    id_column = _column_name(layout, "media_id")
     if not media_id:
-        raise RowProblem("Post ID is empty")
+        raise RowProblem(f"{id_column} is empty")
     if not re.fullmatch(r"\d{1,40}(_\d{1,40})?", media_id):
-        raise RowProblem(f"Post ID is not a number ({media_id[:30]!r})")
+        raise RowProblem(f"{id_column} is not a number ({media_id[:30]!r})")
     figures: dict[str, Any] = {}
     for name in CONTENT_FIGURES:
         if name in columns:
@@ -293,8 +294,8 @@ def import_file(
                 post = content_row(cells, layout, convention, policy)
                 key: int | date = int(post.media_id)
                 if key in first_line:
-                    raise RowProblem(f"Post ID {post.media_id} appears again (first on line "
-                                     f"{first_line[key]})")
+                    raise RowProblem(f"{_column_name(layout, 'media_id')} {post.media_id} "
+                                     f"appears again (first on line {first_line[key]})")
                 first_line[key] = line
                 batch_posts.append(post)
             else:
