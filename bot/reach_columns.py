@@ -8,19 +8,24 @@ Where the names come from:
   "Duration (sec)", "Publish time", "Permalink", "Post type", "Data comment", "Date"
   (holds "Lifetime", not a day), "Views", "Reach", "Likes", "Shares", "Follows",
   "Comments", "Saves"; exports from before April 2025 carry "Impressions" instead of
-  "Views". Meta does not document the header. The German export names the same columns
-  "Beitrags-ID", "Konto-ID", "Konto-Benutzername", "Kontoname", "Beschreibung",
+  "Views". Meta does not document the header, in either language. The German names
+  below ("Beitrags-ID", "Konto-ID", "Konto-Benutzername", "Kontoname", "Beschreibung",
   "Dauer (Sek.)", "Veröffentlichungszeitpunkt", "Permalink", "Beitragstyp",
-  "Datenkommentar", "Datum" ("Gesamte Laufzeit"), "Aufrufe", "Reichweite" or
+  "Datenkommentar", "Datum" holding "Gesamte Laufzeit", "Aufrufe", "Reichweite" or
   "Erreichte Konten", "„Gefällt mir“-Angaben", "Geteilte Inhalte", "Follows",
-  "Kommentare", "Gespeichert" or "Gespeicherte Beiträge", "Impressionen" (older exports);
-  these are the names of the German Business Suite interface, and the variants seen in
-  public projects' German fixtures are accepted because they differ between exports.
+  "Kommentare", "Gespeichert" or "Gespeicherte Beiträge", "Impressionen") are those of the
+  German Business Suite interface as public projects that import German exports quote
+  them; one of them notes that its German header is reconstructed and that names vary
+  between exports ("Reichweite" / "Erreichte Konten"). Hence the variants, and hence
+  every other column is named in the output: check the names against a real German
+  export when one comes in.
 - Meta Business Suite, daily figures (Insights -> Overview -> Export): one file per figure,
   UTF-16 with a byte-order mark, a `sep=,` line, the figure's name ("Instagram reach",
-  "Instagram views", "Instagram follows"; German "Instagram-Reichweite",
-  "Instagram-Aufrufe", "Instagram-Follows"), then the header "Date","Primary" (German
-  "Datum","Primär") and one row per day, `"2026-11-16T00:00:00","1234"`.
+  "Instagram follows"), then the header "Date","Primary" and one row per day,
+  `"2026-11-16T00:00:00","1234"`, as public projects that import these files quote them.
+  No German one was seen: the figure's name is matched by word ("reach", "Reichweite",
+  "Erreichte Konten", "views", "Aufrufe", ...) and the header "Datum","Primär" is assumed
+  by analogy with the interface's German.
 - Storydesk's own daily account file: `date` and the metric names Storydesk stores
   (`accounts_reached`, ...), or the same in words, English or German (see README).
 
