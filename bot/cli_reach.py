@@ -21,9 +21,17 @@ def add_commands(sub: Any) -> None:
                             "the last three days again)")
     fetch.set_defaults(handler=cmd_fetch)
     load = actions.add_parser(
-        "import", help="import CSV files: the Meta Business Suite content export or a daily "
-                       "account file (see the README)")
-    load.add_argument("files", nargs="+", metavar="FILE.csv")
+        "import", help="import CSV files, English or German: Meta Business Suite's content "
+                       "export or daily figures, or a daily account file (see the README); "
+                       "days not over yet are skipped")
+    load.description = (
+        "Import reach figures from CSV files: the content export of Meta Business Suite "
+        "(one row per post), its daily figures (one file per figure), or a daily account "
+        "file, with English or German column names. Each file's number convention (1,234.5 "
+        "or 1.234,5) is read from the file; UTF-8, Windows-1252 and UTF-16 are recognised. "
+        "Exit status 1 if a row was rejected or a file not imported; days not over yet are "
+        "skipped, not rejected.")
+    load.add_argument("files", nargs="+", metavar="FILE.csv", help="the files to import")
     load.set_defaults(handler=cmd_import)
 
     digest = sub.add_parser("digest", help="the weekly reach summary")

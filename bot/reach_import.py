@@ -1,217 +1,119 @@
 """`storydesk reach import FILE.csv ...`: reach figures from files, for teams without the API.
 
-Two layouts are recognised by their header (column order does not matter, nor case):
+Three layouts are recognised by their header, in English or German (column order does not
+matter, nor case; `bot/reach_columns.py` lists the names and where they come from):
 
-- the content export of Meta Business Suite: one row per post, with `Post ID` and any of
-  `Publish time`, `Permalink`, `Post type`, `Description`, `Views`, `Impressions`, `Reach`,
-  `Likes`, `Shares`, `Comments`, `Saves`, `Follows` (other columns are ignored). Numbers may
-  be quoted with thousands separators ("1,234"); times look like `03/27/2026 06:08` and are
-  read in the team's time zone.
-- a daily account file: `date` (YYYY-MM-DD) and any of `accounts_reached`,
-  `non_followers_reached`, `views`, `impressions`, `followers`. An empty cell means unknown,
-  not zero.
+- the content export of Meta Business Suite: one row per post (`Post ID` / `Beitrags-ID`);
+- Meta Business Suite's daily figures: one file per figure, its name on the line before
+  the header `Date`, `Primary` (`Datum`, `Primär`);
+- Storydesk's daily account file: `date` and any of `accounts_reached`,
+  `non_followers_reached`, `views`, `impressions`, `followers`, `new_followers`.
 
-Good rows are stored (a day or a post imported again replaces the earlier figures); each
-rejected row is named with its line number and the reason. The exit status is 1 if any row
-was rejected.
+Each file's number convention (`1,234.5` or `1.234,5`) is decided from the file
+(`bot/reach_locale.py`). The file is read as a stream and its good rows are stored in
+batches (a day or a post imported again replaces the earlier figures); each rejected row is
+named with its line number and the reason; a day that is not over yet, in the team's time
+zone or on Instagram's clock (Pacific time), is skipped with a note. The exit status is 1
+if any row was rejected.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from bot.reach_columns import (
+    CONTENT_FIGURES,
+    CONTENT_KIND,
+    DAILY_KIND,
+    DAILY_METRICS,
+    META_DAILY_KIND,
+    Layout,
+    LayoutProblem,
+    detect,
+)
+from bot.reach_csv import FileProblem, Table, open_table
+from bot.reach_locale import (
+    Convention,
+    NumberProblem,
+    decide,
+    read_count,
+    read_day,
+    read_time,
+)
 from handlers.context import Policy
-from handlers.reach import MAX_FIGURE, DailyFigure, PostFigures, store_daily, store_posts
+from handlers.reach import DailyFigure, PostFigures, store_daily, store_posts
 from storage.db import write_session
+
+__all__ = ["CONTENT_KIND", "DAILY_KIND", "META_DAILY_KIND", "ImportProblem", "ImportResult",
+           "Progress", "import_file", "parse_count"]
 
 SOURCE = "csv"
 BATCH = 1000
 BAR_AFTER_ROWS = 1000  # a progress bar on a terminal for files at least this long
 LINES_AFTER_ROWS = 10_000  # progress lines in logs (no terminal) for files this long
-
-CONTENT_KIND = "Meta Business Suite content export"
-DAILY_KIND = "daily account file"
-
-CONTENT_COLUMNS = {
-    "post id": "media_id",
-    "publish time": "published_at",
-    "permalink": "permalink",
-    "post type": "post_type",
-    "description": "caption",
-    "views": "views",
-    "impressions": "impressions",
-    "reach": "reach",
-    "likes": "likes",
-    "shares": "shares",
-    "comments": "comments",
-    "saves": "saves",
-    "follows": "follows",
-}
-CONTENT_FIGURES = ("views", "impressions", "reach", "likes", "shares", "comments", "saves",
-                   "follows")
-DAILY_COLUMNS = ("accounts_reached", "non_followers_reached", "views", "impressions",
-                 "followers")
-_SEPARATORS = re.compile(r"[,\u00a0\u202f' _]")
-_US_TIME = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+INSTAGRAM_ZONE = ZoneInfo("America/Los_Angeles")
+"""Instagram closes its days at midnight Pacific time (see bot/instagram.py)."""
 
 
 class ImportProblem(Exception):
     """The file as a whole cannot be read (missing, not a CSV, header not recognised)."""
 
 
-class RowProblem(ValueError):
-    """One row is rejected; the message says why."""
+RowProblem = NumberProblem
+"""One row is rejected; the message says why."""
+
+
+class DayNotOver(Exception):
+    """The row's day is still running: skipped, not an error."""
 
 
 @dataclass
 class ImportResult:
     path: str
     kind: str = ""
+    label: str = ""
     read: int = 0
     stored: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    rate_columns: list[str] = field(default_factory=list)
+    numbers: str = ""
+    encoding: str = ""
 
     def lines(self) -> list[str]:
-        lines = [f"{self.path} ({self.kind}): {self.read} rows read, {self.stored} stored, "
-                 f"{len(self.rejected)} rejected."]
-        if self.ignored_columns and self.kind == DAILY_KIND:
-            lines.append(f"  Columns not understood, ignored: {', '.join(self.ignored_columns)}")
-        lines += [f"  line {line}: {reason}" for line, reason in self.rejected]
+        skipped = f"{len(self.skipped)} skipped, " if self.skipped else ""
+        lines = [f"{self.path} ({self.label or self.kind}): {self.read} rows read, "
+                 f"{self.stored} stored, {skipped}{len(self.rejected)} rejected."]
+        if self.encoding.startswith("utf-16"):
+            lines.append("  Read as UTF-16.")
+        if self.numbers:
+            lines.append(f"  {self.numbers}")
+        if self.ignored_columns:
+            lines.append(f"  Columns not recognised, ignored: {', '.join(self.ignored_columns)}")
+        if self.rate_columns:
+            lines.append("  Rates not imported (Storydesk works them out from the counts): "
+                         + ", ".join(self.rate_columns))
+        notes = sorted(self.rejected + self.skipped)
+        lines += [f"  line {line}: {reason}" for line, reason in notes]
         return lines
 
 
-def normalise(name: str) -> str:
-    return " ".join(name.replace("\ufeff", "").strip().lower().split())
-
-
 def parse_count(raw: str, column: str) -> int | None:
-    """`"1,234"` -> 1234; an empty cell -> None (unknown)."""
-    text = raw.strip()
-    if not text:
-        return None
-    digits = _SEPARATORS.sub("", text)
-    if not digits.isdigit():
-        if re.fullmatch(r"-\d+", digits):
-            raise RowProblem(f"{column} is negative ({text})")
-        raise RowProblem(f"{column} is not a whole number ({text[:30]!r})")
-    value = int(digits)
-    if value > MAX_FIGURE:
-        raise RowProblem(f"{column} is too large ({text[:30]})")
-    return value
+    """`"1,234"` -> 1234 in an English file; an empty cell -> None (unknown)."""
+    return read_count(raw, column)
 
 
-def parse_publish_time(raw: str, policy: Policy) -> datetime | None:
-    """`03/27/2026 06:08` (month first, team's time zone) or ISO 8601 -> aware UTC."""
-    text = raw.strip()
-    if not text:
-        return None
-    match = _US_TIME.match(text)
-    try:
-        if match:
-            month, day, year = int(match[1]), int(match[2]), int(match[3])
-            hour, minute, second = int(match[4] or 0), int(match[5] or 0), int(match[6] or 0)
-            local = datetime(year, month, day, hour, minute, second, tzinfo=policy.zone)
-            return local.astimezone(UTC)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise RowProblem(f"Publish time is not a date and time ({text[:30]!r})") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=policy.zone)
-    return parsed.astimezone(UTC)
-
-
-def parse_day(raw: str) -> date:
-    text = raw.strip()
-    if not text:
-        raise RowProblem("date is empty")
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise RowProblem(f"date is not YYYY-MM-DD ({text[:30]!r})") from None
-
-
-# --- reading -------------------------------------------------------------------------------
-
-
-def _delimiter(first_line: str) -> str:
-    """Comma, unless the header line has more semicolons or tabs (some spreadsheet exports)."""
-    counts = {delimiter: first_line.count(delimiter) for delimiter in (",", ";", "\t")}
-    return max(counts, key=lambda d: (counts[d], d == ","))
-
-
-def read_rows(text: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The header and an iterator of (line number in the file, cells) for the rows after it."""
-    lines = text.splitlines(keepends=True)
-    skip = 0
-    if lines and lines[0].strip().lower().startswith("sep="):
-        skip = 1
-    body = "".join(lines[skip:])
-    reader = csv.reader(io.StringIO(body),
-                        delimiter=_delimiter(lines[skip] if len(lines) > skip else ""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportProblem("the file is empty") from None
-    except csv.Error as error:
-        raise ImportProblem(f"not a CSV file ({error})") from None
-
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        while True:
-            start = reader.line_num + 1 + skip
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                yield start, [f"\0{error}"]
-                continue
-            if any(cell.strip() for cell in cells):
-                yield start, cells
-
-    return header, rows()
-
-
-def detect(header: Sequence[str]) -> tuple[str, dict[str, int], list[str]]:
-    """(kind, field name -> column index, ignored column names) for a header."""
-    names = [normalise(name) for name in header]
-    seen: set[str] = set()
-    for name in names:
-        if name and name in seen:
-            raise ImportProblem(f"the column {name!r} appears twice in the header")
-        seen.add(name)
-    if "post id" in names:
-        columns = {CONTENT_COLUMNS[name]: i for i, name in enumerate(names)
-                   if name in CONTENT_COLUMNS}
-        if not any(CONTENT_COLUMNS[n] in CONTENT_FIGURES for n in names if n in CONTENT_COLUMNS):
-            raise ImportProblem("a content export needs at least one of the columns "
-                                + ", ".join(c.title() for c in CONTENT_FIGURES))
-        ignored = [header[i] for i, n in enumerate(names) if n not in CONTENT_COLUMNS]
-        return CONTENT_KIND, columns, ignored
-    if "date" in names:
-        wanted = {name.replace(" ", "_").replace("-", "_"): i for i, name in enumerate(names)}
-        columns = {name: wanted[name] for name in ("date", *DAILY_COLUMNS) if name in wanted}
-        if len(columns) == 1:
-            raise ImportProblem("a daily account file needs `date` and at least one of "
-                                + ", ".join(DAILY_COLUMNS))
-        ignored = [header[i] for i, n in enumerate(names)
-                   if n.replace(" ", "_").replace("-", "_") not in columns]
-        return DAILY_KIND, columns, ignored
-    raise ImportProblem(
-        "the header is not one Storydesk knows: expected the Meta Business Suite content "
-        "export (with `Post ID`) or a daily account file (with `date` and "
-        "accounts_reached, non_followers_reached, views, impressions or followers)"
-    )
+# --- rows ----------------------------------------------------------------------------------
 
 
 def _cell(cells: Sequence[str], columns: dict[str, int], name: str) -> str:
@@ -221,45 +123,84 @@ def _cell(cells: Sequence[str], columns: dict[str, int], name: str) -> str:
     return cells[index]
 
 
-def content_row(cells: Sequence[str], columns: dict[str, int], policy: Policy) -> PostFigures:
+def content_row(cells: Sequence[str], layout: Layout, convention: Convention,
+                policy: Policy) -> PostFigures:
+    columns = layout.columns
     media_id = _cell(cells, columns, "media_id").strip().lstrip("'")
+    id_column = _column_name(layout, "media_id")
     if not media_id:
-        raise RowProblem("Post ID is empty")
+        raise RowProblem(f"{id_column} is empty")
     if not re.fullmatch(r"\d{1,40}(_\d{1,40})?", media_id):
-        raise RowProblem(f"Post ID is not a number ({media_id[:30]!r})")
+        raise RowProblem(f"{id_column} is not a number ({media_id[:30]!r})")
     figures: dict[str, Any] = {}
     for name in CONTENT_FIGURES:
         if name in columns:
-            figures[name] = parse_count(_cell(cells, columns, name), name.title())
+            figures[name] = read_count(_cell(cells, columns, name),
+                                       _column_name(layout, name), convention)
     if all(value is None for value in figures.values()):
         raise RowProblem("no figures in this row")
     permalink = _cell(cells, columns, "permalink").strip() or None
     post_type = _cell(cells, columns, "post_type").strip().lower() or None
+    published = read_time(_cell(cells, columns, "published_at"), convention, policy.zone,
+                          _column_name(layout, "published_at"))
     return PostFigures(
         media_id=media_id.split("_")[-1],
         permalink=permalink,
-        published_at=parse_publish_time(_cell(cells, columns, "published_at"), policy),
+        published_at=published,
         post_type=post_type[:40] if post_type else None,
         caption=_cell(cells, columns, "caption").strip() or None,
         **figures,
     )
 
 
-def daily_row(cells: Sequence[str], columns: dict[str, int], today: date
-              ) -> list[DailyFigure]:
-    day = parse_day(_cell(cells, columns, "date"))
-    if day >= today:
-        raise RowProblem(f"{day} is not over yet")
-    values = {name: parse_count(_cell(cells, columns, name), name)
-              for name in DAILY_COLUMNS if name in columns}
+def _column_name(layout: Layout, name: str) -> str:
+    """How rejections name a column: as the file does (`Reichweite`)."""
+    index = layout.columns.get(name)
+    if index is not None and index < len(layout.header):
+        return layout.header[index].strip()
+    return name
+
+
+def daily_row(cells: Sequence[str], layout: Layout, convention: Convention, now: datetime,
+              policy: Policy) -> list[DailyFigure]:
+    columns = layout.columns
+    day = read_day(_cell(cells, columns, "date"), convention)
+    check_day_over(day, now, policy)
+    if layout.kind == META_DAILY_KIND:
+        value = read_count(_cell(cells, columns, "value"), layout.metric, convention)
+        if value is None:
+            raise RowProblem(f"no figure for {day}")
+        return [DailyFigure(day, layout.metric, value)]
+    values = {name: read_count(_cell(cells, columns, name), _column_name(layout, name),
+                               convention)
+              for name in DAILY_METRICS if name in columns}
     known = {name: value for name, value in values.items() if value is not None}
     if not known:
         raise RowProblem(f"no figures for {day}")
     reached, non = known.get("accounts_reached"), known.get("non_followers_reached")
     if reached is not None and non is not None and non > reached:
-        raise RowProblem(f"non_followers_reached ({non:,}) is more than accounts_reached "
-                         f"({reached:,})")
+        raise RowProblem(f"{_column_name(layout, 'non_followers_reached')} "
+                         f"({convention.show(non)}) is more than "
+                         f"{_column_name(layout, 'accounts_reached')} "
+                         f"({convention.show(reached)})")
     return [DailyFigure(day, name, value) for name, value in known.items()]
+
+
+def check_day_over(day: date, now: datetime, policy: Policy) -> None:
+    """A day counts once it is over both in the team's time zone and on Instagram's clock.
+
+    An export made during the day includes that day with the figures so far; storing them
+    would replace them later only if the file were imported again, so the day is skipped.
+    """
+    team_today = now.astimezone(policy.zone).date()
+    instagram_today = now.astimezone(INSTAGRAM_ZONE).date()
+    if day > max(team_today, instagram_today):
+        raise RowProblem(f"{day} is in the future")
+    if day >= team_today:
+        raise DayNotOver(f"{day} skipped: the day is not over yet in {policy.timezone}")
+    if day >= instagram_today:
+        raise DayNotOver(f"{day} skipped: the day is not over yet on Instagram's clock "
+                         f"(Pacific time), which closes its days after {policy.timezone}")
 
 
 # --- progress ------------------------------------------------------------------------------
@@ -303,27 +244,35 @@ class Progress:
 # --- the import ----------------------------------------------------------------------------
 
 
+def _count_cells(table: Table, layout: Layout) -> Iterator[str]:
+    """The cells of the figure columns, read again from the file, for `decide` to look at."""
+    indexes = [index for name, index in layout.columns.items()
+               if name in (*CONTENT_FIGURES, *DAILY_METRICS, "value")]
+    for _line, cells in table.rows():
+        for index in indexes:
+            if index < len(cells):
+                yield cells[index]
+
+
 def import_file(
     path: str | Path, engine: Engine, policy: Policy, now: datetime,
     progress: Callable[[int, str], Progress] | None = None,
 ) -> ImportResult:
-    """Read one file, store its good rows, and say what was rejected and why."""
+    """Read one file as a stream, store its good rows in batches, say what was rejected."""
     result = ImportResult(str(path))
     try:
-        raw = Path(path).read_bytes()
-    except OSError as error:
-        raise ImportProblem(f"cannot read it ({error.strerror or error})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    header, rows = read_rows(text)
-    kind, columns, ignored = detect(header)
-    result.kind, result.ignored_columns = kind, ignored
-    total = text.count("\n") + (0 if text.endswith("\n") else 1)
-    bar = (progress or (lambda n, label: Progress(n, label)))(total, Path(path).name)
-    today = now.astimezone(policy.zone).date()
-    first_line: dict[str, int] = {}
+        table = open_table(path)
+        layout = detect(table.header, table.title)
+    except (FileProblem, LayoutProblem) as problem:
+        raise ImportProblem(str(problem)) from None
+    # A delimiter named by a `sep=` line is the exporting program's choice, not a locale's.
+    convention = decide("" if table.declared else table.delimiter, layout.language,
+                        _count_cells(table, layout))
+    result.kind, result.label = layout.kind, layout.label
+    result.ignored_columns, result.rate_columns = layout.not_recognised, layout.rates
+    result.numbers, result.encoding = convention.describe(), table.encoding
+    bar = (progress or (lambda n, label: Progress(n, label)))(table.lines, Path(path).name)
+    first_line: dict[int | date, int] = {}
     batch_posts: list[PostFigures] = []
     batch_days: list[DailyFigure] = []
 
@@ -336,22 +285,22 @@ def import_file(
         batch_posts.clear()
         batch_days.clear()
 
-    for line, cells in rows:
+    for line, cells in table.rows():
         result.read += 1
         try:
             if cells and cells[0].startswith("\0"):
                 raise RowProblem(f"not a CSV row ({cells[0][1:]})")
-            if kind == CONTENT_KIND:
-                post = content_row(cells, columns, policy)
-                key = post.media_id
+            if layout.kind == CONTENT_KIND:
+                post = content_row(cells, layout, convention, policy)
+                key: int | date = int(post.media_id)
                 if key in first_line:
-                    raise RowProblem(f"Post ID {key} appears again (first on line "
-                                     f"{first_line[key]})")
+                    raise RowProblem(f"{_column_name(layout, 'media_id')} {post.media_id} "
+                                     f"appears again (first on line {first_line[key]})")
                 first_line[key] = line
                 batch_posts.append(post)
             else:
-                figures = daily_row(cells, columns, today)
-                key = figures[0].day.isoformat()
+                figures = daily_row(cells, layout, convention, now, policy)
+                key = figures[0].day
                 if key in first_line:
                     raise RowProblem(f"{key} appears again (first on line {first_line[key]})")
                 first_line[key] = line
@@ -359,6 +308,8 @@ def import_file(
             result.stored += 1
         except RowProblem as problem:
             result.rejected.append((line, str(problem)))
+        except DayNotOver as note:
+            result.skipped.append((line, str(note)))
         if len(batch_posts) + len(batch_days) >= BATCH:
             flush()
         bar.update(line)

@@ -47,9 +47,10 @@ def test_content_export_with_reordered_columns_and_bad_rows(engine: Engine,
     assert result.kind == CONTENT_KIND
     assert (result.read, result.stored) == (7, 3)
     assert result.rejected == [
-        (5, "Reach is not a whole number ('abc')"),
+        (5, "Reach is not a number ('abc')"),
         (6, "Post ID is empty"),
-        (7, "Publish time is not a date and time ('31/03/2026 10:00')"),
+        (7, "Publish time is not a date and time ('31/03/2026 10:00'; this file writes "
+            "MM/DD/YYYY HH:MM, month first)"),
         (8, "Post ID 18043960487123451 appears again (first on line 2)"),
     ]
     with read_session(engine) as session:
@@ -99,10 +100,13 @@ def test_daily_file_any_order_empty_cells_unknown(engine: Engine, policy: Policy
         (6, "non_followers_reached (900) is more than accounts_reached (800)"),
         (7, "date is not YYYY-MM-DD ('20.11.2026')"),
         (8, "views is negative (-5)"),
-        (9, "non_followers_reached is not a whole number ('1.5')"),
+        (9, "non_followers_reached is not a whole number ('1.5': a decimal, and counts are "
+            "whole numbers)"),
         (10, "no figures for 2026-11-15"),
-        (11, "2026-11-23 is not over yet"),
     ]
+    # An export made during the day includes today: skipped with a note, not an error.
+    assert result.skipped == [
+        (11, "2026-11-23 skipped: the day is not over yet in Europe/Berlin")]
     with read_session(engine) as session:
         rows = {(r.day, r.metric): (r.value, r.source)
                 for r in session.exec(select(ReachDaily)).all()}
@@ -165,7 +169,8 @@ def test_command_exit_status_and_summary(tmp_path: Path) -> None:
                                    str(FIXTURES / "unknown_header.csv")], NOW, out, err)
     assert status == 1
     text = out.getvalue()
-    assert "daily_account.csv (daily account file): 10 rows read, 3 stored, 7 rejected." in text
+    assert ("daily_account.csv (daily account file, English): 10 rows read, 3 stored, "
+            "1 skipped, 6 rejected.") in text
     assert "  line 6: non_followers_reached (900) is more than accounts_reached (800)" in text
     assert "unknown_header.csv: not imported: the header is not one" in err.getvalue()
     engine = make_engine(settings.database_url)
