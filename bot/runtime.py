@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from bot.commands import CommandRunner, Directory
+from bot.crowd_jobs import crowd_job, crowd_rules
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics
 from bot.reach_jobs import reach_job
@@ -35,6 +36,7 @@ def policy_from(settings: Settings, channel_platforms: tuple[str, ...]) -> Polic
         draft_days=settings.draft_days,
         channel_platforms=channel_platforms,
         reminders=reminder_rules(settings),
+        crowd=crowd_rules(settings),
     )
 
 
@@ -100,6 +102,7 @@ def build_runtime(
                       directories)
     runtime.tick_jobs.append(reminder_job(engine, policy))
     runtime.tick_jobs.append(reach_job(engine, settings, policy))
+    runtime.tick_jobs.append(crowd_job(engine, settings, policy))
     if "mattermost" in platforms and "mattermost" not in transports:
         attach_platform(runtime, "bot.mattermost.service", "attach_mattermost")
     if "slack" in platforms and "slack" not in transports and settings.slack_enabled:

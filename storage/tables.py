@@ -1,6 +1,7 @@
 """Imports every module that defines tables, so that SQLModel.metadata knows them all."""
 
 from storage import (
+    crowd,  # noqa: F401
     delivery,  # noqa: F401
     models,  # noqa: F401
     reach,  # noqa: F401
