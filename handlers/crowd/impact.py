@@ -112,21 +112,24 @@ def _count(value: int | None) -> str:
 def line_text(line: ImpactLine) -> str:
     kind = " · ".join(v for v in (line.objective, line.format) if v) or "no objective set"
     when = f"{line.published:%d %b %Y}" if line.published else "?"
-    figures = (f"{_count(line.reached)} accounts reached, {_count(line.non_followers)} "
-               f"non-followers, {_count(line.views)} {line.views_metric}")
+    figures = (f"accounts reached {_count(line.reached)}, non-followers "
+               f"{_count(line.non_followers)}, {line.views_metric} {_count(line.views)}")
     link = f" {line.link}" if line.link else ""
-    return f"#{line.story_id} {line.title} ({when}; {kind}):{link} — {figures}"
+    return f"#{line.story_id} {line.title} ({when}; {kind}): {figures}.{link}"
 
 
 def totals_text(impact: Impact) -> str:
     stories = len(impact.lines)
     noun = "story" if stories == 1 else "stories"
     parts = [f"{stories} {noun}"]
-    for name, label in (("reached", "accounts reached"), ("views", "views or impressions")):
-        total = impact.total(name)
-        partial = "" if impact.known(name) == stories else \
-            f" ({impact.known(name)} of {stories} with figures)"
-        parts.append(f"{_count(total)} {label}{partial}")
+    for name, label, short in (("reached", "accounts reached", "reach"),
+                               ("views", "views or impressions", "view")):
+        known = impact.known(name)
+        if not known:
+            parts.append(f"no {short} figures yet")
+            continue
+        partial = "" if known == stories else f" ({known} of {stories} with figures)"
+        parts.append(f"{_count(impact.total(name))} {label}{partial}")
     return ", ".join(parts)
 
 

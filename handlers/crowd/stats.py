@@ -277,7 +277,8 @@ def build_stats(session: Session, now: datetime, policy: Policy,
     diversity, featured_people = _diversity(session, members, published)
     return CrowdStats(
         months=months, first_day=first_day, last_day=now.astimezone(zone).date(),
-        group_size=len(members), per_member=per_member, contributors=len(pitch_count),
+        group_size=len(members), per_member=per_member,
+        contributors=len(set(pitch_count) | set(published_count)),
         pitches=len(pitched), published=len(published), reach=sum(reach_of.values()),
         with_figures=len(reach_of), silent=tuple(m.display_name for m in silent),
         silent_months=policy.crowd.nudge_after_months, objectives=objectives,
