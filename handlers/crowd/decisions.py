@@ -15,6 +15,7 @@ SMALL_GROUP = 5  # any group smaller than this is shown as "fewer than 5", never
 FEWER_THAN = f"fewer than {SMALL_GROUP}"
 NOT_GIVEN = "not given"
 OTHER = "other answers together"
+ALL_TOGETHER = "all answers together (no group of 5 or more)"
 CAREER_STAGES = ("bachelor", "master", "phd", "postdoc", "staff")
 PROFILE_FIELDS = ("career", "country", "gender")
 MAX_GENDER_LENGTH = 40
@@ -143,6 +144,7 @@ def make_up(values: Iterable[str | None]) -> tuple[GroupCount, ...]:
 
     Values held by fewer than five people are pooled into one row ("other answers
     together"). If that pool holds fewer than five, the smallest shown value joins it
+    ("not given" before an answer of the same size)
     (otherwise it could be worked out from the total), until the pool holds five or more;
     if even everyone together is fewer than five, the one row says "fewer than 5".
     """
@@ -152,14 +154,15 @@ def make_up(values: Iterable[str | None]) -> tuple[GroupCount, ...]:
         return ()
     if total < SMALL_GROUP:
         return (GroupCount("everyone", None, None),)
+    # Largest first; of equal groups "not given" is pooled before an answer is.
     shown = sorted(((label, n) for label, n in counts.items() if n >= SMALL_GROUP),
-                   key=lambda item: (-item[1], item[0]))
+                   key=lambda item: (-item[1], item[0] == NOT_GIVEN, item[0]))
     pooled = total - sum(n for _, n in shown)
     while 0 < pooled < SMALL_GROUP and shown:
         pooled += shown.pop()[1]
     rows = [GroupCount(label, n, n / total) for label, n in shown]
     if pooled:
-        rows.append(GroupCount(OTHER, pooled, pooled / total))
+        rows.append(GroupCount(OTHER if shown else ALL_TOGETHER, pooled, pooled / total))
     return tuple(rows)
 
 
