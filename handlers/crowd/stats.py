@@ -409,6 +409,8 @@ def contributor_reply(stats: CrowdStats, actor: Member) -> Reply:
                 ("What they reached", reach))),
         Heading("The whole group"),
         _totals(stats),
+        Paragraph(f"Members not heard from in {stats.silent_months} months: "
+                  f"{len(stats.silent)}."),
         *_balance_blocks(stats),
         Paragraph("`/story impact` lists your stories and what each reached."),
     ]
