@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -25,9 +26,9 @@ from handlers.crowd.impact import build_impact, impact_reply
 from handlers.crowd.stats import NUDGE_KEY_PREFIX, lacking_line, lacking_objective
 from handlers.members import COORDINATOR
 from handlers.outbox import notify_member
-from handlers.reminders import Deferral, defer
+from handlers.reminders import Deferral, Job, defer
 from handlers.reply import Paragraph, Reply
-from handlers.timing import at_local, zone_named
+from handlers.timing import at_local, next_allowed, next_weekly, zone_named
 from storage.models import AwayPeriod, Member, Outbound, Story
 
 YEAR_KEY_PREFIX = "crowd-year:"
@@ -75,6 +76,10 @@ def _latest_by_member(session: Session, prefix: str) -> dict[int, datetime]:
         .group_by(col(Outbound.member_id))
     ).all()
     return {member_id: at for member_id, at in rows if member_id is not None and at}
+
+
+def _local_day(moment: datetime | None, zone: ZoneInfo) -> date | None:
+    return moment.astimezone(zone).date() if moment else None
 
 
 def nudge_reply(member: Member, last_pitch: date | None, lacking: str | None) -> Reply:
@@ -179,3 +184,36 @@ def run_crowd_tick(session: Session, now: datetime, policy: Policy) -> CrowdTick
     session.flush()
     return report
 
+
+
+def upcoming_crowd(session: Session, now: datetime, policy: Policy, weekday: int,
+                   at: time) -> list[Job]:
+    """For `storydesk jobs`: the next monthly crowd-health post, the next "your year"
+    messages, and how many members a nudge would reach today."""
+    zone = policy.zone
+    monthly = next_weekly(now, weekday, at, zone)
+    while monthly.astimezone(zone).day > 7:  # the month's first posting weekday
+        monthly = next_weekly(monthly, weekday, at, zone)
+    today = now.astimezone(zone).date()
+    year_start = date(today.year, *YEAR_END_FROM)
+    jobs = [Job(monthly, "monthly crowd-health post, with its chart", "team channel"),
+            Job(at_local(year_start if today < year_start else
+                         date(today.year + 1, *YEAR_END_FROM), policy.reminders.remind_at,
+                         zone), "\"your year\" impact messages", "DM each contributor")]
+    members = list(session.exec(select(Member).where(Member.role != COORDINATOR,
+                                                     col(Member.reminders_enabled))).all())
+    last_pitch = dict(session.exec(
+        select(Story.author_id, func.max(Story.created_at)).group_by(col(Story.author_id))
+    ).all())
+    last_nudge = _latest_by_member(session, NUDGE_KEY_PREFIX)
+    due = [m for m in members if m.id is not None and nudge_due(
+        today, joined=_local_day(m.created_at, zone),
+        last_pitch=_local_day(last_pitch.get(m.id), zone),
+        last_nudge=_local_day(last_nudge.get(m.id), zone),
+        after_months=policy.crowd.nudge_after_months)]
+    if due:
+        moment = next_allowed(max(now, at_local(today, policy.reminders.remind_at, zone)),
+                              zone, policy.reminders)
+        jobs.append(Job(moment, f"kind nudge to {len(due)} quiet "
+                        f"member{'' if len(due) == 1 else 's'}", "DM each, in their hours"))
+    return jobs

@@ -152,3 +152,28 @@ def test_the_monthly_post_goes_to_the_coordinators_channel_with_its_chart(
     assert "Not heard from in 6 months: 1." in post.payload
     for name in ("Silent Sam", "Dana", "make-up"):
         assert name not in post.payload
+
+
+def test_storydesk_jobs_lists_the_crowd_messages(tmp_path: Path) -> None:
+    from io import StringIO
+
+    from bot.cli_delivery import show_jobs
+    from storage.migrate import upgrade
+
+    settings = load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}"},
+                             env_file=None)
+    from storage.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    with write_session(engine) as session:
+        add_member(session, "Quiet Quinn")  # known since 1 January, never pitched
+        add_member(session, "Ada", coordinator=True)
+    out = StringIO()
+    show_jobs(engine, settings, day("2026-11-24 12:00"), 30, out)
+    engine.dispose()
+    text = out.getvalue()
+    assert "Mon 2026-12-07 09:00  monthly crowd-health post, with its chart" in text
+    assert "Tue 2026-12-15 09:00  \"your year\" impact messages" in text
+    # 13:00 in Berlin on a Tuesday: the nudge may go now, to one member (not the coordinator)
+    assert "Tue 2026-11-24 13:00  kind nudge to 1 quiet member" in text
