@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from handlers.context import Policy
@@ -46,8 +46,6 @@ DEFAULT_MONTHS = 12
 MAX_MONTHS = 120
 NUDGE_KEY_PREFIX = "crowd-nudge:"
 NAMES_SHOWN = 40
-# Stories that count for the balance: published, or on their way to it.
-COMMITTED_STATES = ("published", "scheduled")
 
 
 @dataclass(frozen=True)
@@ -139,7 +137,9 @@ def objective_counts(session: Session, since: datetime, until: datetime,
     field = col(Story.objective) if column == "objective" else col(Story.format)
     rows = session.exec(
         select(field, Story.state, Story.published_at, Story.scheduled_at)
-        .where(col(Story.state).in_(COMMITTED_STATES), field.is_not(None))
+        .where(field.is_not(None), or_(
+            and_(col(Story.state) == "published", col(Story.published_at) >= since),
+            and_(col(Story.state) == "scheduled", col(Story.scheduled_at) >= since)))
     ).all()
     counts: Counter[str] = Counter()
     for value, state, published_at, scheduled_at in rows:
@@ -475,3 +475,10 @@ def enqueue_monthly(session: Session, now: datetime, policy: Policy, *, weekday:
     figures = build_stats(session, now, policy)
     reply = team_post_reply(figures, chart(figures) if chart else None)
     return post_to_channel(session, platforms, "team", reply, key=key, now=now)
+
+
+def pending_monthly(session: Session) -> list[Outbound]:
+    """Crowd-health posts not sent yet, whose chart may need drawing again."""
+    return list(session.exec(select(Outbound).where(
+        col(Outbound.unique_key).like("crowd:monthly:%"),
+        col(Outbound.status).in_(["pending", "sending"]))).all())

@@ -152,6 +152,11 @@ def test_the_monthly_post_goes_to_the_coordinators_channel_with_its_chart(
     assert "Not heard from in 6 months: 1." in post.payload
     for name in ("Silent Sam", "Dana", "make-up"):
         assert name not in post.payload
+    # the chart went missing before the post was sent (a restart cleared the directory)
+    Path(image.path).unlink()
+    assert jobs.redraw_missing() == [image.path]
+    assert Path(image.path).read_bytes()[:4] == b"\x89PNG"
+    assert jobs.redraw_missing() == []
 
 
 def test_storydesk_jobs_lists_the_crowd_messages(tmp_path: Path) -> None:
