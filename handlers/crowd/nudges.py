@@ -8,7 +8,8 @@
   impact (unique key per member and year); until 15 January it may still go out.
 - Both respect `/story reminders off` (nothing is queued) and arrive in the person's
   working hours: on a working day, outside quiet hours, not while away, from the usual
-  reminder time on. A tick outside those hours queues nothing; a later one does.
+  reminder time on, and not on a day the person already had a direct message. A tick
+  outside those hours queues nothing; a later one does.
 """
 
 from __future__ import annotations
@@ -51,14 +52,31 @@ def year_key(member_id: int, year: int) -> str:
 
 
 def may_arrive_now(member: Member, now: datetime, policy: Policy,
-                   away: tuple[tuple[date, date], ...]) -> bool:
-    """Is `now` inside the member's working hours (and past the usual reminder time)?"""
+                   away: tuple[tuple[date, date], ...],
+                   last_message: datetime | None = None) -> bool:
+    """Is `now` inside the member's working hours (and past the usual reminder time), on a
+    day they have had no other direct message yet? These messages are never urgent: a
+    day with a reminder or a decision in it can do without them."""
     rules = policy.reminders
     zone = zone_named(member.timezone, policy.zone)
     today = now.astimezone(zone).date()
     if now < at_local(today, rules.remind_at, zone):
         return False
+    if last_message is not None and last_message >= at_local(today, time(0), zone):
+        return False
     return defer(now, Deferral(zone=zone, away=away), rules) <= now
+
+
+def _messaged_recently(session: Session, now: datetime) -> dict[int, datetime]:
+    """When each member last had a direct message queued, over the last two days."""
+    rows = session.exec(
+        select(Outbound.member_id, func.max(Outbound.created_at))
+        .where(col(Outbound.member_id).is_not(None),
+               col(Outbound.created_at) >= now - timedelta(days=2),
+               col(Outbound.status).in_(["pending", "sending", "sent"]))
+        .group_by(col(Outbound.member_id))
+    ).all()
+    return {member_id: at for member_id, at in rows if member_id is not None and at}
 
 
 def _away(session: Session, today: date) -> dict[int, tuple[tuple[date, date], ...]]:
@@ -97,7 +115,8 @@ def nudge_reply(member: Member, last_pitch: date | None, lacking: str | None) ->
 
 
 def _nudges(session: Session, now: datetime, policy: Policy, members: list[Member],
-            away: dict[int, tuple[tuple[date, date], ...]], report: CrowdTickReport) -> None:
+            away: dict[int, tuple[tuple[date, date], ...]], messaged: dict[int, datetime],
+            report: CrowdTickReport) -> None:
     last_pitch = dict(session.exec(
         select(Story.author_id, func.max(Story.created_at)).group_by(col(Story.author_id))
     ).all())
@@ -117,7 +136,8 @@ def _nudges(session: Session, now: datetime, policy: Policy, members: list[Membe
                          last_nudge=nudged.astimezone(zone).date() if nudged else None,
                          after_months=policy.crowd.nudge_after_months):
             continue
-        if not may_arrive_now(member, now, policy, away.get(member.id, ())):
+        if not may_arrive_now(member, now, policy, away.get(member.id, ()),
+                              messaged.get(member.id)):
             continue
         if lacking is False:
             row = lacking_objective(session, now, policy)
@@ -138,7 +158,8 @@ def year_to_report(today: date) -> int | None:
 
 
 def _your_year(session: Session, now: datetime, policy: Policy, members: list[Member],
-               away: dict[int, tuple[tuple[date, date], ...]], report: CrowdTickReport) -> None:
+               away: dict[int, tuple[tuple[date, date], ...]], messaged: dict[int, datetime],
+               report: CrowdTickReport) -> None:
     team_today = now.astimezone(policy.zone).date()
     year = year_to_report(team_today)
     if year is None:
@@ -159,7 +180,8 @@ def _your_year(session: Session, now: datetime, policy: Policy, members: list[Me
         assert member.id is not None
         if member.id not in authors or member.id in done or not member.reminders_enabled:
             continue
-        if not may_arrive_now(member, now, policy, away.get(member.id, ())):
+        if not may_arrive_now(member, now, policy, away.get(member.id, ()),
+                              messaged.get(member.id)):
             continue
         impact = build_impact(session, member, now, policy, since=date(year, 1, 1),
                               until=date(year, 12, 31))
@@ -179,8 +201,10 @@ def run_crowd_tick(session: Session, now: datetime, policy: Policy) -> CrowdTick
     report = CrowdTickReport()
     members = list(session.exec(select(Member).order_by(col(Member.id))).all())
     away = _away(session, now.astimezone(policy.zone).date() - timedelta(days=1))
-    _nudges(session, now, policy, members, away, report)
-    _your_year(session, now, policy, members, away, report)
+    messaged = _messaged_recently(session, now)
+    _nudges(session, now, policy, members, away, messaged, report)
+    messaged.update({member_id: now for member_id in report.nudged})
+    _your_year(session, now, policy, members, away, messaged, report)
     session.flush()
     return report
 

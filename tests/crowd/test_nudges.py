@@ -182,3 +182,15 @@ def test_storydesk_jobs_lists_the_crowd_messages(tmp_path: Path) -> None:
     assert "Tue 2026-12-15 09:00  \"your year\" impact messages" in text
     # 13:00 in Berlin on a Tuesday: the nudge may go now, to one member (not the coordinator)
     assert "Tue 2026-11-24 13:00  kind nudge to 1 quiet member" in text
+
+
+def test_no_nudge_on_a_day_with_another_direct_message(
+        session: Session, policy: Policy) -> None:
+    from handlers.outbox import notify_member
+
+    quiet = add_member(session, "Quinn")
+    notify_member(session, quiet, Reply(text="Your draft is due today."),
+                  key="draft-reminder:story-1:due-2026-11-23:on-the-day",
+                  now=day("2026-11-23 08:00"))
+    assert tick(session, policy, "2026-11-23 10:00:00") == []
+    assert tick(session, policy, "2026-11-24 08:30:00") == [quiet.id]
