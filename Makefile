@@ -62,6 +62,7 @@ test: lint typecheck layers unit
 bench: install
 	@echo "Benchmarks: figures go to bench/README.md"
 	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/crowd.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/mattermost_command.py
 	$(BIN)/python bench/slack_answer.py

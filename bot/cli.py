@@ -19,6 +19,7 @@ FEATURE_MODULES: list[str] = [
     "bot.slack.manifest",
     "bot.cli_reach",
     "bot.cli_backup",
+    "bot.cli_crowd",
 ]
 
 

@@ -90,6 +90,7 @@ def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 def show_jobs(engine: Any, settings: Settings, now: datetime, limit: int, out: TextIO) -> None:
     from bot.runtime import enabled_platforms, policy_from
+    from handlers.crowd.nudges import upcoming_crowd
     from handlers.reach_digest import upcoming_posts
     from handlers.reminders import upcoming
     from storage.db import read_session
@@ -98,6 +99,8 @@ def show_jobs(engine: Any, settings: Settings, now: datetime, limit: int, out: T
     zone = policy.zone
     with read_session(engine) as session:
         jobs = upcoming(session, now, policy, limit)
+        jobs += upcoming_crowd(session, now, policy, settings.digest_post.weekday,
+                               settings.digest_post.at)
     fetch_at = settings.reach_fetch_at if settings.instagram_enabled else None
     jobs += upcoming_posts(now, policy, settings.digest_post.weekday, settings.digest_post.at,
                            fetch_at)

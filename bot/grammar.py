@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time
 
 from sqlmodel import Session
 
+from bot import crowd_commands as crowd
 from bot.reach_commands import REACH_DETAILS, REACH_SUMMARY, REACH_USAGE, run_reach
 from handlers import calendar, members, personal_calendar, reminders, stories
 from handlers.context import Policy
@@ -480,6 +481,14 @@ for _entry in (
         details=("`/story snooze N 0` ends a snooze.",),
     ),
     Subcommand("reach", REACH_USAGE, REACH_SUMMARY, run_reach, details=REACH_DETAILS),
+    Subcommand("stats", crowd.STATS_USAGE, crowd.STATS_SUMMARY, crowd.run_stats,
+               details=crowd.STATS_DETAILS, read_only=True),
+    Subcommand("profile", crowd.PROFILE_USAGE, crowd.PROFILE_SUMMARY, crowd.run_profile,
+               details=crowd.PROFILE_DETAILS),
+    Subcommand("feature", crowd.FEATURE_USAGE, crowd.FEATURE_SUMMARY, crowd.run_feature,
+               details=crowd.FEATURE_DETAILS),
+    Subcommand("impact", crowd.IMPACT_USAGE, crowd.IMPACT_SUMMARY, crowd.run_impact,
+               details=crowd.IMPACT_DETAILS),
 ):
     register(_entry)
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from bot.commands import CommandRunner, Directory
+from bot.crowd_jobs import crowd_job, crowd_rules
 from bot.dispatcher import Dispatcher
 from bot.inbox import Inbox, default_inbox_path
 from bot.metrics import Metrics
@@ -37,6 +38,7 @@ def policy_from(settings: Settings, channel_platforms: tuple[str, ...]) -> Polic
         channel_platforms=channel_platforms,
         reminders=reminder_rules(settings),
         public_url=settings.public_url.rstrip("/"),
+        crowd=crowd_rules(settings),
     )
 
 
@@ -111,6 +113,7 @@ def build_runtime(
                       directories)
     runtime.tick_jobs.append(reminder_job(engine, policy))
     runtime.tick_jobs.append(reach_job(engine, settings, policy))
+    runtime.tick_jobs.append(crowd_job(engine, settings, policy))
     if "mattermost" in platforms and "mattermost" not in transports:
         attach_platform(runtime, "bot.mattermost.service", "attach_mattermost")
     if "slack" in platforms and "slack" not in transports and settings.slack_enabled:

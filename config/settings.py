@@ -21,6 +21,12 @@ from dotenv import dotenv_values
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 PLACEHOLDER_MARKERS = ("changeme", "change-me", "your-", "xxxx", "<", "example")
+# The paper's four objectives and the formats; config imports no other package of ours, so
+# the names are repeated here (a test keeps them equal to handlers.decisions).
+OBJECTIVE_NAMES = ("outreach", "scicomm", "training", "recruitment")
+FORMAT_NAMES = ("reel", "post", "carousel", "story", "collab")
+DEFAULT_OBJECTIVE_TARGETS = (("outreach", 30), ("scicomm", 30), ("training", 15),
+                             ("recruitment", 25))
 
 T = TypeVar("T")
 
@@ -104,6 +110,11 @@ class Settings:
     calendar_secret: str = ""
     # GET /metrics requires `Authorization: Bearer <token>` when set
     metrics_token: str = ""
+    # Crowd health: target shares in percent (formats: none unless set), and after how many
+    # months without a pitch a member gets a kind nudge.
+    objective_targets: tuple[tuple[str, int], ...] = DEFAULT_OBJECTIVE_TARGETS
+    format_targets: tuple[tuple[str, int], ...] = ()
+    nudge_after_months: int = 6
 
     @property
     def zone(self) -> ZoneInfo:
@@ -271,6 +282,36 @@ def parse_log_level(raw: str) -> str:
     return level
 
 
+def parse_targets(
+    names: tuple[str, ...], what: str
+) -> Callable[[str], tuple[tuple[str, int], ...]]:
+    """`outreach=30,scicomm=30,...`: every name known, once; whole percents summing to 100."""
+
+    def parse(raw: str) -> tuple[tuple[str, int], ...]:
+        targets: dict[str, int] = {}
+        for item in (part.strip() for part in raw.split(",")):
+            if not item:
+                continue
+            name, equals, value = (piece.strip() for piece in item.partition("="))
+            name = name.lower()
+            if not equals or not value:
+                raise ValueError(f"expected {what}=percent pairs like "
+                                 f"'{names[0]}=30', got {item!r}")
+            if name not in names:
+                raise ValueError(f"unknown {what} {name!r} (use {', '.join(names)})")
+            if name in targets:
+                raise ValueError(f"{name} is given twice")
+            targets[name] = parse_int(value.rstrip("%"), 0, 100)
+        if not targets:
+            raise ValueError(f"expected {what}=percent pairs like '{names[0]}=30'")
+        total = sum(targets.values())
+        if total != 100:
+            raise ValueError(f"the targets add up to {total}%, not 100%")
+        return tuple((name, targets[name]) for name in names if name in targets)
+
+    return parse
+
+
 # --- loading ------------------------------------------------------------------------------
 
 
@@ -359,6 +400,13 @@ def load_settings(
         reach_fetch_at=read.get("STORYDESK_REACH_FETCH_AT", parse_clock, Settings.reach_fetch_at),
         calendar_secret=read.get("STORYDESK_CALENDAR_SECRET", parse_secret, ""),
         metrics_token=read.get("STORYDESK_METRICS_TOKEN", parse_bearer_token, ""),
+        objective_targets=read.get("STORYDESK_OBJECTIVE_TARGETS",
+                                   parse_targets(OBJECTIVE_NAMES, "objective"),
+                                   Settings.objective_targets),
+        format_targets=read.get("STORYDESK_FORMAT_TARGETS",
+                                parse_targets(FORMAT_NAMES, "format"), ()),
+        nudge_after_months=read.get("STORYDESK_NUDGE_AFTER_MONTHS",
+                                    lambda r: parse_int(r, 1, 60), 6),
     )
     _check_combinations(settings)
     return settings

@@ -37,6 +37,17 @@ class ReminderRules:
 
 
 @dataclass(frozen=True)
+class CrowdRules:
+    """Crowd health: target shares (percent) of objectives and formats, and after how many
+    months without a pitch a member is nudged. Filled from the settings."""
+
+    objective_targets: tuple[tuple[str, int], ...] = (
+        ("outreach", 30), ("scicomm", 30), ("training", 15), ("recruitment", 25))
+    format_targets: tuple[tuple[str, int], ...] = ()
+    nudge_after_months: int = 6
+
+
+@dataclass(frozen=True)
 class Policy:
     """The team's rules, built once from the settings by the composition root."""
 
@@ -48,6 +59,7 @@ class Policy:
     # Where Storydesk is reachable from outside (STORYDESK_PUBLIC_URL), without a trailing
     # slash; empty when unset. Personal calendar links are built on it.
     public_url: str = ""
+    crowd: CrowdRules = field(default_factory=CrowdRules)
 
     @property
     def zone(self) -> ZoneInfo:

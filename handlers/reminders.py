@@ -34,6 +34,7 @@ from sqlmodel import Session, col, select
 
 from handlers import decisions
 from handlers.context import Policy, ReminderRules
+from handlers.crowd.stats import wanted_objective_line
 from handlers.decisions import OBJECTIVES, STATE_LABELS
 from handlers.errors import Refused
 from handlers.outbox import notify_member, post_to_channel
@@ -633,6 +634,9 @@ def _coming_week_reply(session: Session, snapshot: Snapshot, week: Occurrence) -
         blocks.append(Paragraph("Events: " + "; ".join(
             f"{e.starts_at.astimezone(zone):%a %d %b %H:%M} {e.title}" for e in events
             if e.starts_at)))
+    wanted = wanted_objective_line(session, snapshot.now, snapshot.policy)
+    if wanted:
+        blocks.append(Paragraph(wanted))
     text = (f"The coming week: {len(stories)} to publish, {len(free)} free slot"
             f"{'' if len(free) == 1 else 's'}, {len(due)} draft{'' if len(due) == 1 else 's'} "
             "due.")
@@ -720,6 +724,9 @@ def _pitch_call(session: Session, snapshot: Snapshot, report: TickReport) -> Non
     for objective in lacking:
         lines.append(f"No {objective} story in {rules.objective_gap_weeks} weeks "
                      f"({decisions.OBJECTIVE_HINTS[objective]}).")
+    wanted = wanted_objective_line(session, now, policy)
+    if wanted:
+        lines.append(wanted)
     if free:
         shown = ", ".join(f"{s.astimezone(policy.zone):%a %d %b}" for s in free[:6])
         more = f" and {len(free) - 6} more" if len(free) > 6 else ""

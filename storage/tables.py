@@ -2,6 +2,7 @@
 
 from storage import (
     calendars,  # noqa: F401
+    crowd,  # noqa: F401
     delivery,  # noqa: F401
     models,  # noqa: F401
     reach,  # noqa: F401

@@ -159,7 +159,8 @@ def test_two_storydesk_run_replicas_send_a_shared_backlog_exactly_once(
     expected = {}
     with write_session(engine) as session:
         for index in range(150):
-            member = add_member(session, f"U{index:06d}", platform="slack")
+            # joined now: members quiet for months would also be sent a kind nudge
+            member = add_member(session, f"U{index:06d}", platform="slack", created=now)
             member.user_id = f"U{index:06d}"
             session.add(member)
             row = enqueue(session, key=f"fan-out:{index}", platform="slack",

@@ -1,0 +1,196 @@
+"""Kind nudges, the year's-end "your year" message and the monthly crowd-health post,
+queued by the tick on both databases, with the clock frozen."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from freezegun import freeze_time
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bot.crowd_jobs import CrowdJobs
+from config.settings import load_settings
+from handlers.context import Policy
+from handlers.crowd.nudges import run_crowd_tick
+from handlers.crowd.stats import build_stats
+from handlers.reply import Image, Reply
+from storage.db import write_session
+from storage.models import AwayPeriod, Member, Outbound
+from tests.conftest import add_member
+from tests.crowd.conftest import add_post, add_story
+
+
+def day(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def tick(session: Session, policy: Policy, at: str) -> list[int]:
+    with freeze_time(at):
+        return run_crowd_tick(session, datetime.now(UTC), policy).nudged
+
+
+def dms(session: Session, prefix: str) -> list[Outbound]:
+    return list(session.exec(select(Outbound).where(col(Outbound.unique_key).like(
+        f"{prefix}%")).order_by(col(Outbound.id))).all())
+
+
+def test_a_silent_member_is_nudged_at_most_once_a_quarter(
+        session: Session, team: dict[str, Member], policy: Policy) -> None:
+    dana = team["Dana"]
+    add_story(session, dana, day("2026-04-01"))  # nearly eight months ago
+    add_story(session, team["Emil"], day("2026-10-01"))  # recent: no nudge
+    session.add(team["Farah"])
+    team["Farah"].reminders_enabled = False  # `/story reminders off`: never nudged
+    session.flush()
+    # Monday 23 November, 07:30 in Berlin: before the usual reminder time
+    assert tick(session, policy, "2026-11-23 06:30:00") == []
+    assert tick(session, policy, "2026-11-23 08:30:00") == [dana.id]
+    [nudge] = dms(session, "crowd-nudge:")
+    assert nudge.unique_key == f"crowd-nudge:member-{dana.id}:2026-Q4"
+    reply = Reply.from_json(nudge.payload)
+    assert reply.text.startswith("Hello Dana! It has been a while: your last pitch was in "
+                                 "April 2026.")
+    body = " ".join(getattr(b, "text", "") for b in reply.blocks)
+    assert "Most wanted: a #outreach story" in body  # nothing published: the largest target
+    assert "`/pitch" in body and "`/story reminders off`" in body
+    # every later tick, that day or in the weeks after, queues nothing more
+    for moment in ("2026-11-23 08:31:00", "2026-12-15 09:00:00", "2027-01-05 09:00:00",
+                   "2027-02-22 08:30:00"):
+        assert tick(session, policy, moment) == []
+    # three months after the first, still silent: the next quarter's nudge
+    assert tick(session, policy, "2027-02-23 08:30:00") == [dana.id]
+    assert [row.unique_key for row in dms(session, "crowd-nudge:")] == [
+        f"crowd-nudge:member-{dana.id}:2026-Q4", f"crowd-nudge:member-{dana.id}:2027-Q1"]
+    assert all(row.member_id == dana.id for row in dms(session, "crowd-nudge:"))
+
+
+def test_nudges_wait_for_working_hours_and_the_end_of_an_absence(
+        session: Session, policy: Policy) -> None:
+    add_member(session, "Ada", coordinator=True)  # coordinators are never nudged
+    away = add_member(session, "Gus")
+    tokyo = add_member(session, "Hana")
+    tokyo.timezone = "Asia/Tokyo"
+    session.add(tokyo)
+    assert away.id is not None
+    session.add(AwayPeriod(member_id=away.id, first_day=date(2026, 11, 27),
+                           last_day=date(2026, 12, 6)))
+    session.flush()
+    # Saturday: no direct messages on days off
+    assert tick(session, policy, "2026-11-28 10:00:00") == []
+    # Monday 30 November 09:30 Berlin is 17:30 in Tokyo: Hana is nudged; Gus is away
+    assert tick(session, policy, "2026-11-30 08:30:00") == [tokyo.id]
+    # 21:00 in Berlin: quiet hours
+    assert tick(session, policy, "2026-12-07 20:00:00") == []
+    assert tick(session, policy, "2026-12-08 08:30:00") == [away.id]
+
+
+def test_stats_count_who_was_nudged_and_who_pitched_afterwards(
+        session: Session, team: dict[str, Member], policy: Policy) -> None:
+    assert sorted(tick(session, policy, "2026-11-23 08:30:00")) == sorted(
+        [team[n].id for n in ("Dana", "Emil", "Farah")])
+    add_story(session, team["Dana"], day("2026-11-25 10:00"))
+    figures = build_stats(session, day("2026-11-30 10:00"), policy)
+    assert (figures.nudged, figures.pitched_after) == (3, 1)
+
+
+def test_your_year_goes_to_each_contributor_once_from_mid_december(
+        session: Session, team: dict[str, Member], policy: Policy) -> None:
+    dana, emil, farah = team["Dana"], team["Emil"], team["Farah"]
+    add_story(session, dana, day("2026-02-01"), title="Muons", published=day("2026-03-01"),
+              media_id="m1")
+    add_story(session, dana, day("2026-05-01"), title="Lab day", published=day("2026-06-01"))
+    add_post(session, "m1", reach=1500, views=9000)
+    add_story(session, emil, day("2025-02-01"), published=day("2025-03-01"))  # last year
+    add_story(session, farah, day("2026-02-01"), published=day("2026-03-01"))
+    farah.reminders_enabled = False
+    session.add(farah)
+    gus = add_member(session, "Gus")
+    add_story(session, gus, day("2026-08-01"), published=day("2026-09-01"))
+    assert gus.id is not None
+    session.add(AwayPeriod(member_id=gus.id, first_day=date(2026, 12, 10),
+                           last_day=date(2027, 1, 10)))
+    session.flush()
+    for moment in ("2026-11-30 08:30:00", "2026-12-14 10:00:00"):
+        with freeze_time(moment):
+            assert run_crowd_tick(session, datetime.now(UTC), policy).your_year == []
+    with freeze_time("2026-12-15 08:30:00"):
+        assert run_crowd_tick(session, datetime.now(UTC), policy).your_year == [dana.id]
+        assert run_crowd_tick(session, datetime.now(UTC), policy).your_year == []
+    [message] = dms(session, "crowd-year:")
+    assert message.unique_key == f"crowd-year:member-{dana.id}:2026"
+    reply = Reply.from_json(message.payload)
+    assert reply.text == "Your 2026 with the group's account: 2 stories published. Thank you!"
+    assert "#1 Muons (01 Mar 2026; outreach · reel): accounts reached 1,500" in \
+        message.payload
+    # away over the holidays: the year just ended comes in January, once
+    with freeze_time("2027-01-12 08:30:00"):
+        assert run_crowd_tick(session, datetime.now(UTC), policy).your_year == [gus.id]
+    assert dms(session, "crowd-year:")[-1].unique_key == f"crowd-year:member-{gus.id}:2026"
+
+
+def test_the_monthly_post_goes_to_the_coordinators_channel_with_its_chart(
+        engine: Engine, policy: Policy, tmp_path: Path) -> None:
+    with write_session(engine) as session:
+        dana = add_member(session, "Dana")
+        add_member(session, "Silent Sam")
+        add_story(session, dana, day("2026-10-01"), published=day("2026-10-20"))
+    settings = load_settings({}, env_file=None)
+    jobs = CrowdJobs(engine, settings, policy, tmp_path)
+    assert jobs(day("2026-11-30 08:30")).posted == 0  # not the month's first Monday
+    assert jobs(day("2026-12-07 07:30")).posted == 0  # 08:30 in Berlin: not yet 09:00
+    assert jobs(day("2026-12-07 08:30")).posted == 1
+    assert jobs(day("2026-12-07 09:30")).posted == 0  # once a month
+    with write_session(engine) as session:
+        [post] = dms(session, "crowd:monthly:")
+    assert post.unique_key == "crowd:monthly:2026-12@console" and post.channel == "team"
+    reply = Reply.from_json(post.payload)
+    [image] = [b for b in reply.blocks if isinstance(b, Image)]
+    assert Path(image.path).read_bytes()[:4] == b"\x89PNG"
+    # counts only: no names, no profiles in a channel
+    assert "Not heard from in 6 months: 1." in post.payload
+    for name in ("Silent Sam", "Dana", "make-up"):
+        assert name not in post.payload
+    # the chart went missing before the post was sent (a restart cleared the directory)
+    Path(image.path).unlink()
+    assert jobs.redraw_missing() == [image.path]
+    assert Path(image.path).read_bytes()[:4] == b"\x89PNG"
+    assert jobs.redraw_missing() == []
+
+
+def test_storydesk_jobs_lists_the_crowd_messages(tmp_path: Path) -> None:
+    from io import StringIO
+
+    from bot.cli_delivery import show_jobs
+    from storage.migrate import upgrade
+
+    settings = load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}"},
+                             env_file=None)
+    from storage.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    with write_session(engine) as session:
+        add_member(session, "Quiet Quinn")  # known since 1 January, never pitched
+        add_member(session, "Ada", coordinator=True)
+    out = StringIO()
+    show_jobs(engine, settings, day("2026-11-24 12:00"), 30, out)
+    engine.dispose()
+    text = out.getvalue()
+    assert "Mon 2026-12-07 09:00  monthly crowd-health post, with its chart" in text
+    assert "Tue 2026-12-15 09:00  \"your year\" impact messages" in text
+    # 13:00 in Berlin on a Tuesday: the nudge may go now, to one member (not the coordinator)
+    assert "Tue 2026-11-24 13:00  kind nudge to 1 quiet member" in text
+
+
+def test_no_nudge_on_a_day_with_another_direct_message(
+        session: Session, policy: Policy) -> None:
+    from handlers.outbox import notify_member
+
+    quiet = add_member(session, "Quinn")
+    notify_member(session, quiet, Reply(text="Your draft is due today."),
+                  key="draft-reminder:story-1:due-2026-11-23:on-the-day",
+                  now=day("2026-11-23 08:00"))
+    assert tick(session, policy, "2026-11-23 10:00:00") == []
+    assert tick(session, policy, "2026-11-24 08:30:00") == [quiet.id]
