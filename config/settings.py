@@ -21,6 +21,14 @@ from dotenv import dotenv_values
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 PLACEHOLDER_MARKERS = ("changeme", "change-me", "your-", "xxxx", "<", "example")
+MIN_SIGNING_SECRET_LENGTH = 16
+# Words a placeholder is made of ("secret", "my-signing-secret", "test_token_123"):
+# a value made only of these (and digits or separators) can be guessed.
+_GUESSABLE = re.compile(
+    r"^(?:secret|signing|slack|mattermost|token|command|action|password|passwd|pass|key|"
+    r"test|testing|dummy|placeholder|default|sample|demo|value|my|the|and|abc|qwerty|"
+    r"admin|storydesk|x|[0-9])+$"
+)
 
 T = TypeVar("T")
 
@@ -241,6 +249,23 @@ def parse_secret(raw: str) -> str:
     return value
 
 
+def parse_signing_secret(raw: str) -> str:
+    """A secret that authenticates requests to us: long and not a guessable placeholder."""
+    value = parse_secret(raw)
+    if len(value) < MIN_SIGNING_SECRET_LENGTH:
+        raise ValueError(f"is {len(value)} characters long; a secret that authenticates "
+                         f"requests needs at least {MIN_SIGNING_SECRET_LENGTH}, copy the real "
+                         "value")
+    letters = re.sub(r"[^a-z0-9]", "", value.lower())
+    if _GUESSABLE.fullmatch(letters) or len(set(value)) < 5:
+        raise ValueError("looks like a placeholder, not a real secret; copy the real value")
+    return value
+
+
+def parse_signing_secrets(raw: str) -> tuple[str, ...]:
+    return tuple(parse_signing_secret(value) for value in parse_list(raw))
+
+
 def parse_slack_token(prefix: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = parse_secret(raw)
@@ -299,12 +324,14 @@ def load_settings(
         public_url=read.get("STORYDESK_PUBLIC_URL", parse_url, ""),
         slack_bot_token=read.get("SLACK_BOT_TOKEN", parse_slack_token("xoxb-"), ""),
         slack_app_token=read.get("SLACK_APP_TOKEN", parse_slack_token("xapp-"), ""),
-        slack_signing_secret=read.get("SLACK_SIGNING_SECRET", parse_secret, ""),
+        slack_signing_secret=read.get("SLACK_SIGNING_SECRET", parse_signing_secret, ""),
         slack_api_url=read.get("SLACK_API_URL", parse_url, ""),
         mattermost_url=read.get("MATTERMOST_URL", parse_url, ""),
         mattermost_bot_token=read.get("MATTERMOST_BOT_TOKEN", parse_secret, ""),
-        mattermost_command_tokens=read.get("MATTERMOST_COMMAND_TOKENS", parse_list, ()),
-        mattermost_action_secret=read.get("MATTERMOST_ACTION_SECRET", parse_secret, ""),
+        mattermost_command_tokens=read.get("MATTERMOST_COMMAND_TOKENS", parse_signing_secrets,
+                                           ()),
+        mattermost_action_secret=read.get("MATTERMOST_ACTION_SECRET", parse_signing_secret,
+                                          ""),
         tick_seconds=read.get("STORYDESK_TICK_SECONDS", lambda r: parse_int(r, 1, 3600), 30),
         working_days=read.get("STORYDESK_WORKING_DAYS", parse_weekdays, Settings.working_days),
         quiet_hours=read.get("STORYDESK_QUIET_HOURS", parse_quiet_hours, Settings.quiet_hours),
