@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Protocol
 
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot import grammar
-from handlers import stories
+from handlers import requests, stories
 from handlers.context import Policy
 from handlers.errors import Refused
 from handlers.members import ensure_member, find_member
@@ -81,8 +81,14 @@ class CommandRunner:
 
     # --- entry points ------------------------------------------------------------------
 
-    def run(self, caller: Caller, command: str, text: str, now: datetime) -> Reply:
-        """Run `/pitch <text>` or `/story <text>` for `caller` at `now`."""
+    def run(self, caller: Caller, command: str, text: str, now: datetime, *,
+            request_key: str | None = None) -> Reply:
+        """Run `/pitch <text>` or `/story <text>` for `caller` at `now`.
+
+        `request_key` (any entry point): the identity of the platform request; a copy of a
+        request already handled has no effect and gets the first copy's reply, marked
+        `data["repeated"]` (see handlers/requests.py).
+        """
         text = text or ""
         name = command.lstrip("/").lower()
         if len(text) > grammar.MAX_COMMAND_LENGTH:
@@ -96,7 +102,8 @@ class CommandRunner:
             if not text:
                 return Reply(text="Opening the pitch form.", form="pitch")
             return self._unit(
-                caller, now, "pitch", lambda s, actor: self._pitch(s, actor, now, text)
+                caller, now, "pitch", lambda s, actor: self._pitch(s, actor, now, text),
+                request_key=request_key,
             )
         if name != "story":
             return Reply(text=f"Unknown command /{name[:20]}; use /pitch or /story.", tone="error")
@@ -117,14 +124,17 @@ class CommandRunner:
             )
             return sub.run(invocation)
 
-        return self._unit(caller, now, sub.name, call, read_only=sub.read_only)
+        return self._unit(caller, now, sub.name, call, read_only=sub.read_only,
+                          request_key=request_key)
 
-    def submit_pitch(self, caller: Caller, form: stories.PitchForm, now: datetime) -> Reply:
+    def submit_pitch(self, caller: Caller, form: stories.PitchForm, now: datetime, *,
+                     request_key: str | None = None) -> Reply:
         return self._unit(
             caller,
             now,
             "pitch",
             lambda session, actor: stories.pitch(session, actor, now, self.policy, form),
+            request_key=request_key,
         )
 
     def press(
@@ -138,6 +148,7 @@ class CommandRunner:
         due: date | None = None,
         reason: str = "",
         reviewer: Caller | None = None,
+        request_key: str | None = None,
     ) -> Reply:
         """A button on a story card (or the form behind it) was used."""
         policy = self.policy
@@ -160,7 +171,7 @@ class CommandRunner:
                 return stories.reassign(session, actor, now, policy, story_id, to, version)
             raise Refused(f"Unknown action {action[:30]!r}.")
 
-        return self._unit(caller, now, f"button:{action}", call)
+        return self._unit(caller, now, f"button:{action}", call, request_key=request_key)
 
     # --- internals ---------------------------------------------------------------------
 
@@ -200,22 +211,32 @@ class CommandRunner:
         name: str,
         call: Callable[[Session, Member], Reply],
         read_only: bool = False,
+        request_key: str | None = None,
     ) -> Reply:
         """One transaction: committed if the handler answers, rolled back on a refusal.
 
         A read-only command by a known member runs without the write lock, so that on
-        SQLite a `/story list` never queues behind a write.
+        SQLite a `/story list` never queues behind a write. With a `request_key`, the key
+        is claimed in the same transaction: a copy already handled changes nothing.
         """
         outcome = "ok"
         started = _clock()
         try:
-            reply = self._read(caller, call) if read_only else None
+            reply = self._read(caller, call) if read_only and request_key is None else None
             if reply is None:
                 with write_session(self.engine) as session:
-                    actor = self._member(session, caller, now)
-                    reply = call(session, actor)
-                    if not reply.ok:
-                        raise _Rollback(reply)
+                    if request_key is not None and not requests.claim(
+                        session, request_key, caller.platform, name, now
+                    ):
+                        outcome = "repeated"
+                        reply = _repeated(requests.stored_reply(session, request_key))
+                    else:
+                        actor = self._member(session, caller, now)
+                        reply = call(session, actor)
+                        if not reply.ok:
+                            raise _Rollback(reply)
+                        if request_key is not None:
+                            requests.remember_reply(session, request_key, reply)
         except _Rollback as rollback:
             reply, outcome = rollback.reply, "refused"
         except Refused as refusal:
@@ -247,6 +268,13 @@ class CommandRunner:
         with read_session(self.engine) as session:
             actor = find_member(session, caller.platform, caller.user_id)
             return None if actor is None else call(session, actor)
+
+
+def _repeated(first: Reply | None) -> Reply:
+    """The answer to a copy of a request already handled: the first answer, marked."""
+    if first is None:
+        first = Reply(text="That was already done.", tone="info")
+    return replace(first, data={**first.data, "repeated": True})
 
 
 class _Rollback(Exception):
