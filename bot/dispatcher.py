@@ -55,6 +55,7 @@ from storage.models import Member, Outbound, StoryCard
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN_SECONDS = 5.0
+MAX_HOLD_SECONDS = 60.0  # a paced platform pauses at most this long after a 429
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,14 @@ class Pacer:
         delay = slot - now
         return not (delay > 0 and stopping.wait(delay))
 
-    def refund(self) -> None:
-        """A call the platform refused (429) did not use its capacity: give the slot back."""
+    def hold(self, seconds: float) -> None:
+        """The platform answered 429 with Retry-After: no thread sends to it before then.
+
+        (Platforms count refused calls against the limit too: sending the next message
+        sooner, as if the refused call had not happened, only draws more 429s.)"""
         with self.lock:
-            self.next_slot = max(_time.monotonic(), self.next_slot - self.interval)
+            until = _time.monotonic() + min(max(seconds, 0.0), MAX_HOLD_SECONDS)
+            self.next_slot = max(self.next_slot, until)
 
 
 class _BatchLease:
@@ -352,7 +357,7 @@ class Dispatcher:
             result = transport.send(delivery)
         except TemporaryFailure as failure:
             if pacer is not None and failure.retry_after is not None:
-                pacer.refund()
+                pacer.hold(failure.retry_after)
             self._back_off(claim, clock(), str(failure), failure.retry_after)
             report.retried += 1
             return
@@ -393,9 +398,12 @@ class Dispatcher:
                 .execution_options(synchronize_session=False))
 
     def backoff_delay(self, attempts: int, retry_after: float | None) -> float:
-        """`retry_after` when the platform gives one, else doubling from the base, jittered."""
+        """After a 429, its Retry-After plus a random spread (up to half of it, at least a
+        second), so that the messages it turned away do not all fall due at one instant and
+        storm the platform again; without one, doubling from the base, jittered."""
         if retry_after is not None:
-            return max(0.0, retry_after)
+            wait = max(0.0, retry_after)
+            return wait + random.uniform(0.0, max(1.0, wait / 2))
         exponent = min(max(attempts - 1, 0), 20)
         delay = min(self.backoff_max, self.backoff_base * 2 ** exponent)
         return delay * random.uniform(0.8, 1.0)

@@ -95,7 +95,8 @@ def build_runtime(
                             lease_seconds=settings.lease_seconds,
                             send_timeout_seconds=settings.send_timeout_seconds,
                             late_cutoff_hours=settings.late_cutoff_hours,
-                            late_after_seconds=policy.reminders.late_after_seconds)
+                            late_after_seconds=policy.reminders.late_after_seconds,
+                            pace=settings.pace)
     runtime = Runtime(settings, engine, policy, runner, transports, dispatcher, metrics,
                       directories)
     runtime.tick_jobs.append(reminder_job(engine, policy))

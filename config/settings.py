@@ -99,6 +99,8 @@ class Settings:
     coming_week_post: WeeklyTime = WeeklyTime(0, time(9, 0))
     publishing_today_at: time = time(9, 0)
     lease_seconds: int = 120
+    slack_pace: float = 1.0  # messages a second the dispatcher sends to Slack
+    mattermost_pace: float = 8.0  # and to Mattermost
     send_timeout_seconds: int = 20
     # Reach
     instagram_access_token: str = ""
@@ -113,6 +115,11 @@ class Settings:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def pace(self) -> dict[str, float]:
+        """Messages a second the outbox dispatcher sends to each platform."""
+        return {"slack": self.slack_pace, "mattermost": self.mattermost_pace}
 
     @property
     def slack_enabled(self) -> bool:
@@ -141,6 +148,18 @@ def parse_int(raw: str, minimum: int = 0, maximum: int = 10**9) -> int:
         raise ValueError(f"expected a whole number, got {raw!r}") from None
     if not minimum <= value <= maximum:
         raise ValueError(f"must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def parse_pace(raw: str) -> float:
+    """Messages a second, such as `1` or `0.5`."""
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(
+            f"expected messages a second, like 1 or 0.5, got {raw.strip()!r}") from None
+    if not 0.01 <= value <= 100:
+        raise ValueError("expected between 0.01 and 100 messages a second")
     return value
 
 
@@ -361,6 +380,9 @@ def load_settings(
             "STORYDESK_PUBLISHING_TODAY_AT", parse_clock, Settings.publishing_today_at
         ),
         lease_seconds=read.get("STORYDESK_LEASE_SECONDS", lambda r: parse_int(r, 5, 3600), 120),
+        slack_pace=read.get("STORYDESK_SLACK_PACE", parse_pace, Settings.slack_pace),
+        mattermost_pace=read.get("STORYDESK_MATTERMOST_PACE", parse_pace,
+                                 Settings.mattermost_pace),
         send_timeout_seconds=read.get(
             "STORYDESK_SEND_TIMEOUT_SECONDS", lambda r: parse_int(r, 1, 600), 20
         ),

@@ -1,4 +1,4 @@
-"""The dispatcher's pace: evenly spaced sends, and a refused call gives its slot back."""
+"""The dispatcher's pace: evenly spaced sends, and a 429 pauses the platform."""
 
 from __future__ import annotations
 
@@ -42,22 +42,24 @@ def test_sends_are_spaced_by_the_rate(clock: FakeMonotonic) -> None:
     assert stopping.waits == [0.1, 0.2]
 
 
-def test_a_refused_call_gives_its_slot_back(clock: FakeMonotonic) -> None:
+def test_a_429_pauses_every_sender_until_its_retry_after(clock: FakeMonotonic) -> None:
     pacer, stopping = Pacer(10.0), RecordingEvent()
     for _ in range(3):
         pacer.wait(stopping)
-    pacer.refund()
+    pacer.hold(2.0)  # a refused call counted against the limit: do not send sooner
     pacer.wait(stopping)
-    assert stopping.waits == [0.1, 0.2, 0.2]
+    pacer.wait(stopping)
+    assert stopping.waits == [0.1, 0.2, 2.0, 2.1]
 
 
-def test_a_refund_never_moves_the_next_slot_into_the_past(clock: FakeMonotonic) -> None:
-    pacer, stopping = Pacer(10.0), RecordingEvent()
-    pacer.wait(stopping)
-    clock.now += 5
-    pacer.refund()
-    pacer.refund()
-    assert pacer.next_slot == clock.now
+def test_a_hold_never_moves_the_next_slot_earlier_and_is_capped(clock: FakeMonotonic) -> None:
+    pacer, stopping = Pacer(1.0), RecordingEvent()
+    for _ in range(5):
+        pacer.wait(stopping)
+    pacer.hold(0.5)
+    assert pacer.next_slot == clock.now + 5
+    pacer.hold(3600)
+    assert pacer.next_slot == clock.now + dispatcher.MAX_HOLD_SECONDS
 
 
 def test_waiting_stops_when_the_dispatcher_stops(clock: FakeMonotonic) -> None:
