@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 LEASE_MARGIN_SECONDS = 5.0
 MAX_HOLD_SECONDS = 60.0  # a paced platform pauses at most this long after a 429
+MAX_CHANNEL_PACERS = 1000
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ class Dispatcher:
         lease_margin_seconds: float = LEASE_MARGIN_SECONDS,
         concurrency: int = 4,
         pace: Mapping[str, float] | None = None,
+        channel_pace: Mapping[str, float] | None = None,
     ) -> None:
         if lease_seconds <= send_timeout_seconds + lease_margin_seconds:
             raise ValueError("the lease must outlive a send: raise STORYDESK_LEASE_SECONDS "
@@ -191,6 +193,10 @@ class Dispatcher:
         self.backoff_max = backoff_max_seconds
         self.concurrency = max(1, concurrency)
         self.pacers = {platform: Pacer(rate) for platform, rate in (pace or {}).items()}
+        # Per destination (a channel, a person's DM) on platforms that limit each channel.
+        self.channel_pace = dict(channel_pace or {})
+        self._channel_pacers: dict[tuple[str, str], Pacer] = {}
+        self._channel_lock = threading.Lock()
         self.stopping = threading.Event()
         self._skip_locked = not is_sqlite(engine)
 
@@ -349,15 +355,17 @@ class Dispatcher:
     def _deliver(self, claim: Claimed, clock: _Clock, report: DispatchReport) -> None:
         delivery = claim.delivery
         transport = self.transports[delivery.platform]
-        pacer = self.pacers.get(delivery.platform)
-        if pacer is not None and not pacer.wait(self.stopping):
+        pacers = [p for p in (self._channel_pacer(delivery), self.pacers.get(delivery.platform))
+                  if p is not None]
+        if not all(pacer.wait(self.stopping) for pacer in pacers):
             self._release([delivery.outbound_id])
             return
         try:
             result = transport.send(delivery)
         except TemporaryFailure as failure:
-            if pacer is not None and failure.retry_after is not None:
-                pacer.hold(failure.retry_after)
+            if failure.retry_after is not None:
+                for pacer in pacers:
+                    pacer.hold(failure.retry_after)
             self._back_off(claim, clock(), str(failure), failure.retry_after)
             report.retried += 1
             return
@@ -376,6 +384,23 @@ class Dispatcher:
             report.delivered.append(delivery)
         else:
             report.lost_lease += 1
+
+    def _channel_pacer(self, delivery: Delivery) -> Pacer | None:
+        rate = self.channel_pace.get(delivery.platform)
+        if rate is None:
+            return None
+        recipient = delivery.recipient
+        destination = recipient.user_id if recipient is not None else delivery.channel or ""
+        key = (delivery.platform, destination)
+        with self._channel_lock:
+            pacer = self._channel_pacers.get(key)
+            if pacer is None:
+                if len(self._channel_pacers) >= MAX_CHANNEL_PACERS:
+                    now = _time.monotonic()  # forget the destinations nobody waits for
+                    self._channel_pacers = {k: p for k, p in self._channel_pacers.items()
+                                            if p.next_slot > now}
+                pacer = self._channel_pacers[key] = Pacer(rate)
+        return pacer
 
     def _mine(self, session: Session, outbound_id: int) -> Outbound | None:
         row = session.get(Outbound, outbound_id)

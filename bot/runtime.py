@@ -96,7 +96,7 @@ def build_runtime(
                             send_timeout_seconds=settings.send_timeout_seconds,
                             late_cutoff_hours=settings.late_cutoff_hours,
                             late_after_seconds=policy.reminders.late_after_seconds,
-                            pace=settings.pace)
+                            pace=settings.pace, channel_pace=settings.channel_pace)
     runtime = Runtime(settings, engine, policy, runner, transports, dispatcher, metrics,
                       directories)
     runtime.tick_jobs.append(reminder_job(engine, policy))

@@ -99,7 +99,8 @@ class Settings:
     coming_week_post: WeeklyTime = WeeklyTime(0, time(9, 0))
     publishing_today_at: time = time(9, 0)
     lease_seconds: int = 120
-    slack_pace: float = 1.0  # messages a second the dispatcher sends to Slack
+    slack_pace: float = 4.0  # messages a second the dispatcher sends to Slack
+    slack_channel_pace: float = 1.0  # and to one Slack channel or person
     mattermost_pace: float = 8.0  # and to Mattermost
     send_timeout_seconds: int = 20
     # Reach
@@ -120,6 +121,11 @@ class Settings:
     def pace(self) -> dict[str, float]:
         """Messages a second the outbox dispatcher sends to each platform."""
         return {"slack": self.slack_pace, "mattermost": self.mattermost_pace}
+
+    @property
+    def channel_pace(self) -> dict[str, float]:
+        """Messages a second to one channel or person, on platforms that limit that."""
+        return {"slack": self.slack_channel_pace}
 
     @property
     def slack_enabled(self) -> bool:
@@ -381,6 +387,8 @@ def load_settings(
         ),
         lease_seconds=read.get("STORYDESK_LEASE_SECONDS", lambda r: parse_int(r, 5, 3600), 120),
         slack_pace=read.get("STORYDESK_SLACK_PACE", parse_pace, Settings.slack_pace),
+        slack_channel_pace=read.get("STORYDESK_SLACK_CHANNEL_PACE", parse_pace,
+                                    Settings.slack_channel_pace),
         mattermost_pace=read.get("STORYDESK_MATTERMOST_PACE", parse_pace,
                                  Settings.mattermost_pace),
         send_timeout_seconds=read.get(

@@ -4,8 +4,10 @@
   `Authorization: Token …`, checked before the body is read, or form field `token`) must
   equal one of MATTERMOST_COMMAND_TOKENS, compared in constant time; otherwise 401 and
   nothing happens. The command's transaction commits before the answer, which is
-  command-response JSON. Work that takes longer than `answer_within` seconds is answered
-  at once with a short note and later through the `response_url`.
+  command-response JSON. Mattermost waits up to 30 seconds for it (its default
+  OutgoingIntegrationRequestsTimeout), so only work that takes longer than `answer_within`
+  (20 s) is answered with a short note ("Working on it…", which claims nothing done) and
+  later through the `response_url`.
 - `POST /mattermost/dialog`: a dialog submission (Mattermost's SubmitDialogRequest). Its
   state must carry our HMAC for this user and be less than an hour old; it works once: the
   state's key is recorded in `handled_request` with its effect, so a form submitted five
@@ -59,6 +61,9 @@ from storage.models import Story
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+# Mattermost waits 30 s for a command's response by default: answer after the commit,
+# in the response, unless the work takes this long.
+ANSWER_WITHIN_SECONDS = 20.0
 FAILED = ("Something went wrong on our side; nothing was changed. The coordinators can find "
           "the details in the log.")
 Json = dict[str, Any]
@@ -82,7 +87,7 @@ class MattermostEndpoints:
         policy: Policy,
         *,
         clock: Callable[[], datetime] | None = None,
-        answer_within: float = 2.5,
+        answer_within: float = ANSWER_WITHIN_SECONDS,
         workers: int | None = None,
         observe_answer: Callable[[float], None] | None = None,
     ) -> None:
@@ -323,7 +328,7 @@ class MattermostEndpoints:
                           "was done."}, 403)
         problem = signed.binding_problem(post_id, user_id)
         if problem is not None:
-            log.warning("button call by %s on post %s refused: %s", user_id[:40], post_id[:40],
+            log.warning("button call by %r on post %r refused: %s", user_id[:40], post_id[:40],
                         problem)
             return _json({"ephemeral_text": "This button was not made for you; nothing was "
                           "done."}, 403)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from bot import dispatcher
-from bot.dispatcher import Pacer
+from bot.dispatcher import Dispatcher, Pacer
+from bot.transport import TemporaryFailure
+from tests.delivery.test_dispatcher import NOW, ScriptedTransport, people, queue
 
 
 class FakeMonotonic:
@@ -67,3 +70,34 @@ def test_waiting_stops_when_the_dispatcher_stops(clock: FakeMonotonic) -> None:
     stopping.set()
     assert pacer.wait(stopping)  # the first slot is now: no wait
     assert not pacer.wait(stopping)
+
+
+def test_one_channel_is_paced_apart_from_the_platform(
+    engine: Engine, clock: FakeMonotonic
+) -> None:
+    """Slack takes about one message a second per channel: three to Dana wait for each
+    other, the ones to Emil and the team channel do not wait for Dana's."""
+    dana, emil = people(engine, "Dana", "Emil")
+    for key in ("d1", "d2", "d3"):
+        queue(engine, key, to=dana)
+    queue(engine, "e1", to=emil)
+    queue(engine, "t1", channel="team")
+    transport = ScriptedTransport()
+    desk = Dispatcher(engine, {"fake": transport}, owner="one",  # type: ignore[dict-item]
+                      concurrency=1, channel_pace={"fake": 1.0})
+    desk.stopping = RecordingEvent()
+    assert desk.dispatch_due(NOW).sent == 5
+    assert sorted(desk.stopping.waits) == [1.0, 2.0]
+    assert set(desk._channel_pacers) == {("fake", "dana"), ("fake", "emil"), ("fake", "team")}
+
+
+def test_a_429_holds_the_channel_and_the_platform(engine: Engine, clock: FakeMonotonic) -> None:
+    (dana,) = people(engine, "Dana")
+    queue(engine, "d1", to=dana)
+    transport = ScriptedTransport(script={"dana": [TemporaryFailure("429", retry_after=3)]})
+    desk = Dispatcher(engine, {"fake": transport}, owner="one",  # type: ignore[dict-item]
+                      concurrency=1, pace={"fake": 10.0}, channel_pace={"fake": 1.0})
+    desk.stopping = RecordingEvent()
+    assert desk.dispatch_due(NOW).retried == 1
+    assert desk.pacers["fake"].next_slot == clock.now + 3
+    assert desk._channel_pacers[("fake", "dana")].next_slot == clock.now + 3
