@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from bot.commands import CommandRunner, Directory
 from bot.dispatcher import Dispatcher
+from bot.handled import forget_handled_job
 from bot.metrics import Metrics
 from bot.reach_jobs import reach_job
 from bot.scheduler import reminder_job, reminder_rules
@@ -101,6 +102,7 @@ def build_runtime(
                       directories)
     runtime.tick_jobs.append(reminder_job(engine, policy))
     runtime.tick_jobs.append(reach_job(engine, settings, policy))
+    runtime.tick_jobs.append(forget_handled_job(engine))
     if "mattermost" in platforms and "mattermost" not in transports:
         attach_platform(runtime, "bot.mattermost.service", "attach_mattermost")
     if "slack" in platforms and "slack" not in transports and settings.slack_enabled:

@@ -21,14 +21,17 @@ copy (a dialog state, a button's post and action, a view id and hash). Handling 
   inserts (True) if it rolled back; on SQLite `BEGIN IMMEDIATE` serialises the two, and the
   second sees the first's committed row.
 
-Keys are at most 200 characters; longer identities are hashed by `request_key`.
+Keys are at most 200 characters; longer identities are hashed by `request_key`. Keys are
+kept for REMEMBER_DAYS (longer than any button or form stays valid), then `forget_before`
+removes them.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -37,6 +40,8 @@ from handlers.reply import Reply
 from storage.requests import HandledRequest
 
 MAX_KEY_LENGTH = 200
+# Buttons last 7 days and forms an hour: a copy arriving later is refused by its signature.
+REMEMBER_DAYS = 8
 
 
 def request_key(*parts: str) -> str:
@@ -88,3 +93,11 @@ def stored_reply(session: Session, key: str) -> Reply | None:
 
 def was_handled(session: Session, key: str) -> bool:
     return session.get(HandledRequest, key) is not None
+
+
+def forget_before(session: Session, now: datetime, days: float = REMEMBER_DAYS) -> int:
+    """Delete the keys of requests handled more than `days` ago; returns how many."""
+    cutoff = now - timedelta(days=days)
+    result = session.execute(
+        delete(HandledRequest).where(col(HandledRequest.created_at) < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -7,14 +7,22 @@ processes would.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bot.handled import forget_handled_job
 from handlers.reply import Action, Reply
-from handlers.requests import claim, remember_reply, request_key, stored_reply, was_handled
+from handlers.requests import (
+    claim,
+    forget_before,
+    remember_reply,
+    request_key,
+    stored_reply,
+    was_handled,
+)
 from storage.db import read_session, write_session
 from storage.models import Member
 from storage.requests import HandledRequest
@@ -135,3 +143,24 @@ def test_a_waiting_claim_wins_when_the_first_rolls_back(engine: Engine) -> None:
     for thread in threads:
         thread.join(30)
     assert results == {"first": True, "second": True}
+
+
+def test_keys_older_than_the_longest_lived_button_are_forgotten(engine: Engine) -> None:
+    with write_session(engine) as session:
+        claim(session, "old", "mattermost", "button", NOW - timedelta(days=9))
+        claim(session, "recent", "mattermost", "button", NOW - timedelta(days=7))
+    with write_session(engine) as session:
+        assert forget_before(session, NOW) == 1
+    with read_session(engine) as session:
+        assert not was_handled(session, "old") and was_handled(session, "recent")
+
+
+def test_the_tick_job_prunes_at_most_once_an_hour(engine: Engine) -> None:
+    job = forget_handled_job(engine)
+    with write_session(engine) as session:
+        claim(session, "a", "slack", "view", NOW - timedelta(days=9))
+    assert job(NOW) == 1
+    with write_session(engine) as session:
+        claim(session, "b", "slack", "view", NOW - timedelta(days=9))
+    assert job(NOW + timedelta(minutes=30)) == 0
+    assert job(NOW + timedelta(hours=1)) == 1
