@@ -16,13 +16,11 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Protocol
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from bot import grammar
-from handlers import stories
+from handlers import requests, stories
 from handlers.context import Policy
 from handlers.errors import Refused
 from handlers.members import ensure_member, find_member
@@ -30,7 +28,6 @@ from handlers.outbox import enqueue, notify_member
 from handlers.reply import Reply
 from storage.db import read_session, write_session
 from storage.models import Member
-from storage.requests import HandledRequest
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +113,15 @@ class CommandRunner:
     # --- entry points ------------------------------------------------------------------
 
     def run(self, caller: Caller, command: str, text: str, now: datetime,
-            request: Request | None = None) -> Reply:
-        """Run `/pitch <text>` or `/story <text>` for `caller` at `now`."""
-        return self.run_request(caller, command, text, now, request).reply
+            request: Request | None = None, *, request_key: str | None = None) -> Reply:
+        """Run `/pitch <text>` or `/story <text>` for `caller` at `now`.
+
+        `request` (or just its `request_key`), at any entry point: the identity of the
+        platform request; a copy of a request already handled has no effect and gets the
+        first copy's reply, marked `data["repeated"]` (see handlers/requests.py).
+        """
+        return self.run_request(caller, command, text, now,
+                                _request(request, request_key)).reply
 
     def run_request(self, caller: Caller, command: str, text: str, now: datetime,
                     request: Request | None = None) -> Outcome:
@@ -163,13 +166,14 @@ class CommandRunner:
                           request=request)
 
     def submit_pitch(self, caller: Caller, form: stories.PitchForm, now: datetime,
-                     request: Request | None = None) -> Reply:
+                     request: Request | None = None, *,
+                     request_key: str | None = None) -> Reply:
         return self._unit(
             caller,
             now,
             "pitch",
             lambda session, actor: stories.pitch(session, actor, now, self.policy, form),
-            request=request,
+            request=_request(request, request_key),
         ).reply
 
     def press(
@@ -184,6 +188,7 @@ class CommandRunner:
         reason: str = "",
         reviewer: Caller | None = None,
         request: Request | None = None,
+        request_key: str | None = None,
     ) -> Reply:
         """A button on a story card (or the form behind it) was used."""
         policy = self.policy
@@ -206,7 +211,8 @@ class CommandRunner:
                 return stories.reassign(session, actor, now, policy, story_id, to, version)
             raise Refused(f"Unknown action {action[:30]!r}.")
 
-        return self._unit(caller, now, f"button:{action}", call, request=request).reply
+        return self._unit(caller, now, f"button:{action}", call,
+                          request=_request(request, request_key)).reply
 
     # --- internals ---------------------------------------------------------------------
 
@@ -256,7 +262,8 @@ class CommandRunner:
 
         A read-only command by a known member runs without the write lock, so that on
         SQLite a `/story list` never queues behind a write. A request with a key takes
-        effect once (see Request): a copy is answered with the first answer.
+        effect once (see Request): its key is claimed in the same transaction, and a copy
+        already handled changes nothing and is answered with the first answer.
         """
         outcome = "ok"
         started = _clock()
@@ -265,9 +272,12 @@ class CommandRunner:
             reply = self._read(caller, call) if read_only else None
             if reply is None:
                 with write_session(self.engine) as session:
-                    first = _handled_before(session, request, caller.platform, now)
-                    if first is not None:
-                        reply, duplicate = first, True
+                    if request is not None and request.key is not None and not (
+                        requests.claim(session, request.key, caller.platform, request.kind,
+                                       now)
+                    ):
+                        reply = _repeated(requests.stored_reply(session, request.key))
+                        duplicate = True
                     else:
                         actor = self._member(session, caller, now)
                         reply = call(session, actor)
@@ -296,7 +306,7 @@ class CommandRunner:
             )
         else:
             if duplicate:
-                outcome = "duplicate"
+                outcome = "repeated"
             else:
                 for hook in self.after_commit:
                     hook()
@@ -310,30 +320,17 @@ class CommandRunner:
             return None if actor is None else call(session, actor)
 
 
-def _handled_before(session: Session, request: Request | None, platform: str,
-                    now: datetime) -> Reply | None:
-    """Claim the request's key; the first answer if another copy claimed it before.
+def _request(request: Request | None, key: str | None) -> Request | None:
+    if request is None and key is not None:
+        return Request(key=key)
+    return request
 
-    One INSERT that does nothing when the key exists: on PostgreSQL a copy arriving while
-    the first is still in its transaction waits for that transaction and then finds the
-    key, so two copies never both take effect.
-    """
-    if request is None or request.key is None:
-        return None
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(HandledRequest)
-        .values(key=request.key[:200], platform=platform, kind=request.kind, created_at=now)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(col(HandledRequest.key))
-    )
-    if session.execute(statement).scalar() is not None:
-        return None
-    first = session.get(HandledRequest, request.key[:200])
-    if first is None or not first.reply:
-        return Reply(text="That was done already.")
-    return Reply.from_json(first.reply)
+
+def _repeated(first: Reply | None) -> Reply:
+    """The answer to a copy of a request already handled: the first answer, marked."""
+    if first is None:
+        first = Reply(text="That was already done.", tone="info")
+    return replace(first, data={**first.data, "repeated": True})
 
 
 def _record_answer(session: Session, request: Request | None, platform: str, actor: Member,
@@ -341,10 +338,7 @@ def _record_answer(session: Session, request: Request | None, platform: str, act
     """Keep the answer with the request's key, and queue it when the ack cannot carry it."""
     if request is None or request.key is None:
         return
-    handled = session.get(HandledRequest, request.key[:200])
-    if handled is not None:
-        handled.reply = reply.to_json()
-        session.add(handled)
+    requests.remember_reply(session, request.key, reply)
     key = f"answer:{request.key}"[:200]
     if request.answer_url:
         answer = replace(reply, data={**reply.data, "response_url": request.answer_url})

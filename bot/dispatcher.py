@@ -55,6 +55,8 @@ from storage.models import Member, Outbound, StoryCard
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN_SECONDS = 5.0
+MAX_HOLD_SECONDS = 60.0  # a paced platform pauses at most this long after a 429
+MAX_CHANNEL_PACERS = 1000
 
 
 @dataclass(frozen=True)
@@ -120,10 +122,14 @@ class Pacer:
         delay = slot - now
         return not (delay > 0 and stopping.wait(delay))
 
-    def refund(self) -> None:
-        """A call the platform refused (429) did not use its capacity: give the slot back."""
+    def hold(self, seconds: float) -> None:
+        """The platform answered 429 with Retry-After: no thread sends to it before then.
+
+        (Platforms count refused calls against the limit too: sending the next message
+        sooner, as if the refused call had not happened, only draws more 429s.)"""
         with self.lock:
-            self.next_slot = max(_time.monotonic(), self.next_slot - self.interval)
+            until = _time.monotonic() + min(max(seconds, 0.0), MAX_HOLD_SECONDS)
+            self.next_slot = max(self.next_slot, until)
 
 
 class _BatchLease:
@@ -169,6 +175,7 @@ class Dispatcher:
         lease_margin_seconds: float = LEASE_MARGIN_SECONDS,
         concurrency: int = 4,
         pace: Mapping[str, float] | None = None,
+        channel_pace: Mapping[str, float] | None = None,
     ) -> None:
         if lease_seconds <= send_timeout_seconds + lease_margin_seconds:
             raise ValueError("the lease must outlive a send: raise STORYDESK_LEASE_SECONDS "
@@ -186,6 +193,10 @@ class Dispatcher:
         self.backoff_max = backoff_max_seconds
         self.concurrency = max(1, concurrency)
         self.pacers = {platform: Pacer(rate) for platform, rate in (pace or {}).items()}
+        # Per destination (a channel, a person's DM) on platforms that limit each channel.
+        self.channel_pace = dict(channel_pace or {})
+        self._channel_pacers: dict[tuple[str, str], Pacer] = {}
+        self._channel_lock = threading.Lock()
         self.stopping = threading.Event()
         self._skip_locked = not is_sqlite(engine)
 
@@ -344,15 +355,17 @@ class Dispatcher:
     def _deliver(self, claim: Claimed, clock: _Clock, report: DispatchReport) -> None:
         delivery = claim.delivery
         transport = self.transports[delivery.platform]
-        pacer = self.pacers.get(delivery.platform)
-        if pacer is not None and not pacer.wait(self.stopping):
+        pacers = [p for p in (self._channel_pacer(delivery), self.pacers.get(delivery.platform))
+                  if p is not None]
+        if not all(pacer.wait(self.stopping) for pacer in pacers):
             self._release([delivery.outbound_id])
             return
         try:
             result = transport.send(delivery)
         except TemporaryFailure as failure:
-            if pacer is not None and failure.retry_after is not None:
-                pacer.refund()
+            if failure.retry_after is not None:
+                for pacer in pacers:
+                    pacer.hold(failure.retry_after)
             self._back_off(claim, clock(), str(failure), failure.retry_after)
             report.retried += 1
             return
@@ -371,6 +384,23 @@ class Dispatcher:
             report.delivered.append(delivery)
         else:
             report.lost_lease += 1
+
+    def _channel_pacer(self, delivery: Delivery) -> Pacer | None:
+        rate = self.channel_pace.get(delivery.platform)
+        if rate is None:
+            return None
+        recipient = delivery.recipient
+        destination = recipient.user_id if recipient is not None else delivery.channel or ""
+        key = (delivery.platform, destination)
+        with self._channel_lock:
+            pacer = self._channel_pacers.get(key)
+            if pacer is None:
+                if len(self._channel_pacers) >= MAX_CHANNEL_PACERS:
+                    now = _time.monotonic()  # forget the destinations nobody waits for
+                    self._channel_pacers = {k: p for k, p in self._channel_pacers.items()
+                                            if p.next_slot > now}
+                pacer = self._channel_pacers[key] = Pacer(rate)
+        return pacer
 
     def _mine(self, session: Session, outbound_id: int) -> Outbound | None:
         row = session.get(Outbound, outbound_id)
@@ -393,9 +423,12 @@ class Dispatcher:
                 .execution_options(synchronize_session=False))
 
     def backoff_delay(self, attempts: int, retry_after: float | None) -> float:
-        """`retry_after` when the platform gives one, else doubling from the base, jittered."""
+        """After a 429, its Retry-After plus a random spread (up to half of it, at least a
+        second), so that the messages it turned away do not all fall due at one instant and
+        storm the platform again; without one, doubling from the base, jittered."""
         if retry_after is not None:
-            return max(0.0, retry_after)
+            wait = max(0.0, retry_after)
+            return wait + random.uniform(0.0, max(1.0, wait / 2))
         exponent = min(max(attempts - 1, 0), 20)
         delay = min(self.backoff_max, self.backoff_base * 2 ** exponent)
         return delay * random.uniform(0.8, 1.0)

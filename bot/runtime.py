@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from bot.commands import CommandRunner, Directory
 from bot.crowd_jobs import crowd_job, crowd_rules
 from bot.dispatcher import Dispatcher
+from bot.handled import forget_handled_job
 from bot.inbox import Inbox, default_inbox_path
 from bot.metrics import Metrics
 from bot.reach_jobs import reach_job
@@ -108,12 +109,14 @@ def build_runtime(
                             lease_seconds=settings.lease_seconds,
                             send_timeout_seconds=settings.send_timeout_seconds,
                             late_cutoff_hours=settings.late_cutoff_hours,
-                            late_after_seconds=policy.reminders.late_after_seconds)
+                            late_after_seconds=policy.reminders.late_after_seconds,
+                            pace=settings.pace, channel_pace=settings.channel_pace)
     runtime = Runtime(settings, engine, policy, runner, transports, dispatcher, metrics,
                       directories)
     runtime.tick_jobs.append(reminder_job(engine, policy))
     runtime.tick_jobs.append(reach_job(engine, settings, policy))
     runtime.tick_jobs.append(crowd_job(engine, settings, policy))
+    runtime.tick_jobs.append(forget_handled_job(engine))
     if "mattermost" in platforms and "mattermost" not in transports:
         attach_platform(runtime, "bot.mattermost.service", "attach_mattermost")
     if "slack" in platforms and "slack" not in transports and settings.slack_enabled:

@@ -27,6 +27,14 @@ OBJECTIVE_NAMES = ("outreach", "scicomm", "training", "recruitment")
 FORMAT_NAMES = ("reel", "post", "carousel", "story", "collab")
 DEFAULT_OBJECTIVE_TARGETS = (("outreach", 30), ("scicomm", 30), ("training", 15),
                              ("recruitment", 25))
+MIN_SIGNING_SECRET_LENGTH = 16
+# Words a placeholder is made of ("secret", "my-signing-secret", "test_token_123"):
+# a value made only of these (and digits or separators) can be guessed.
+_GUESSABLE = re.compile(
+    r"^(?:secret|signing|slack|mattermost|token|command|action|password|passwd|pass|key|"
+    r"test|testing|dummy|placeholder|default|sample|demo|value|my|the|and|abc|qwerty|"
+    r"admin|storydesk|x|[0-9])+$"
+)
 
 T = TypeVar("T")
 
@@ -97,6 +105,9 @@ class Settings:
     coming_week_post: WeeklyTime = WeeklyTime(0, time(9, 0))
     publishing_today_at: time = time(9, 0)
     lease_seconds: int = 120
+    slack_pace: float = 4.0  # messages a second the dispatcher sends to Slack
+    slack_channel_pace: float = 1.0  # and to one Slack channel or person
+    mattermost_pace: float = 8.0  # and to Mattermost
     send_timeout_seconds: int = 20
     inbox_path: str = ""  # requests answered "Working on it…"; default: beside the database
     # Reach
@@ -119,6 +130,16 @@ class Settings:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def pace(self) -> dict[str, float]:
+        """Messages a second the outbox dispatcher sends to each platform."""
+        return {"slack": self.slack_pace, "mattermost": self.mattermost_pace}
+
+    @property
+    def channel_pace(self) -> dict[str, float]:
+        """Messages a second to one channel or person, on platforms that limit that."""
+        return {"slack": self.slack_channel_pace}
 
     @property
     def slack_enabled(self) -> bool:
@@ -147,6 +168,18 @@ def parse_int(raw: str, minimum: int = 0, maximum: int = 10**9) -> int:
         raise ValueError(f"expected a whole number, got {raw!r}") from None
     if not minimum <= value <= maximum:
         raise ValueError(f"must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def parse_pace(raw: str) -> float:
+    """Messages a second, such as `1` or `0.5`."""
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(
+            f"expected messages a second, like 1 or 0.5, got {raw.strip()!r}") from None
+    if not 0.01 <= value <= 100:
+        raise ValueError("expected between 0.01 and 100 messages a second")
     return value
 
 
@@ -265,6 +298,23 @@ def parse_bearer_token(raw: str) -> str:
     return value
 
 
+def parse_signing_secret(raw: str) -> str:
+    """A secret that authenticates requests to us: long and not a guessable placeholder."""
+    value = parse_secret(raw)
+    if len(value) < MIN_SIGNING_SECRET_LENGTH:
+        raise ValueError(f"is {len(value)} characters long; a secret that authenticates "
+                         f"requests needs at least {MIN_SIGNING_SECRET_LENGTH}, copy the real "
+                         "value")
+    letters = re.sub(r"[^a-z0-9]", "", value.lower())
+    if _GUESSABLE.fullmatch(letters) or len(set(value)) < 5:
+        raise ValueError("looks like a placeholder, not a real secret; copy the real value")
+    return value
+
+
+def parse_signing_secrets(raw: str) -> tuple[str, ...]:
+    return tuple(parse_signing_secret(value) for value in parse_list(raw))
+
+
 def parse_slack_token(prefix: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = parse_secret(raw)
@@ -353,12 +403,14 @@ def load_settings(
         public_url=read.get("STORYDESK_PUBLIC_URL", parse_url, ""),
         slack_bot_token=read.get("SLACK_BOT_TOKEN", parse_slack_token("xoxb-"), ""),
         slack_app_token=read.get("SLACK_APP_TOKEN", parse_slack_token("xapp-"), ""),
-        slack_signing_secret=read.get("SLACK_SIGNING_SECRET", parse_secret, ""),
+        slack_signing_secret=read.get("SLACK_SIGNING_SECRET", parse_signing_secret, ""),
         slack_api_url=read.get("SLACK_API_URL", parse_url, ""),
         mattermost_url=read.get("MATTERMOST_URL", parse_url, ""),
         mattermost_bot_token=read.get("MATTERMOST_BOT_TOKEN", parse_secret, ""),
-        mattermost_command_tokens=read.get("MATTERMOST_COMMAND_TOKENS", parse_list, ()),
-        mattermost_action_secret=read.get("MATTERMOST_ACTION_SECRET", parse_secret, ""),
+        mattermost_command_tokens=read.get("MATTERMOST_COMMAND_TOKENS", parse_signing_secrets,
+                                           ()),
+        mattermost_action_secret=read.get("MATTERMOST_ACTION_SECRET", parse_signing_secret,
+                                          ""),
         tick_seconds=read.get("STORYDESK_TICK_SECONDS", lambda r: parse_int(r, 1, 3600), 30),
         working_days=read.get("STORYDESK_WORKING_DAYS", parse_weekdays, Settings.working_days),
         quiet_hours=read.get("STORYDESK_QUIET_HOURS", parse_quiet_hours, Settings.quiet_hours),
@@ -388,6 +440,11 @@ def load_settings(
             "STORYDESK_PUBLISHING_TODAY_AT", parse_clock, Settings.publishing_today_at
         ),
         lease_seconds=read.get("STORYDESK_LEASE_SECONDS", lambda r: parse_int(r, 5, 3600), 120),
+        slack_pace=read.get("STORYDESK_SLACK_PACE", parse_pace, Settings.slack_pace),
+        slack_channel_pace=read.get("STORYDESK_SLACK_CHANNEL_PACE", parse_pace,
+                                    Settings.slack_channel_pace),
+        mattermost_pace=read.get("STORYDESK_MATTERMOST_PACE", parse_pace,
+                                 Settings.mattermost_pace),
         send_timeout_seconds=read.get(
             "STORYDESK_SEND_TIMEOUT_SECONDS", lambda r: parse_int(r, 1, 600), 20
         ),

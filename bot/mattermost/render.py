@@ -11,9 +11,11 @@ it is made inert:
   `<!channel>` is broken the same way (posts also carry `skip_slack_parsing`);
 - every text is cut to Mattermost's limit (16383 characters for a post) with a visible `…`.
 
-Buttons carry their action, the story, its version and an HMAC over the three in the
-integration context; Mattermost strips contexts before posts reach clients, and the action
-endpoint refuses any call whose HMAC does not match (see `signing.py`).
+Buttons carry their action, the story, its version, the post or person they are bound to,
+an expiry and an HMAC over all of them in the integration context; Mattermost strips contexts
+before posts reach clients, and the action endpoint refuses any call whose HMAC does not
+match or whose post or person differs (see `signing.py`). A reply rendered without a post or
+a person to bind its buttons to has no buttons.
 """
 
 from __future__ import annotations
@@ -144,18 +146,22 @@ class MattermostRenderer:
         self.signer = signer
         self.action_url = action_url
 
-    def render(self, reply: Reply, *, with_actions: bool = True) -> RenderedReply:
+    def render(self, reply: Reply, *, with_actions: bool = True, post_id: str = "",
+               user_id: str = "") -> RenderedReply:
+        """`post_id` / `user_id`: the post the buttons will sit on, the person they are for."""
         message = cut(TONE_MARK[reply.tone] + escape_markdown(reply.text), POST_LIMIT)
         images = tuple(block for block in reply.blocks if isinstance(block, Image))
         attachments = self._attachments(reply)
-        buttons = self.buttons(reply.actions) if with_actions else []
+        bound = with_actions and bool(post_id or user_id)
+        buttons = self.buttons(reply.actions, post_id=post_id, user_id=user_id) if bound else []
         if buttons:
             if not attachments:
                 attachments = [self._attachment(reply)]
             attachments[0]["actions"] = buttons
         return RenderedReply(message=message, attachments=attachments, images=images)
 
-    def buttons(self, actions: Iterable[Action]) -> list[dict[str, Any]]:
+    def buttons(self, actions: Iterable[Action], *, post_id: str = "",
+                user_id: str = "") -> list[dict[str, Any]]:
         if not self.action_url:
             return []
         return [
@@ -166,7 +172,9 @@ class MattermostRenderer:
                 "style": BUTTON_STYLE.get(action.style, "default"),
                 "integration": {
                     "url": self.action_url,
-                    "context": self.signer.context(action.name, action.story_id, action.version),
+                    "context": self.signer.context(action.name, action.story_id,
+                                                   action.version, post_id=post_id,
+                                                   user_id=user_id),
                 },
             }
             for action in actions

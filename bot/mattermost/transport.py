@@ -4,7 +4,11 @@
 - story cards are updated in place (`PUT /posts/{id}`) once they exist;
 - direct messages open the bot's DM channel with the member (`POST /channels/direct`),
   which is handed back to be cached on the member;
-- charts are uploaded first (`POST /files`) and attached with `file_ids`.
+- charts are uploaded first (`POST /files`) and attached with `file_ids`;
+- a post with buttons is created without them, then given buttons signed for its post id
+  (and, in a direct message, for its reader): `PUT /posts/{id}` right after `POST /posts`.
+  Should that second call fail, the post stays without buttons (a card gets them with its
+  next update); the `/story` commands do the same.
 
 Failures are sorted for the dispatcher: no answer, 429 and 5xx are temporary (with the
 server's Retry-After); 401, 403 and 404 are permanent, with a stable cause.
@@ -20,6 +24,7 @@ from bot.mattermost.client import MattermostClient, MattermostError, MattermostU
 from bot.mattermost.directory import USER_ID
 from bot.mattermost.render import MattermostRenderer, RenderedReply
 from bot.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
+from handlers.reply import Reply
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +129,13 @@ class MattermostTransport:
         self.bot_user_id = bot_user_id
 
     def send(self, delivery: Delivery) -> SendResult:
-        rendered = self.renderer.render(delivery.reply)
+        rendered = self.renderer.render(delivery.reply, with_actions=False)
         if delivery.recipient is not None:
             return self._send_direct(delivery, rendered)
         if not delivery.channel:
             raise PermanentFailure("no_destination", "neither a channel nor a member")
         if delivery.kind == "card" and delivery.card is not None:
-            updated = self._update_card(delivery, rendered)
+            updated = self._update_card(delivery)
             if updated is not None:
                 return updated
         channel_id = self.resolver.resolve(delivery.channel)
@@ -142,10 +147,22 @@ class MattermostTransport:
             raise failure(error, "channel") from error
         except MattermostUnreachable as error:
             raise failure(error, "channel") from error
+        self.add_buttons(post_id, delivery.reply)
         return SendResult(message_id=post_id, channel_id=channel_id)
 
-    def _update_card(self, delivery: Delivery, rendered: RenderedReply) -> SendResult | None:
+    def add_buttons(self, post_id: str, reply: Reply, user_id: str = "") -> None:
+        """Give a new post its buttons, signed for the post (and the person reading it)."""
+        if not reply.actions or not self.renderer.action_url:
+            return
+        rendered = self.renderer.render(reply, post_id=post_id, user_id=user_id)
+        try:
+            self.client.update_post(post_id, rendered.message, rendered.props)
+        except (MattermostError, MattermostUnreachable) as error:
+            log.warning("post %s went out without its buttons: %s", post_id, error)
+
+    def _update_card(self, delivery: Delivery) -> SendResult | None:
         assert delivery.card is not None
+        rendered = self.renderer.render(delivery.reply, post_id=delivery.card.message_id)
         try:
             self.client.update_post(delivery.card.message_id, rendered.message, rendered.props)
         except MattermostError as error:
@@ -175,6 +192,7 @@ class MattermostTransport:
                 raise failure(error, "user") from error
         except MattermostUnreachable as error:
             raise failure(error, "user") from error
+        self.add_buttons(post_id, delivery.reply, recipient.user_id)
         return SendResult(message_id=post_id, channel_id=channel_id, dm_channel=channel_id)
 
     def open_direct(self, user_id: str) -> str:

@@ -1,14 +1,25 @@
 """The Mattermost endpoints of the web app: slash commands, dialog submissions, buttons.
 
 - `POST /mattermost/command`: a slash command (form fields). The token (header
-  `Authorization: Token …` or form field `token`) must equal one of
-  MATTERMOST_COMMAND_TOKENS, compared in constant time; otherwise 401 and nothing happens.
-  The answer is command-response JSON. Work that takes longer than `answer_within`
-  seconds is answered at once with a short note and later through the `response_url`.
-- `POST /mattermost/dialog`: a dialog submission; field errors go back as
+  `Authorization: Token …`, checked before the body is read, or form field `token`) must
+  equal one of MATTERMOST_COMMAND_TOKENS, compared in constant time; otherwise 401 and
+  nothing happens. The command's transaction commits before the answer, which is
+  command-response JSON. Mattermost waits up to 30 seconds for it (its default
+  OutgoingIntegrationRequestsTimeout), so only work that takes longer than `answer_within`
+  (20 s) is answered with a short note ("Working on it…", which claims nothing done) and
+  later through the `response_url`.
+- `POST /mattermost/dialog`: a dialog submission (Mattermost's SubmitDialogRequest). Its
+  state must carry our HMAC for this user and be less than an hour old; it works once: the
+  state's key is recorded in `handled_request` with its effect, so a form submitted five
+  times (or by two replicas at once) takes effect once. Field errors go back as
   `{"errors": {...}}`, other refusals as `{"error": "..."}`.
-- `POST /mattermost/action`: a card button. Its context must carry our HMAC; only
-  coordinators may act; a stale card is a no-op with an explanation.
+- `POST /mattermost/action`: a button (Mattermost's PostActionIntegrationRequest). Its
+  context must carry our HMAC, be less than 7 days old, and match the request's `post_id`
+  and `user_id` (see `signing.py`); only coordinators may act; a stale card is a no-op
+  with an explanation; a double press takes effect once (`handled_request`).
+
+Junk never becomes a 500: a body that is too large, not JSON, or not shaped like
+Mattermost's gets 400 (a wrong token 401, a forged signature 403) and one log line.
 
 Blocking work (database, Mattermost API) runs in a small thread pool, one hop per request:
 two threads on SQLite, which serialises writers anyway, eight on PostgreSQL.
@@ -33,21 +44,27 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.commands import Caller, CommandRunner
+from bot.commands import Request as ChatRequest
 from bot.mattermost import dialogs
 from bot.mattermost.client import MattermostError, MattermostUnreachable
 from bot.mattermost.directory import PLATFORM
 from bot.mattermost.paths import ACTION_PATH, COMMAND_PATH, DIALOG_PATH
 from bot.mattermost.render import RenderedReply, escape_markdown
 from bot.mattermost.service import MattermostService
+from bot.mattermost.signing import ContextExpired, StateExpired
 from handlers.context import Policy
 from handlers.members import find_member, is_coordinator
 from handlers.reply import Reply
+from handlers.requests import request_key
 from storage.db import is_sqlite, read_session
 from storage.models import Story
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+# Mattermost waits 30 s for a command's response by default: answer after the commit,
+# in the response, unless the work takes this long.
+ANSWER_WITHIN_SECONDS = 20.0
 FAILED = ("Something went wrong on our side; nothing was changed. The coordinators can find "
           "the details in the log.")
 Json = dict[str, Any]
@@ -71,7 +88,7 @@ class MattermostEndpoints:
         policy: Policy,
         *,
         clock: Callable[[], datetime] | None = None,
-        answer_within: float = 2.5,
+        answer_within: float = ANSWER_WITHIN_SECONDS,
         workers: int | None = None,
         observe_answer: Callable[[float], None] | None = None,
     ) -> None:
@@ -101,26 +118,30 @@ class MattermostEndpoints:
     # --- slash commands ----------------------------------------------------------------
 
     def token_ok(self, token: str) -> bool:
-        given = token.encode()
+        given = token.encode("utf-8", "replace")
         matched = False
         for expected in self._tokens:  # compare with every token: no early exit
             matched |= hmac.compare_digest(given, expected)
         return matched and bool(given)
 
     async def command(self, request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        if header and not (header[:6].lower() == "token " and self.token_ok(header[6:].strip())):
+            log.warning("slash command refused: wrong token in the Authorization header")
+            return _json({"text": "Unauthorized."}, 401)
         body = await request.body()
         if len(body) > MAX_BODY:
+            log.warning("slash command refused: %d bytes", len(body))
             return _json({"text": "Too large."}, 413)
         form = {key: values[0] for key, values in
                 parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
-        header = request.headers.get("authorization", "")
-        token = header[6:].strip() if header[:6].lower() == "token " else form.get("token", "")
-        if not self.token_ok(token):
+        if not header and not self.token_ok(form.get("token", "")):
             log.warning("slash command refused: wrong or missing token")
             return _json({"text": "Unauthorized."}, 401)
         command = form.get("command", "").strip().lstrip("/").lower()
         user_id = form.get("user_id", "")
         if not user_id or command not in {"pitch", "story"}:
+            log.warning("slash command refused: /%s without a user", command[:20])
             return _json(_ephemeral("This endpoint serves /pitch and /story."), 400)
         started = time.perf_counter()
         now = self.clock()
@@ -144,7 +165,8 @@ class MattermostEndpoints:
         reply = self.runner.run(caller, command, form.get("text", ""), now)
         if reply.form == "pitch":
             return self._open_pitch_dialog(caller, form)
-        rendered = self.service.renderer.render(reply)
+        # A command's answer is the caller's: its buttons are bound to them.
+        rendered = self.service.renderer.render(reply, user_id=caller.user_id)
         if rendered.images:
             return self._post_with_images(caller, form, reply, rendered)
         return rendered.command_response(reply.visibility)
@@ -206,36 +228,53 @@ class MattermostEndpoints:
     async def dialog(self, request: Request) -> Response:
         payload = await self._payload(request)
         if payload is None:
+            log.warning("dialog submission refused: not a JSON object")
             return _json({"error": "Malformed submission."}, 400)
-        if payload.get("cancelled"):
+        if payload.get("cancelled") is True:
             return _json({})
-        callback, user_id = str(payload.get("callback_id", "")), str(payload.get("user_id", ""))
-        data = self.service.signer.verify_state(payload.get("state"), callback, user_id)
+        callback, user_id, state = (payload.get("callback_id"), payload.get("user_id"),
+                                    payload.get("state"))
+        if not (isinstance(callback, str) and isinstance(user_id, str) and user_id
+                and isinstance(state, str)):
+            log.warning("dialog submission refused: no callback, user or state")
+            return _json({"error": "Malformed submission."}, 400)
+        try:
+            data = self.service.signer.verify_state(state, callback, user_id)
+        except StateExpired:
+            return _json({"error": "This form was opened more than an hour ago; nothing was "
+                          "done. Open it again."})
         if data is None or callback not in {dialogs.PITCH, dialogs.PRESS}:
-            log.warning("dialog submission refused: bad state for %r", callback)
+            log.warning("dialog submission refused: bad state for %r", callback[:40])
             return _json({"error": "This form was not opened by Storydesk."}, 403)
         submission = payload.get("submission")
         if not isinstance(submission, dict):
             submission = {}
+        key = request_key(PLATFORM, "dialog", self.service.signer.state_key(state))
         now = self.clock()
-        result = await asyncio.wrap_future(
-            self.pool.submit(self._submit, callback, user_id, data, submission, now))
+        try:
+            result = await asyncio.wrap_future(
+                self.pool.submit(self._submit, callback, user_id, data, submission, now, key))
+        except Exception:
+            log.exception("dialog %s by %s failed", callback, user_id)
+            result = {"error": FAILED}
         return _json(result)
 
     def _submit(
         self, callback: str, user_id: str, data: dict[str, Any], submission: dict[str, Any],
-        now: datetime,
+        now: datetime, key: str,
     ) -> Json:
         caller = self.service.directory.caller(user_id)
         if callback == dialogs.PITCH:
             parsed = dialogs.parse_pitch(submission)
             if parsed.form is None:
                 return {"errors": parsed.errors}
-            reply = self.runner.submit_pitch(caller, parsed.form, now)
+            reply = self.runner.submit_pitch(caller, parsed.form, now,
+                                             request=ChatRequest(key=key, kind="dialog"))
             if not reply.ok:
                 errors = reply.data.get("field_errors") or {}
                 return {"errors": errors} if errors else {"error": reply.text}
-            self._tell(caller, str(data.get("response_url", "")), reply)
+            if not reply.data.get("repeated"):  # a copy was confirmed the first time
+                self._tell(caller, str(data.get("response_url", "")), reply)
             return {}
         action = str(data.get("action", ""))
         values, errors = dialogs.parse_press(action, submission)
@@ -249,6 +288,7 @@ class MattermostEndpoints:
         reply = self.runner.press(
             caller, action, int(data["story"]), int(data["version"]), now,
             due=values.due, reason=values.reason, reviewer=reviewer,
+            request=ChatRequest(key=key, kind="dialog"),
         )
         if not reply.ok:
             fields = dialogs.field_errors_for(action, reply.data.get("field_errors") or {})
@@ -257,7 +297,7 @@ class MattermostEndpoints:
 
     def _tell(self, caller: Caller, response_url: str, reply: Reply) -> None:
         """Answer a dialog: through the command's response URL, else by direct message."""
-        rendered = self.service.renderer.render(reply)
+        rendered = self.service.renderer.render(reply, user_id=caller.user_id)
         try:
             if response_url and not rendered.images:
                 self.service.client.respond(response_url, rendered.command_response("ephemeral"))
@@ -272,23 +312,46 @@ class MattermostEndpoints:
     async def action(self, request: Request) -> Response:
         payload = await self._payload(request)
         if payload is None:
+            log.warning("button call refused: not a JSON object")
             return _json({"ephemeral_text": "Malformed request."}, 400)
-        signed = self.service.signer.verify_context(payload.get("context"))
-        user_id = str(payload.get("user_id", ""))
-        if signed is None or not user_id:
+        user_id, post_id = payload.get("user_id"), payload.get("post_id")
+        if not (isinstance(user_id, str) and user_id and isinstance(post_id, str)):
+            log.warning("button call refused: no user or post")
+            return _json({"ephemeral_text": "Malformed request."}, 400)
+        try:
+            signed = self.service.signer.verify_context(payload.get("context"))
+        except ContextExpired as expired:
+            story = expired.signed.story_id
+            return _json(_action_text(
+                f"These buttons are more than a week old; nothing was done. `/story show "
+                f"{story}` shows the story with fresh buttons."))
+        if signed is None:
             log.warning("button call refused: context not signed by us")
             return _json({"ephemeral_text": "This button was not made by Storydesk; nothing "
                           "was done."}, 403)
+        problem = signed.binding_problem(post_id, user_id)
+        if problem is not None:
+            log.warning("button call by %r on post %r refused: %s", user_id[:40], post_id[:40],
+                        problem)
+            return _json({"ephemeral_text": "This button was not made for you; nothing was "
+                          "done."}, 403)
+        trigger_id, user_name = payload.get("trigger_id"), payload.get("user_name")
         now = self.clock()
-        result = await asyncio.wrap_future(self.pool.submit(
-            self._press, signed.action, signed.story_id, signed.version, user_id,
-            str(payload.get("user_name", "")), str(payload.get("trigger_id", "")),
-            str(payload.get("post_id", "")), now))
+        key = request_key(PLATFORM, "press", post_id, signed.action, str(signed.story_id),
+                          str(signed.version))
+        try:
+            result = await asyncio.wrap_future(self.pool.submit(
+                self._press, signed.action, signed.story_id, signed.version, user_id,
+                user_name if isinstance(user_name, str) else "",
+                trigger_id if isinstance(trigger_id, str) else "", post_id, now, key))
+        except Exception:
+            log.exception("button %s by %s failed", signed.action, user_id)
+            result = _action_text(FAILED)
         return _json(result)
 
     def _press(
         self, action: str, story_id: int, version: int, user_id: str, user_name: str,
-        trigger_id: str, post_id: str, now: datetime,
+        trigger_id: str, post_id: str, now: datetime, key: str,
     ) -> Json:
         with read_session(self.engine) as session:
             member = find_member(session, PLATFORM, user_id)
@@ -307,7 +370,8 @@ class MattermostEndpoints:
             return self._open_press_dialog(action, story_id, version, user_id, trigger_id,
                                            post_id, now)
         caller = self.service.directory.caller(user_id, user_name)
-        reply = self.runner.press(caller, action, story_id, version, now)
+        reply = self.runner.press(caller, action, story_id, version, now,
+                                  request=ChatRequest(key=key, kind="button"))
         return _action_text(reply.text, reply.tone)
 
     def _open_press_dialog(
@@ -338,7 +402,7 @@ class MattermostEndpoints:
             return None
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
             return None
         return payload if isinstance(payload, dict) else None
 

@@ -105,3 +105,57 @@ def test_the_example_file_documents_every_variable() -> None:
     compose = (Path(__file__).parents[2] / "docker-compose.yml").read_text()
     compose_only = set(re.findall(r"\$\{([A-Z_]+)", compose)) - read
     assert read and read == documented - compose_only
+
+
+@pytest.mark.parametrize("variable", ["SLACK_SIGNING_SECRET", "MATTERMOST_ACTION_SECRET",
+                                      "MATTERMOST_COMMAND_TOKENS"])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("8f74223", "is 7 characters long"),
+        ("k3Yf9q2LmZpX7wR", "is 15 characters long"),
+        ("changeme-changeme-changeme", "placeholder"),
+        ("your-signing-secret-here", "placeholder"),
+        ("xxxxxxxxxxxxxxxxxxxxxxxx", "placeholder"),
+        ("secretsecretsecret", "placeholder"),
+        ("my_slack_signing_secret", "placeholder"),
+        ("test-token-1234567890", "placeholder"),
+        ("1234567890123456", "placeholder"),
+        ("abababababababababab", "placeholder"),
+    ],
+)
+def test_a_guessable_secret_is_refused(variable: str, value: str, problem: str) -> None:
+    env = {variable: value}
+    if variable == "SLACK_SIGNING_SECRET":
+        env["SLACK_BOT_TOKEN"] = "xoxb-1-2-abc"
+    with pytest.raises(SettingsError) as error:
+        load(**env)
+    assert error.value.variable == variable
+    assert problem in str(error.value)
+
+
+def test_every_command_token_is_checked_and_real_ones_pass() -> None:
+    with pytest.raises(SettingsError, match="MATTERMOST_COMMAND_TOKENS: is 5 characters"):
+        load(MATTERMOST_COMMAND_TOKENS="xr3j5x3p4pfm3m8cmt7ycbrnpc, short")
+    settings = load(MATTERMOST_COMMAND_TOKENS="xr3j5x3p4pfm3m8cmt7ycbrnpc,"
+                                              "b8tq1ffaq7gsxm1gyrmwnmwbqe",
+                    MATTERMOST_ACTION_SECRET="q8WmV2rT6yZs4LkN0pXe",
+                    SLACK_BOT_TOKEN="xoxb-1-2-abc",
+                    SLACK_SIGNING_SECRET="8f742231b10e8888abcd99yyyzzz85a5")
+    assert settings.mattermost_command_tokens == ("xr3j5x3p4pfm3m8cmt7ycbrnpc",
+                                                  "b8tq1ffaq7gsxm1gyrmwnmwbqe")
+    assert settings.slack_signing_secret == "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+def test_a_trivial_secret_stops_the_command_line_with_status_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "status"],
+        env={"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_SIGNING_SECRET": "secret",
+             "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "storydesk: configuration error: SLACK_SIGNING_SECRET: is 6 characters long; a secret "
+        "that authenticates requests needs at least 16, copy the real value"
+    ]

@@ -2,7 +2,8 @@
 
 The server answers `POST /api/chat.postMessage` (JSON: channel, text, outbound_id) like a
 Slack-shaped API: `{"ok": true, "channel": ..., "ts": ...}`. It records every accepted
-message, and can be told to answer a share of calls with 429 + Retry-After, to refuse some
+message, and can be told to allow only `rate_limit` calls a second (429 beyond), to answer a
+share of calls with 429 + Retry-After, to refuse some
 channels for good (`{"ok": false, "error": "channel_not_found"}`), to hold each answer for
 a while (`delay`), or to stop listening altogether and come back on the same port.
 """
@@ -45,6 +46,8 @@ class PlatformState:
     throttle_share: float = 0.0
     retry_after: float = 1.0
     delay: float = 0.0
+    rate_limit: float = 0.0  # calls allowed in any one second; 0: no limit
+    recent: list[float] = field(default_factory=list)  # monotonic times of recent calls
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -67,11 +70,17 @@ class _Handler(BaseHTTPRequestHandler):
         channel = str(body.get("channel", ""))
         with state.lock:
             state.calls += 1
-            if state.throttle_share and state.rng.random() < state.throttle_share:
+            moment = time.monotonic()
+            state.recent = [t for t in state.recent if moment - t < 1.0]
+            state.recent.append(moment)
+            if state.rate_limit and len(state.recent) > state.rate_limit:
                 state.throttled += 1
                 answer: tuple[int, dict[str, Any], dict[str, str]] = (
-                    429, {"ok": False, "error": "ratelimited"},
-                    {"Retry-After": str(state.retry_after)})
+                    429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+            elif state.throttle_share and state.rng.random() < state.throttle_share:
+                state.throttled += 1
+                answer = (429, {"ok": False, "error": "ratelimited"},
+                          {"Retry-After": str(state.retry_after)})
             elif channel in state.gone:
                 state.refused += 1
                 answer = (200, {"ok": False, "error": "channel_not_found"}, {})

@@ -108,9 +108,11 @@ def test_a_temporary_failure_waits_for_retry_after_without_sleeping(engine: Engi
     row = rows(engine)["a"]
     assert row.status == "pending" and row.last_error == "429"
     assert row.due_at is not None
-    assert timedelta(seconds=42) <= row.due_at - NOW < timedelta(seconds=44)
+    # Retry-After, plus a spread of up to half of it so that throttled rows do not all
+    # come back at the same instant.
+    assert timedelta(seconds=42) <= row.due_at - NOW < timedelta(seconds=42 + 21 + 2)
     assert desk.dispatch_due(NOW + timedelta(seconds=41)).sent == 0
-    assert desk.dispatch_due(NOW + timedelta(seconds=45)).sent == 1
+    assert desk.dispatch_due(NOW + timedelta(seconds=66)).sent == 1
     assert rows(engine)["a"].attempts == 2
 
 
@@ -121,7 +123,10 @@ def test_without_retry_after_the_back_off_doubles_up_to_a_cap(engine: Engine) ->
     for attempt, delay in enumerate(delays, start=1):
         ceiling = min(600, 5 * 2 ** (attempt - 1))
         assert 0.8 * ceiling <= delay <= ceiling
-    assert desk.backoff_delay(3, 0.5) == 0.5
+    assert 0.5 <= desk.backoff_delay(3, 0.5) <= 1.5
+    spread = [desk.backoff_delay(1, 30) for _ in range(200)]
+    assert all(30 <= delay <= 45 for delay in spread)
+    assert max(spread) - min(spread) > 5  # not all due at one instant
     (dana,) = people(engine, "Dana")
     queue(engine, "a", to=dana)
     desk.transports["fake"].script["dana"] = [TemporaryFailure("reset")] * 3  # type: ignore[attr-defined]

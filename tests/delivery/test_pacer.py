@@ -1,13 +1,16 @@
-"""The dispatcher's pace: evenly spaced sends, and a refused call gives its slot back."""
+"""The dispatcher's pace: evenly spaced sends, and a 429 pauses the platform."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from bot import dispatcher
-from bot.dispatcher import Pacer
+from bot.dispatcher import Dispatcher, Pacer
+from bot.transport import TemporaryFailure
+from tests.delivery.test_dispatcher import NOW, ScriptedTransport, people, queue
 
 
 class FakeMonotonic:
@@ -42,22 +45,24 @@ def test_sends_are_spaced_by_the_rate(clock: FakeMonotonic) -> None:
     assert stopping.waits == [0.1, 0.2]
 
 
-def test_a_refused_call_gives_its_slot_back(clock: FakeMonotonic) -> None:
+def test_a_429_pauses_every_sender_until_its_retry_after(clock: FakeMonotonic) -> None:
     pacer, stopping = Pacer(10.0), RecordingEvent()
     for _ in range(3):
         pacer.wait(stopping)
-    pacer.refund()
+    pacer.hold(2.0)  # a refused call counted against the limit: do not send sooner
     pacer.wait(stopping)
-    assert stopping.waits == [0.1, 0.2, 0.2]
+    pacer.wait(stopping)
+    assert stopping.waits == [0.1, 0.2, 2.0, 2.1]
 
 
-def test_a_refund_never_moves_the_next_slot_into_the_past(clock: FakeMonotonic) -> None:
-    pacer, stopping = Pacer(10.0), RecordingEvent()
-    pacer.wait(stopping)
-    clock.now += 5
-    pacer.refund()
-    pacer.refund()
-    assert pacer.next_slot == clock.now
+def test_a_hold_never_moves_the_next_slot_earlier_and_is_capped(clock: FakeMonotonic) -> None:
+    pacer, stopping = Pacer(1.0), RecordingEvent()
+    for _ in range(5):
+        pacer.wait(stopping)
+    pacer.hold(0.5)
+    assert pacer.next_slot == clock.now + 5
+    pacer.hold(3600)
+    assert pacer.next_slot == clock.now + dispatcher.MAX_HOLD_SECONDS
 
 
 def test_waiting_stops_when_the_dispatcher_stops(clock: FakeMonotonic) -> None:
@@ -65,3 +70,34 @@ def test_waiting_stops_when_the_dispatcher_stops(clock: FakeMonotonic) -> None:
     stopping.set()
     assert pacer.wait(stopping)  # the first slot is now: no wait
     assert not pacer.wait(stopping)
+
+
+def test_one_channel_is_paced_apart_from_the_platform(
+    engine: Engine, clock: FakeMonotonic
+) -> None:
+    """Slack takes about one message a second per channel: three to Dana wait for each
+    other, the ones to Emil and the team channel do not wait for Dana's."""
+    dana, emil = people(engine, "Dana", "Emil")
+    for key in ("d1", "d2", "d3"):
+        queue(engine, key, to=dana)
+    queue(engine, "e1", to=emil)
+    queue(engine, "t1", channel="team")
+    transport = ScriptedTransport()
+    desk = Dispatcher(engine, {"fake": transport}, owner="one",  # type: ignore[dict-item]
+                      concurrency=1, channel_pace={"fake": 1.0})
+    desk.stopping = RecordingEvent()
+    assert desk.dispatch_due(NOW).sent == 5
+    assert sorted(desk.stopping.waits) == [1.0, 2.0]
+    assert set(desk._channel_pacers) == {("fake", "dana"), ("fake", "emil"), ("fake", "team")}
+
+
+def test_a_429_holds_the_channel_and_the_platform(engine: Engine, clock: FakeMonotonic) -> None:
+    (dana,) = people(engine, "Dana")
+    queue(engine, "d1", to=dana)
+    transport = ScriptedTransport(script={"dana": [TemporaryFailure("429", retry_after=3)]})
+    desk = Dispatcher(engine, {"fake": transport}, owner="one",  # type: ignore[dict-item]
+                      concurrency=1, pace={"fake": 10.0}, channel_pace={"fake": 1.0})
+    desk.stopping = RecordingEvent()
+    assert desk.dispatch_due(NOW).retried == 1
+    assert desk.pacers["fake"].next_slot == clock.now + 3
+    assert desk._channel_pacers[("fake", "dana")].next_slot == clock.now + 3

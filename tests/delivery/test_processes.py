@@ -173,7 +173,8 @@ def test_two_storydesk_run_replicas_send_a_shared_backlog_exactly_once(
     env = dict(os.environ, PYTHONPATH=str(ROOT), DATABASE_URL=url,
                SLACK_BOT_TOKEN="xoxb-replica-test", SLACK_SIGNING_SECRET="s3cr3t-signing-value",
                SLACK_API_URL=slack.api_url, STORYDESK_HTTP_HOST="127.0.0.1",
-               STORYDESK_LOG_LEVEL="WARNING")
+               STORYDESK_LOG_LEVEL="WARNING",
+               STORYDESK_SLACK_PACE="50")  # this test is about once, not about pace
     replicas = []
     for name in ("a", "b"):
         log = (tmp_path / f"{name}.log").open("w")

@@ -149,6 +149,9 @@ class Adapter:
         return self.client.post("/mattermost/command", content=body, headers=headers)
 
     def press(self, user: str, context: Any, post_id: str = "", trigger_id: str = "") -> Any:
+        """Press a button as Mattermost would: on the post the button sits on, by `user`."""
+        if not post_id and isinstance(context, dict):
+            post_id = str(context.get("post") or "")
         body = fill_json("button_action.json", {
             "user_id": self.world.user(user), "user_name": user,
             "channel_id": self.world.team_channel, "team_id": self.world.team,

@@ -98,7 +98,9 @@ def test_a_card_becomes_an_attachment_with_fields_and_signed_buttons() -> None:
         visibility="in_channel",
     )
     signer = ActionSigner(b"k" * 32)
-    rendered = MattermostRenderer(signer, "https://sd.example/mattermost/action").render(reply)
+    renderer = MattermostRenderer(signer, "https://sd.example/mattermost/action")
+    post_id = "k1a7b3xq9pfm3m8cmt7ycbrnpc"
+    rendered = renderer.render(reply, post_id=post_id)
     [attachment] = rendered.attachments
     assert unescape(attachment["title"]) == "#3 Muons *live*"
     assert attachment["fields"][1] == {"title": "Author", "value": "Dana \\[Kim\\]",
@@ -110,7 +112,10 @@ def test_a_card_becomes_an_attachment_with_fields_and_signed_buttons() -> None:
     signed = signer.verify_context(accept["integration"]["context"])
     assert signed is not None and (signed.action, signed.story_id, signed.version) == (
         "accept", 3, 2)
+    assert (signed.post_id, signed.user_id) == (post_id, "")
     assert re.fullmatch(r"[A-Za-z0-9]+", decline["id"])
+    # Nothing to bind the buttons to (no post yet, no person): no buttons at all.
+    assert "actions" not in renderer.render(reply).attachments[0]
 
 
 def test_without_a_public_url_there_are_no_buttons() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -98,15 +99,47 @@ def test_a_card_is_posted_once_then_updated_in_place(
     world: World, service: MattermostService
 ) -> None:
     first = service.transport.send(card())
+    [created] = world.server.calls("POST", "/api/v4/posts")
+    assert "actions" not in json.dumps(created.body)  # no post id to bind buttons to yet
+    [with_buttons] = world.server.calls("PUT", f"/api/v4/posts/{first.message_id}")
+    [button] = with_buttons.body["props"]["attachments"][0]["actions"]
+    assert button["integration"]["context"]["post"] == first.message_id
     ref = CardRef(first.channel_id or "", first.message_id)
     second = service.transport.send(card(ref, version=2))
     assert second == SendResult(message_id=first.message_id, channel_id=world.team_channel)
     assert len(world.server.posts_in(world.team_channel)) == 1
-    [update] = world.server.calls("PUT", f"/api/v4/posts/{first.message_id}")
+    _, update = world.server.calls("PUT", f"/api/v4/posts/{first.message_id}")
     assert update.body["id"] == first.message_id
     post = world.server.state.posts[first.message_id]
     [button] = post["props"]["attachments"][0]["actions"]
-    assert button["integration"]["context"]["version"] == "2"
+    context = button["integration"]["context"]
+    assert (context["version"], context["post"], context["user"]) == (
+        "2", first.message_id, "")
+    assert service.signer.verify_context(context) is not None
+
+
+def test_buttons_in_a_direct_message_are_bound_to_the_post_and_the_reader(
+    world: World, service: MattermostService
+) -> None:
+    ada = world.user("ada")
+    sent = service.transport.send(Delivery(
+        outbound_id=9, platform="mattermost", kind="message", channel=None,
+        recipient=Recipient(1, ada, "Ada"),
+        reply=Reply(text="Review #3?", actions=(Action("accept", "Accept", 3, 1),))))
+    post = world.server.state.posts[sent.message_id]
+    [button] = post["props"]["attachments"][0]["actions"]
+    signed = service.signer.verify_context(button["integration"]["context"])
+    assert signed is not None and (signed.post_id, signed.user_id) == (sent.message_id, ada)
+
+
+def test_a_post_whose_buttons_cannot_be_added_is_still_sent(
+    world: World, service: MattermostService
+) -> None:
+    world.server.fail("PUT", "/api/v4/posts/.*", 503, times=1)
+    sent = service.transport.send(card())
+    post = world.server.state.posts[sent.message_id]
+    assert "actions" not in json.dumps(post["props"])
+    assert len(world.server.posts_in(world.team_channel)) == 1
 
 
 def test_a_deleted_card_is_posted_anew(world: World, service: MattermostService) -> None:

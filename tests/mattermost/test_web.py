@@ -42,7 +42,7 @@ def card_buttons(adapter: Adapter) -> dict[str, dict[str, Any]]:
 
 
 def context_of(button: dict[str, Any]) -> dict[str, str]:
-    return {k: button[k] for k in ("action", "story", "version", "sig")}
+    return {k: v for k, v in button.items() if k != "post_id"}
 
 
 def markdown_of(attachments: list[dict[str, Any]]) -> str:
