@@ -102,8 +102,8 @@ def test_a_card_is_posted_once_then_updated_in_place(
     second = service.transport.send(card(ref, version=2))
     assert second == SendResult(message_id=first.message_id, channel_id=world.team_channel)
     assert len(world.server.posts_in(world.team_channel)) == 1
-    [update] = world.server.calls("PUT", f"/api/v4/posts/{first.message_id}")
-    assert update.body["id"] == first.message_id
+    [update] = world.server.calls("PUT", f"/api/v4/posts/{first.message_id}/patch")
+    assert set(update.body) == {"message", "props"}  # a patch: nothing else is touched
     post = world.server.state.posts[first.message_id]
     [button] = post["props"]["attachments"][0]["actions"]
     assert button["integration"]["context"]["version"] == "2"

@@ -308,7 +308,7 @@ def test_accept_opens_a_dialog_then_updates_the_card_in_place(
     [story] = stories(engine)
     assert (story.state, story.draft_due) == ("accepted", date(2026, 12, 10))
     adapter.deliver()
-    assert adapter.world.server.calls("PUT", f"/api/v4/posts/{card_id}")
+    assert adapter.world.server.calls("PUT", f"/api/v4/posts/{card_id}/patch")
     assert set(card_buttons(adapter)) == {"decline", "reassign"}
     # The old Accept button is stale now: pressing it again changes nothing.
     again = adapter.press("ada", context_of(accept), post_id=card_id).json()
