@@ -46,7 +46,8 @@ def run_server(settings: Settings) -> int:
     log.info("serving on %s:%d", settings.http_host, settings.http_port)
     try:
         uvicorn.run(app, host=settings.http_host, port=settings.http_port,
-                    log_level=settings.log_level.lower(), access_log=False)
+                    log_level=settings.log_level.lower(), access_log=False,
+                    log_config=None)  # its lines go through our handler and format
     finally:
         for stop in reversed(stops):
             stop()

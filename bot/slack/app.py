@@ -38,6 +38,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
 
 from bot.commands import Caller, CommandRunner
+from bot.slack.bolt_log import bolt_logger
 from bot.slack.client import error_code
 from bot.slack.directory import SlackDirectory
 from bot.slack.forms import (
@@ -197,7 +198,7 @@ def build_app(
         process_before_response=work is None,
         token_verification_enabled=verify_token,
         listener_executor=executor if isinstance(executor, ThreadPoolExecutor) else None,
-        logger=logging.getLogger("storydesk.slack.bolt"),
+        logger=bolt_logger(),
     )
     register_listeners(app, deps, AfterAckExecutor(executor))
     return SlackApp(app, client, executor, deps)
