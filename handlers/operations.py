@@ -1,0 +1,128 @@
+"""What an operator looks at: the outbox's messages one by one, and what is due right now.
+
+Behind `storydesk outbox` (failed and waiting messages with their ids and causes, so that
+`storydesk outbox retry <id>` has an id to take) and the "due now" part of
+`storydesk jobs` (what the next tick will queue, and what is queued but not sent yet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, func, select
+
+from handlers.context import Policy
+from handlers.decisions import STATE_LABELS
+from handlers.reminders import (
+    CATCH_UP_DAYS,
+    Job,
+    existing_keys,
+    load_snapshot,
+    planned_reminders,
+)
+from storage.models import Member, Outbound
+
+WAITING = ("pending", "sending")
+TEXT_SHOWN = 60
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    status: str
+    platform: str
+    to: str
+    due_at: datetime
+    attempts: int
+    text: str
+    cause: str | None
+
+
+@dataclass(frozen=True)
+class OutboxListing:
+    failed: list[OutboxEntry]
+    waiting: list[OutboxEntry]
+    more_failed: int
+    more_waiting: int
+
+
+def destination(member: Member | None, row: Outbound) -> str:
+    if row.member_id is not None:
+        return f"DM {member.display_name}" if member else "a DM"
+    return f"{row.channel} channel"
+
+
+def _entries(session: Session, rows: list[Outbound]) -> list[OutboxEntry]:
+    ids = {row.member_id for row in rows if row.member_id is not None}
+    members = {m.id: m for m in session.exec(
+        select(Member).where(col(Member.id).in_(ids))).all()} if ids else {}
+    entries = []
+    for row in rows:
+        assert row.id is not None and row.due_at is not None
+        text = " ".join(row.text.split())
+        if len(text) > TEXT_SHOWN:
+            text = text[:TEXT_SHOWN - 1].rstrip() + "…"
+        entries.append(OutboxEntry(
+            id=row.id, status=row.status, platform=row.platform,
+            to=destination(members.get(row.member_id), row), due_at=row.due_at,
+            attempts=row.attempts, text=text, cause=row.last_error))
+    return entries
+
+
+def outbox_listing(session: Session, limit: int = 20) -> OutboxListing:
+    """Failed messages (newest first) and waiting ones (soonest due first), `limit` each."""
+    def count(statuses: tuple[str, ...]) -> int:
+        return int(session.exec(select(func.count()).select_from(Outbound).where(
+            col(Outbound.status).in_(statuses))).one())
+
+    failed = list(session.exec(
+        select(Outbound).where(Outbound.status == "failed")
+        .order_by(col(Outbound.due_at).desc(), col(Outbound.id).desc()).limit(limit)).all())
+    waiting = list(session.exec(
+        select(Outbound).where(col(Outbound.status).in_(WAITING))
+        .order_by(col(Outbound.due_at), col(Outbound.id)).limit(limit)).all())
+    return OutboxListing(
+        failed=_entries(session, failed), waiting=_entries(session, waiting),
+        more_failed=max(0, count(("failed",)) - len(failed)),
+        more_waiting=max(0, count(WAITING) - len(waiting)),
+    )
+
+
+@dataclass(frozen=True)
+class DueJob(Job):
+    state: str  # "not queued yet", "queued", "expires"
+
+
+def due_now(session: Session, now: datetime, policy: Policy, limit: int = 20) -> list[DueJob]:
+    """What is already due: reminders the next tick queues, and messages waiting to go out.
+
+    A reminder past its late cutoff is listed as one the next tick records as expired.
+    """
+    jobs: list[DueJob] = []
+    snapshot = load_snapshot(session, now, policy)
+    plans = planned_reminders(snapshot, now - timedelta(days=CATCH_UP_DAYS), now)
+    existing = existing_keys(session, (o.key for p in plans for o in p.occurrences))
+    for plan in plans:
+        if not plan.recipient.reminders_enabled:
+            continue
+        due = [o for o in plan.occurrences if o.due <= now and o.key not in existing]
+        if not due:
+            continue
+        latest = due[-1]
+        what = {"before": "draft reminder", "on-the-day": "draft due today",
+                "overdue": f"draft overdue {latest.days} days",
+                "escalation": "overdue draft, to the reviewer",
+                "review": "review waiting"}.get(latest.label, latest.label)
+        jobs.append(DueJob(
+            latest.due, f"{what}: story #{plan.story.id} ({STATE_LABELS[plan.story.state]})",
+            f"DM {plan.recipient.display_name} ({plan.recipient.platform})",
+            "expires" if latest.expires <= now else "not queued yet"))
+    rows = list(session.exec(
+        select(Outbound).where(col(Outbound.status).in_(WAITING), col(Outbound.due_at) <= now)
+        .order_by(col(Outbound.due_at), col(Outbound.id)).limit(limit)).all())
+    for entry in _entries(session, rows):
+        jobs.append(DueJob(entry.due_at, f"#{entry.id} {entry.text}",
+                           f"{entry.to} ({entry.platform})", "queued"))
+    jobs.sort(key=lambda job: job.when)
+    return jobs[:limit]
