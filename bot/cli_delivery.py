@@ -147,12 +147,12 @@ def show_jobs(engine: Any, settings: Settings, now: datetime, limit: int, out: T
                    "queued": "queued, not sent yet (see `storydesk outbox`)"}
     if due:
         out.write(f"Due now ({plural(len(due), 'item')}):\n")
-        due_width = max(len(job.what) for job in due)
-        to_width = max(len(job.to) for job in due)
-        for job in due:
-            out.write(f"  {job.when.astimezone(zone):%a %Y-%m-%d %H:%M}  "
-                      f"{job.what:<{due_width}}  {job.to:<{to_width}}  "
-                      f"{state_notes[job.state]}\n")
+        due_width = max(len(item.what) for item in due)
+        to_width = max(len(item.to) for item in due)
+        for item in due:
+            out.write(f"  {item.when.astimezone(zone):%a %Y-%m-%d %H:%M}  "
+                      f"{item.what:<{due_width}}  {item.to:<{to_width}}  "
+                      f"{state_notes[item.state]}\n")
     else:
         out.write("Due now: nothing.\n")
     out.write("Next:\n")
