@@ -18,6 +18,7 @@ FEATURE_MODULES: list[str] = [
     "bot.mattermost.setup",
     "bot.slack.manifest",
     "bot.cli_reach",
+    "bot.cli_team",
 ]
 
 

@@ -272,8 +272,11 @@ def _team(inv: Invocation) -> Reply:
     words = inv.words
     if not words:
         return members.team(inv.session, inv.today)
+    if len(words) == 1 and words[0].lower() == "claim":
+        return members.claim_team(inv.session, inv.actor)
     if len(words) != 2 or words[0].lower() not in {"add", "remove"}:
-        raise UsageError("Use `team`, `team add @person` or `team remove @person`.", "team")
+        raise UsageError("Use `team`, `team add @person`, `team remove @person` or "
+                         "`team claim` (the first coordinator of an empty team).", "team")
     person = inv.resolve(words[1])
     if words[0].lower() == "add":
         return members.add_coordinator(inv.session, inv.actor, person)
@@ -432,9 +435,11 @@ for _entry in (
     ),
     Subcommand(
         "team",
-        "/story team [add|remove @person]",
+        "/story team [add|remove @person | claim]",
         "the coordinators; coordinators can add and remove",
         _team,
+        details=("While the team has no coordinators (a new install), the first member to "
+                 "run `/story team claim` becomes one.",),
     ),
     Subcommand(
         "away",
