@@ -21,7 +21,7 @@ from handlers import calendar, members, reminders, stories
 from handlers.context import Policy
 from handlers.decisions import FORMATS, OBJECTIVES, local_datetime
 from handlers.errors import Refused
-from handlers.reply import Bullets, Code, Heading, Paragraph, Reply
+from handlers.reply import Bullets, Heading, Paragraph, Reply
 from storage.models import Member
 
 MAX_COMMAND_LENGTH = 4000
@@ -475,7 +475,6 @@ def help_reply(topic: str | None = None) -> Reply:
             return Reply(
                 text=f"Usage: {PITCH_USAGE}",
                 blocks=(
-                    Code(PITCH_USAGE),
                     Paragraph(
                         f"Objectives: {', '.join('#' + o for o in OBJECTIVES)}. "
                         f"Formats: {', '.join('#' + f for f in FORMATS)}. "
@@ -489,7 +488,6 @@ def help_reply(topic: str | None = None) -> Reply:
         return Reply(
             text=f"Usage: {sub.usage}",
             blocks=(
-                Code(sub.usage),
                 Paragraph(sub.summary[0].upper() + sub.summary[1:] + "."),
                 *(Paragraph(line) for line in sub.details),
             ),
@@ -526,4 +524,5 @@ def usage_reply(error: UsageError) -> Reply:
     else:
         sub = SUBCOMMANDS.get(error.subcommand or "")
         usage = sub.usage if sub else "/story help"
-    return Reply(text=f"{error.message} Usage: {usage}", blocks=(Code(usage),), tone="error")
+    # The usage is in the text already: a block repeating it showed it twice.
+    return Reply(text=f"{error.message} Usage: {usage}", tone="error")

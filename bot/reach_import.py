@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 
 from handlers.context import Policy
 from handlers.reach import MAX_FIGURE, DailyFigure, PostFigures, store_daily, store_posts
+from handlers.wording import plural
 from storage.db import write_session
 
 SOURCE = "csv"
@@ -83,8 +84,8 @@ class ImportResult:
     ignored_columns: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        lines = [f"{self.path} ({self.kind}): {self.read} rows read, {self.stored} stored, "
-                 f"{len(self.rejected)} rejected."]
+        lines = [f"{self.path} ({self.kind}): {plural(self.read, 'row')} read, "
+                 f"{self.stored} stored, {len(self.rejected)} rejected."]
         if self.ignored_columns and self.kind == DAILY_KIND:
             lines.append(f"  Columns not understood, ignored: {', '.join(self.ignored_columns)}")
         lines += [f"  line {line}: {reason}" for line, reason in self.rejected]
