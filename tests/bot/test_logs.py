@@ -136,3 +136,17 @@ def test_console_shows_warnings_only_unless_debug() -> None:
     configure_logging("DEBUG", stream=out, floor="WARNING")
     logging.getLogger("bot.runtime").info("now shown")
     assert "now shown" in out.getvalue()
+
+
+def test_no_info_line_interrupts_a_console_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'console.db'}")
+    monkeypatch.setenv("STORYDESK_COORDINATORS", "console:ada")  # seeding logs at INFO
+    monkeypatch.setattr("sys.stdin", io.StringIO("/story team\n"))
+    assert main(["--env-file", str(tmp_path / "none.env"), "console", "--as", "Ada"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("Coordinators: Ada")
+    assert captured.err == ""
