@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,7 @@ from bot.slack.bolt_log import bolt_logger
 from config.settings import Settings
 
 TICKS = 10
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -138,15 +142,14 @@ def test_console_shows_warnings_only_unless_debug() -> None:
     assert "now shown" in out.getvalue()
 
 
-def test_no_info_line_interrupts_a_console_session(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-) -> None:
-    from bot.cli import main
-
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'console.db'}")
-    monkeypatch.setenv("STORYDESK_COORDINATORS", "console:ada")  # seeding logs at INFO
-    monkeypatch.setattr("sys.stdin", io.StringIO("/story team\n"))
-    assert main(["--env-file", str(tmp_path / "none.env"), "console", "--as", "Ada"]) == 0
-    captured = capsys.readouterr()
-    assert captured.out.startswith("Coordinators: Ada")
-    assert captured.err == ""
+def test_no_info_line_interrupts_a_console_session(tmp_path: Path) -> None:
+    """In its own process: pytest's log capture would hide a root logger set up too late."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
+           "STORYDESK_COORDINATORS": "console:ada"}  # seeding the team logs at INFO
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "console", "--as", "Ada"],
+                            input="/story team\n", capture_output=True, text=True, cwd=tmp_path,
+                            env={**env, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Coordinators: Ada")
+    assert result.stderr == ""
