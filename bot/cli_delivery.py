@@ -134,7 +134,7 @@ def show_jobs(engine: Any, settings: Settings, now: datetime, limit: int, out: T
     policy = policy_from(settings, enabled_platforms(settings))
     zone = policy.zone
     with read_session(engine) as session:
-        due = due_now(session, now, policy, limit)
+        due = due_now(session, now, policy, limit + 100)
         jobs = upcoming(session, now, policy, limit)
     fetch_at = settings.reach_fetch_at if settings.instagram_enabled else None
     jobs += upcoming_posts(now, policy, settings.digest_post.weekday, settings.digest_post.at,
@@ -145,14 +145,19 @@ def show_jobs(engine: Any, settings: Settings, now: datetime, limit: int, out: T
     state_notes = {"not queued yet": "the next tick queues it",
                    "expires": "past the late cutoff: the next tick records it as expired",
                    "queued": "queued, not sent yet (see `storydesk outbox`)"}
+    hidden = max(0, len(due) - limit)
+    due = due[:limit]
     if due:
-        out.write(f"Due now ({plural(len(due), 'item')}):\n")
+        count = f"{len(due)} of {len(due) + hidden}" if hidden else str(len(due))
+        out.write(f"Due now ({count} {'item' if len(due) + hidden == 1 else 'items'}):\n")
         due_width = max(len(item.what) for item in due)
         to_width = max(len(item.to) for item in due)
         for item in due:
             out.write(f"  {item.when.astimezone(zone):%a %Y-%m-%d %H:%M}  "
                       f"{item.what:<{due_width}}  {item.to:<{to_width}}  "
                       f"{state_notes[item.state]}\n")
+        if hidden:
+            out.write(f"  … and {hidden} more (`storydesk jobs --limit N` shows more)\n")
     else:
         out.write("Due now: nothing.\n")
     out.write("Next:\n")

@@ -2,7 +2,8 @@
 
 Behind `storydesk outbox` (failed and waiting messages with their ids and causes, so that
 `storydesk outbox retry <id>` has an id to take) and the "due now" part of
-`storydesk jobs` (what the next tick will queue, and what is queued but not sent yet).
+`storydesk jobs` (what the next tick will queue or record as expired, and what is queued
+but not sent yet).
 """
 
 from __future__ import annotations
@@ -16,11 +17,19 @@ from handlers.context import Policy
 from handlers.decisions import STATE_LABELS
 from handlers.reminders import (
     CATCH_UP_DAYS,
+    SUPERSEDE_WITHIN,
     Job,
+    Occurrence,
+    Planned,
+    coming_week_occurrence,
     existing_keys,
     load_snapshot,
+    period_post_due,
+    pitch_call_occurrence,
     planned_reminders,
+    settle,
 )
+from handlers.wording import plural
 from storage.models import Member, Outbound
 
 WAITING = ("pending", "sending")
@@ -91,33 +100,47 @@ def outbox_listing(session: Session, limit: int = 20) -> OutboxListing:
 
 @dataclass(frozen=True)
 class DueJob(Job):
-    state: str  # "not queued yet", "queued", "expires"
+    state: str  # "not queued yet", "expires", "queued"
+
+
+LABELS = {"before": "draft reminder", "on-the-day": "draft due today",
+          "escalation": "overdue draft, to the reviewer", "review": "review waiting"}
+
+
+def _what(occurrence: Occurrence, plan: Planned) -> str:
+    what = (f"draft overdue {plural(occurrence.days, 'day')}" if occurrence.label == "overdue"
+            else LABELS.get(occurrence.label, occurrence.label))
+    return f"{what}: story #{plan.story.id} ({STATE_LABELS[plan.story.state]})"
 
 
 def due_now(session: Session, now: datetime, policy: Policy, limit: int = 20) -> list[DueJob]:
-    """What is already due: reminders the next tick queues, and messages waiting to go out.
+    """What is already due: what the next tick queues, and messages waiting to go out.
 
-    A reminder past its late cutoff is listed as one the next tick records as expired.
+    Reminders are decided as the tick decides them (`settle`): the newest due one is queued,
+    older ones past the late cutoff are recorded as expired. The coming-week post and the
+    call for pitches are listed while due in their period and not queued yet.
     """
     jobs: list[DueJob] = []
     snapshot = load_snapshot(session, now, policy)
-    plans = planned_reminders(snapshot, now - timedelta(days=CATCH_UP_DAYS), now)
+    plans = planned_reminders(snapshot, now - timedelta(days=CATCH_UP_DAYS),
+                              now + SUPERSEDE_WITHIN)
     existing = existing_keys(session, (o.key for p in plans for o in p.occurrences))
     for plan in plans:
-        if not plan.recipient.reminders_enabled:
-            continue
-        due = [o for o in plan.occurrences if o.due <= now and o.key not in existing]
-        if not due:
-            continue
-        latest = due[-1]
-        what = {"before": "draft reminder", "on-the-day": "draft due today",
-                "overdue": f"draft overdue {latest.days} days",
-                "escalation": "overdue draft, to the reviewer",
-                "review": "review waiting"}.get(latest.label, latest.label)
-        jobs.append(DueJob(
-            latest.due, f"{what}: story #{plan.story.id} ({STATE_LABELS[plan.story.state]})",
-            f"DM {plan.recipient.display_name} ({plan.recipient.platform})",
-            "expires" if latest.expires <= now else "not queued yet"))
+        to = f"DM {plan.recipient.display_name} ({plan.recipient.platform})"
+        decision = settle(plan.occurrences, existing, now)
+        jobs += [DueJob(o.due, _what(o, plan), to, "expires") for o in decision.expired]
+        if decision.send is not None and plan.recipient.reminders_enabled:
+            jobs.append(DueJob(decision.send.due, _what(decision.send, plan), to,
+                               "not queued yet"))
+    rules, zone = policy.reminders, policy.zone
+    first = policy.channel_platforms[0] if policy.channel_platforms else "console"
+    posts = [(coming_week_occurrence(now, zone, rules), "coming-week post", "team channel"),
+             (pitch_call_occurrence(now, zone, rules), "call for pitches", "group channel")]
+    queued = existing_keys(session, (f"{o.key}@{first}" for o, _, _ in posts))
+    for occurrence, what, where in posts:
+        done = {occurrence.key} if f"{occurrence.key}@{first}" in queued else set()
+        if period_post_due(occurrence, done, now):
+            jobs.append(DueJob(occurrence.due, what, where, "not queued yet"))
     rows = list(session.exec(
         select(Outbound).where(col(Outbound.status).in_(WAITING), col(Outbound.due_at) <= now)
         .order_by(col(Outbound.due_at), col(Outbound.id)).limit(limit)).all())

@@ -28,8 +28,9 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def storydesk(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    with freeze_time(NOW):
+def storydesk(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str,
+              now: datetime = NOW) -> str:
+    with freeze_time(now):
         assert main(["--env-file", str(tmp_path / "none.env"), *args]) == 0
     return capsys.readouterr().out
 
@@ -96,14 +97,26 @@ def test_jobs_shows_what_is_already_due(
     engine.dispose()
     out = storydesk(tmp_path, capsys, "jobs")
     due = out.split("Due now (")[1].split("Next:")[0]
-    assert "draft overdue" in due and "story #1" in due and "DM Dana (console)" in due
-    assert "the next tick queues it" in due
+    lines = due.splitlines()
+    overdue = next(line for line in lines if "draft overdue" in line)
+    assert "story #1" in overdue and "DM Dana (console)" in overdue
+    assert overdue.endswith("the next tick queues it")
+    # The reminder of Tuesday 17th is past the late cutoff: the tick records it as expired.
+    early = next(line for line in lines if "draft reminder: story #1" in line)
+    assert "Tue 2026-11-17" in early and early.endswith("records it as expired")
+    week = next(line for line in lines if "coming-week post" in line)
+    assert "Mon 2026-11-23 09:00" in week and week.endswith("the next tick queues it")
     assert "Call for pitches" in due and "group channel (console)" in due
     assert "queued, not sent yet" in due
     assert "coming-week post" in out.split("Next:")[1]
+    shown = storydesk(tmp_path, capsys, "jobs", "--limit", "2").split("Next:")[0]
+    total = len([line for line in due.splitlines() if line.startswith("  ")])
+    assert f"Due now (2 of {total} items):" in shown
+    assert f"… and {total - 2} more (`storydesk jobs --limit N` shows more)" in shown
 
 
 def test_jobs_with_nothing_due_says_so(
         db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = storydesk(tmp_path, capsys, "jobs")
+    # A Sunday: last Monday's posts are past their cutoff, this one's not yet due.
+    out = storydesk(tmp_path, capsys, "jobs", now=datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
     assert "Due now: nothing." in out
