@@ -15,6 +15,7 @@ COORDINATOR = "coordinator"
 CONTRIBUTOR = "contributor"
 MAX_AWAY_DAYS = 366
 _SEEDED_KEY = "team-seeded"
+_CLAIMED_KEY = "team-claimed"
 
 
 def find_member(session: Session, platform: str, user_id: str) -> Member | None:
@@ -141,6 +142,10 @@ def claim_team(session: Session, actor: Member) -> Reply:
             return info("You are a coordinator already.")
         raise Refused(f"The team has coordinators already ({names}): `/story team claim` works "
                       "only while it has none. Ask one of them to run `/story team add @you`.")
+    # Two members claiming at the same moment both see an empty team; the first to insert
+    # this row wins, the other's transaction fails on its key and changes nothing.
+    if session.get(SystemState, _CLAIMED_KEY) is None:
+        session.add(SystemState(key=_CLAIMED_KEY, value=f"{actor.platform}:{actor.user_id}"))
     actor.role = COORDINATOR
     session.add(actor)
     session.flush()

@@ -3,10 +3,13 @@ makes the first one, and the hints say so."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.cli import main
@@ -16,6 +19,8 @@ from bot.runtime import build_runtime
 from config.settings import Settings
 from handlers import members
 from handlers.errors import Refused
+from storage.db import write_session
+from storage.models import Member
 from tests.conftest import add_member
 from tests.mattermost.conftest import World, mm_settings, world  # noqa: F401  (fixture)
 
@@ -97,3 +102,34 @@ def test_a_mattermost_username_is_looked_up(world: World) -> None:  # noqa: F811
     assert member_id("mattermost", "@ada", settings) == (world.user("ada"), "Ada Lovelace")
     with pytest.raises(TeamError, match="knows no user 'nobody'"):
         member_id("mattermost", "nobody", settings)
+
+
+def test_two_claims_at_the_same_moment_make_one_coordinator(engine: Engine) -> None:
+    """Both see an empty team; the second transaction fails instead of making a second."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises write transactions: two claims cannot overlap")
+    with write_session(engine) as session:
+        ids = [add_member(session, name).id for name in ("Dana", "Ben")]
+    first = Session(engine)
+    dana = first.get(Member, ids[0])
+    assert dana is not None and members.claim_team(first, dana).ok  # not committed yet
+    outcome: list[object] = []
+
+    def second_claim() -> None:
+        try:
+            with write_session(engine) as session:
+                ben = session.get(Member, ids[1])
+                assert ben is not None
+                outcome.append(members.claim_team(session, ben))
+        except IntegrityError as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=second_claim)
+    thread.start()
+    thread.join(1.0)  # it waits on the first transaction's row
+    first.commit()
+    first.close()
+    thread.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], IntegrityError)
+    with write_session(engine) as session:
+        assert [m.display_name for m in members.coordinators(session)] == ["Dana"]
