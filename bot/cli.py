@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 from sqlalchemy.exc import OperationalError
 
 from bot.errors import StartupError
+from bot.logs import configure_logging
 from config.settings import Settings, SettingsError, load_settings
 
 # Each feature module adds its subcommands: `add_commands(subparsers)` setting `handler`.
@@ -20,6 +20,7 @@ FEATURE_MODULES: list[str] = [
     "bot.cli_reach",
     "bot.cli_backup",
     "bot.cli_crowd",
+    "bot.cli_team",
 ]
 
 
@@ -111,11 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"storydesk: configuration error: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if settings.log_level != "DEBUG":
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    # At a prompt, only warnings belong between the replies (unless DEBUG is asked for).
+    at_prompt = args.handler in (cmd_console, cmd_demo)
+    configure_logging(settings.log_level, settings.log_format,
+                      floor="WARNING" if at_prompt else None)
     try:
         code: int = args.handler(args, settings)
     except KeyboardInterrupt:

@@ -58,6 +58,9 @@ class ConsoleTransport:
             label += " (late)"
         body = render_text(delivery.reply)
         self.out.write(f"{label} " + body.replace("\n", "\n    ") + "\n")
+        # Flushed at once, like the reply: through a pipe the messages a command causes
+        # would otherwise come long after it, or only at the end.
+        self.out.flush()
         self.sent.append(delivery)
         channel = (
             delivery.channel or f"dm-{delivery.recipient.user_id if delivery.recipient else ''}"

@@ -22,7 +22,7 @@ from handlers import calendar, members, personal_calendar, reminders, stories
 from handlers.context import Policy
 from handlers.decisions import FORMATS, OBJECTIVES, local_datetime
 from handlers.errors import Refused
-from handlers.reply import Bullets, Code, Heading, Paragraph, Reply
+from handlers.reply import Bullets, Heading, Paragraph, Reply
 from storage.models import Member
 
 MAX_COMMAND_LENGTH = 4000
@@ -286,8 +286,11 @@ def _team(inv: Invocation) -> Reply:
     words = inv.words
     if not words:
         return members.team(inv.session, inv.today)
+    if len(words) == 1 and words[0].lower() == "claim":
+        return members.claim_team(inv.session, inv.actor)
     if len(words) != 2 or words[0].lower() not in {"add", "remove"}:
-        raise UsageError("Use `team`, `team add @person` or `team remove @person`.", "team")
+        raise UsageError("Use `team`, `team add @person`, `team remove @person` or "
+                         "`team claim` (the first coordinator of an empty team).", "team")
     person = inv.resolve(words[1])
     if words[0].lower() == "add":
         return members.add_coordinator(inv.session, inv.actor, person)
@@ -454,9 +457,11 @@ for _entry in (
     ),
     Subcommand(
         "team",
-        "/story team [add|remove @person]",
+        "/story team [add|remove @person | claim]",
         "the coordinators; coordinators can add and remove",
         _team,
+        details=("While the team has no coordinators (a new install), the first member to "
+                 "run `/story team claim` becomes one.",),
     ),
     Subcommand(
         "away",
@@ -500,7 +505,6 @@ def help_reply(topic: str | None = None) -> Reply:
             return Reply(
                 text=f"Usage: {PITCH_USAGE}",
                 blocks=(
-                    Code(PITCH_USAGE),
                     Paragraph(
                         f"Objectives: {', '.join('#' + o for o in OBJECTIVES)}. "
                         f"Formats: {', '.join('#' + f for f in FORMATS)}. "
@@ -514,7 +518,6 @@ def help_reply(topic: str | None = None) -> Reply:
         return Reply(
             text=f"Usage: {sub.usage}",
             blocks=(
-                Code(sub.usage),
                 Paragraph(sub.summary[0].upper() + sub.summary[1:] + "."),
                 *(Paragraph(line) for line in sub.details),
             ),
@@ -551,4 +554,5 @@ def usage_reply(error: UsageError) -> Reply:
     else:
         sub = SUBCOMMANDS.get(error.subcommand or "")
         usage = sub.usage if sub else "/story help"
-    return Reply(text=f"{error.message} Usage: {usage}", blocks=(Code(usage),), tone="error")
+    # The usage is in the text already: a block repeating it showed it twice.
+    return Reply(text=f"{error.message} Usage: {usage}", tone="error")

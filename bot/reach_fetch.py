@@ -32,6 +32,7 @@ from handlers.reach import (
     store_weekly,
 )
 from handlers.reach_summary import day_ranges, monday_of
+from handlers.wording import plural
 from storage.db import read_session, write_session
 from storage.models import SystemState
 
@@ -66,9 +67,10 @@ class FetchReport:
 
     def lines(self) -> list[str]:
         lines = [
-            f"Fetched {self.since} to {self.until - timedelta(days=1)}: {self.daily} daily "
-            f"figures, {self.weekly} weekly, {self.posts} posts, {self.audience} audience "
-            f"values ({self.requests} requests)."
+            f"Fetched {self.since} to {self.until - timedelta(days=1)}: "
+            f"{plural(self.daily, 'daily figure')}, {self.weekly} weekly, "
+            f"{plural(self.posts, 'post')}, {plural(self.audience, 'audience value')} "
+            f"({plural(self.requests, 'request')})."
         ]
         if self.missing_days:
             lines.append(f"No reach from Instagram yet for {_dates(self.missing_days)}.")

@@ -51,6 +51,7 @@ from bot.reach_locale import (
 )
 from handlers.context import Policy
 from handlers.reach import DailyFigure, PostFigures, store_daily, store_posts
+from handlers.wording import plural
 from storage.db import write_session
 
 __all__ = ["CONTENT_KIND", "DAILY_KIND", "META_DAILY_KIND", "ImportProblem", "ImportResult",
@@ -92,7 +93,7 @@ class ImportResult:
 
     def lines(self) -> list[str]:
         skipped = f"{len(self.skipped)} skipped, " if self.skipped else ""
-        lines = [f"{self.path} ({self.label or self.kind}): {self.read} rows read, "
+        lines = [f"{self.path} ({self.label or self.kind}): {plural(self.read, 'row')} read, "
                  f"{self.stored} stored, {skipped}{len(self.rejected)} rejected."]
         if self.encoding.startswith("utf-16"):
             lines.append("  Read as UTF-16.")

@@ -23,6 +23,7 @@ from config.settings import Settings
 from handlers.context import Policy
 from handlers.decisions import CadenceSlot
 from handlers.members import seed_coordinators
+from handlers.wording import plural
 from storage import migrate
 from storage.db import make_engine, write_session
 
@@ -147,4 +148,4 @@ def seed_team(runtime: Runtime, now: datetime) -> None:
     with write_session(runtime.engine) as session:
         seeded = seed_coordinators(session, identities, now)
     if seeded:
-        log.info("seeded the team with %d coordinators", seeded)
+        log.info("seeded the team with %s", plural(seeded, "coordinator"))

@@ -60,7 +60,8 @@ def run_server(settings: Settings) -> int:
     try:
         uvicorn.run(app, host=settings.http_host, port=settings.http_port,
                     log_level=settings.log_level.lower(), access_log=False,
-                    timeout_graceful_shutdown=GRACEFUL_SECONDS)
+                    timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                    log_config=None)  # its lines go through our handler and format
     finally:
         log.info("stopping: finishing what was started")
         for stop in reversed(stops):

@@ -72,12 +72,18 @@ class Settings:
     coordinators: tuple[str, ...] = ()
     team_channel: str = "storydesk-team"
     group_channel: str = "general"
+    # Per-platform channels, when Slack and Mattermost both run; empty: the shared ones.
+    slack_team_channel: str = ""
+    slack_group_channel: str = ""
+    mattermost_team_channel: str = ""
+    mattermost_group_channel: str = ""
     slots: tuple[WeeklyTime, ...] = (
         WeeklyTime(1, time(18, 0)),
         WeeklyTime(3, time(18, 0)),
     )
     draft_days: int = 14
     log_level: str = "INFO"
+    log_format: str = "text"
     http_host: str = "0.0.0.0"
     http_port: int = 3000
     public_url: str = ""
@@ -152,6 +158,13 @@ class Settings:
     @property
     def mattermost_enabled(self) -> bool:
         return bool(self.mattermost_url and self.mattermost_bot_token)
+
+    def channels_for(self, platform: str) -> dict[str, str]:
+        """The logical channels ("team", "group") on `platform`: its own, else the shared."""
+        own = {"slack": (self.slack_team_channel, self.slack_group_channel),
+               "mattermost": (self.mattermost_team_channel, self.mattermost_group_channel)}
+        team, group = own.get(platform, ("", ""))
+        return {"team": team or self.team_channel, "group": group or self.group_channel}
 
     @property
     def instagram_enabled(self) -> bool:
@@ -325,6 +338,13 @@ def parse_slack_token(prefix: str) -> Callable[[str], str]:
     return parse
 
 
+def parse_log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"text", "json"}:
+        raise ValueError("use text (lines for people) or json (one object a line)")
+    return value
+
+
 def parse_log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -395,9 +415,14 @@ def load_settings(
         coordinators=read.get("STORYDESK_COORDINATORS", parse_list, ()),
         team_channel=read.get("STORYDESK_TEAM_CHANNEL", str.strip, Settings.team_channel),
         group_channel=read.get("STORYDESK_GROUP_CHANNEL", str.strip, Settings.group_channel),
+        slack_team_channel=read.get("SLACK_TEAM_CHANNEL", str.strip, ""),
+        slack_group_channel=read.get("SLACK_GROUP_CHANNEL", str.strip, ""),
+        mattermost_team_channel=read.get("MATTERMOST_TEAM_CHANNEL", str.strip, ""),
+        mattermost_group_channel=read.get("MATTERMOST_GROUP_CHANNEL", str.strip, ""),
         slots=read.get("STORYDESK_SLOTS", parse_slots, slot_default),
         draft_days=read.get("STORYDESK_DRAFT_DAYS", lambda r: parse_int(r, 1, 365), 14),
         log_level=read.get("STORYDESK_LOG_LEVEL", parse_log_level, "INFO"),
+        log_format=read.get("STORYDESK_LOG_FORMAT", parse_log_format, "text"),
         http_host=read.get("STORYDESK_HTTP_HOST", str.strip, Settings.http_host),
         http_port=read.get("STORYDESK_HTTP_PORT", lambda r: parse_int(r, 1, 65535), 3000),
         public_url=read.get("STORYDESK_PUBLIC_URL", parse_url, ""),

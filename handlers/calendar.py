@@ -12,6 +12,7 @@ from handlers.context import Policy
 from handlers.errors import Refused
 from handlers.members import require_coordinator
 from handlers.reply import Bullets, Heading, Paragraph, Reply, success
+from handlers.wording import plural
 from storage.models import CalendarEvent, Member, Story
 
 MAX_WEEKS = 26
@@ -147,6 +148,7 @@ def calendar(
     if crowded:
         blocks.append(Paragraph(f"Two or more stories on: {', '.join(crowded)}."))
     return Reply(
-        text=f"Calendar: {len(scheduled)} scheduled, {free} free slots in the next {weeks} weeks.",
+        text=(f"Calendar: {len(scheduled)} scheduled, {plural(free, 'free slot')} in the next "
+              f"{plural(weeks, 'week')}."),
         blocks=tuple(blocks),
     )

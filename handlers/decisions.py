@@ -171,8 +171,10 @@ def choose_reviewer(
         else:
             eligible.append(candidate)
     if not eligible:
-        why = "; ".join(excluded) if excluded else "the team has no coordinators"
-        return Assignment(None, f"no coordinator is available ({why})")
+        why = ("; ".join(excluded) if excluded
+               else "the team has none yet; `/story team` says how to start")
+        # A colon, not parentheses: the reason is itself shown in parentheses.
+        return Assignment(None, f"no coordinator is available: {why}")
 
     never = datetime.min.replace(tzinfo=UTC)
     eligible.sort(key=lambda c: (c.open_reviews, c.last_assigned_at or never, c.member_id))

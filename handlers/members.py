@@ -16,6 +16,7 @@ COORDINATOR = "coordinator"
 CONTRIBUTOR = "contributor"
 MAX_AWAY_DAYS = 366
 _SEEDED_KEY = "team-seeded"
+_CLAIMED_KEY = "team-claimed"
 
 
 def find_member(session: Session, platform: str, user_id: str) -> Member | None:
@@ -110,13 +111,15 @@ def seed_coordinators(
     return len(identities)
 
 
+NO_TEAM_HINT = ("Anyone may run `/story team claim` to become the first coordinator, "
+                "then add the others with `/story team add @person`. On the server, "
+                "`storydesk team add NAME --platform P` does the same.")
+
+
 def team(session: Session, today: date) -> Reply:
     members = coordinators(session)
     if not members:
-        return info(
-            "The team has no coordinators yet.",
-            Bullets(("Set STORYDESK_COORDINATORS, or have an admin run `/story team add`.",)),
-        )
+        return info("The team has no coordinators yet.", Bullets((NO_TEAM_HINT,)))
     lines = []
     for member in members:
         away = current_or_next_away(session, member, today)
@@ -137,6 +140,44 @@ def add_coordinator(session: Session, actor: Member, member: Member) -> Reply:
     session.add(member)
     session.flush()
     return success(f"{member.display_name} is now a coordinator.")
+
+
+def claim_team(session: Session, actor: Member) -> Reply:
+    """The first coordinator of an empty team: whoever claims it. Refused once it has one."""
+    members = coordinators(session)
+    if members:
+        names = ", ".join(m.display_name for m in members)
+        if is_coordinator(actor):
+            return info("You are a coordinator already.")
+        raise Refused(f"The team has coordinators already ({names}): `/story team claim` works "
+                      "only while it has none. Ask one of them to run `/story team add @you`.")
+    # Two members claiming at the same moment both see an empty team; the first to insert
+    # this row wins, the other's transaction fails on its key and changes nothing.
+    if session.get(SystemState, _CLAIMED_KEY) is None:
+        session.add(SystemState(key=_CLAIMED_KEY, value=f"{actor.platform}:{actor.user_id}"))
+    actor.role = COORDINATOR
+    session.add(actor)
+    session.flush()
+    return success(f"{actor.display_name} is now the team's first coordinator. "
+                   "Add the others with `/story team add @person`.")
+
+
+def appoint_coordinator(session: Session, platform: str, user_id: str,
+                        display_name: str | None, now: datetime) -> Reply:
+    """Make someone a coordinator from the server's command line (no chat actor needed).
+
+    Without a display name a known member keeps theirs; a new one shows the id until their
+    first command brings the platform's name.
+    """
+    member = find_member(session, platform, user_id)
+    if member is None or display_name:
+        member = ensure_member(session, platform, user_id, display_name or user_id, now)
+    if is_coordinator(member):
+        return info(f"{member.display_name} ({platform}) is already a coordinator.")
+    member.role = COORDINATOR
+    session.add(member)
+    session.flush()
+    return success(f"{member.display_name} ({platform}) is now a coordinator.")
 
 
 def remove_coordinator(session: Session, actor: Member, member: Member) -> Reply:

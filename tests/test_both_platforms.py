@@ -60,3 +60,29 @@ def test_one_runtime_serves_both_and_keeps_their_members_apart(
     assert len(slack_cards) == 2  # both stories' cards, on Slack's team channel
     assert len(world.server.posts_in(world.team_channel)) >= 2  # and on Mattermost's
     runtime.engine.dispose()
+
+
+def test_each_platform_may_have_its_own_channels(
+    world: World,  # noqa: F811
+    fake_slack: FakeSlack,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """SLACK_TEAM_CHANNEL names Slack's; Mattermost keeps the shared STORYDESK_TEAM_CHANNEL."""
+    settings = mm_settings(
+        world,
+        database_url=f"sqlite:///{tmp_path / 'both.db'}",
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=fake_slack.api_url.rstrip("/"),
+        slack_team_channel="newsroom",
+        coordinators=("slack:U0ADA", "mattermost:ada"),
+    )
+    assert settings.team_channel == "storydesk-team"
+    runtime = build_runtime(settings)
+    now = datetime.now(UTC)
+    assert runtime.runner.run(Caller("slack", "U0DANA", "Dana"), "pitch", "Muons", now).ok
+    assert runtime.dispatcher.dispatch_due(now).failed == 0
+    channels = {c.params.get("channel") for c in fake_slack.calls_to("chat.postMessage")}
+    assert "newsroom" in channels and "storydesk-team" not in channels
+    assert len(world.server.posts_in(world.team_channel)) == 1  # the card, on Mattermost's
+    runtime.engine.dispose()

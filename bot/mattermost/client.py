@@ -150,9 +150,14 @@ class MattermostClient:
         return result
 
     def update_post(self, post_id: str, message: str, props: Mapping[str, Any]) -> dict[str, Any]:
-        body = {"id": post_id, "message": message, "props": dict(props)}
+        """Change a post's message and props, and nothing else.
+
+        `PUT /posts/{id}` replaces the whole post (a pinned card comes unpinned, its
+        reactions flag is cleared); the patch endpoint changes only the fields it is sent.
+        """
+        body = {"message": message, "props": dict(props)}
         result: dict[str, Any] = self.request(
-            "PUT", f"/posts/{quote(post_id, safe='')}", json=body)
+            "PUT", f"/posts/{quote(post_id, safe='')}/patch", json=body)
         return result
 
     def upload_file(self, channel_id: str, filename: str, content: bytes) -> str:

@@ -4,7 +4,8 @@ The pitch dialog has the same fields as the Slack modal (title, summary, objecti
 people featured, result link, embargo date). Accept, Decline, Reassign and Request changes
 ask for the one value they need (draft due date, reason, new reviewer, note). Element names
 are the handlers' field names, so a refusal's field errors land under the right field.
-Limits follow Mattermost's dialog rules (title ≤ 24 characters, labels ≤ 24, help ≤ 150).
+Limits follow Mattermost's dialog rules (title ≤ 24 characters, labels ≤ 24, help ≤ 150);
+a `text` element holds at most 150 characters, so a longer field is a `textarea`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from handlers.decisions import FORMATS, OBJECTIVE_HINTS, OBJECTIVES
 from handlers.stories import FEATURED_MAX, LINK_MAX, REASON_MAX, SUMMARY_MAX, TITLE_MAX, PitchForm
 
+TEXT_MAX = 150  # the longest `max_length` a dialog's `text` element may have
+
 PITCH = "pitch"
 PRESS = "press"
 VALUE_ACTIONS = ("accept", "decline", "reassign", "changes")
@@ -24,6 +27,9 @@ VALUE_ACTIONS = ("accept", "decline", "reassign", "changes")
 
 def _text(name: str, label: str, *, optional: bool = True, max_length: int = 150,
           placeholder: str = "", help_text: str = "", default: str = "") -> dict[str, Any]:
+    if max_length > TEXT_MAX:
+        raise ValueError(f"{name}: a text element holds at most {TEXT_MAX} characters; "
+                         f"use a textarea for {max_length}")
     return {"display_name": label, "name": name, "type": "text", "subtype": "text",
             "optional": optional, "max_length": max_length, "placeholder": placeholder,
             "help_text": help_text, "default": default}
@@ -59,10 +65,10 @@ def pitch_dialog(state: str) -> dict[str, Any]:
             _select("objective", "Objective",
                     [(f"{o} — {OBJECTIVE_HINTS[o]}"[:60], o) for o in OBJECTIVES]),
             _select("format", "Format", [(f, f) for f in FORMATS]),
-            _text("featured", "People featured", max_length=FEATURED_MAX,
-                  placeholder="Who appears in it?"),
-            _text("result_link", "Result link", max_length=LINK_MAX,
-                  placeholder="https://…, arXiv id or DOI"),
+            _textarea("featured", "People featured", max_length=FEATURED_MAX,
+                      placeholder="Who appears in it?"),
+            _textarea("result_link", "Result link", max_length=LINK_MAX,
+                      placeholder="https://…, arXiv id or DOI"),
             _text("embargo_until", "Embargo until", max_length=10, placeholder="YYYY-MM-DD",
                   help_text="Not to be published before this day."),
         ],

@@ -133,9 +133,10 @@ class RenderedReply:
             "text": self.message,
             "skip_slack_parsing": True,
         }
+        # The documented field is `attachments`; the server moves it into the post's
+        # props itself, so sending `props.attachments` too would say it twice.
         if self.attachments:
             response["attachments"] = self.attachments
-            response["props"] = self.props
         return response
 
 

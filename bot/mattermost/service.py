@@ -98,8 +98,7 @@ def build_mattermost(
         log.warning("STORYDESK_PUBLIC_URL is unset: Mattermost gets no card buttons and no "
                     "dialogs (they call back to that address)")
     renderer = MattermostRenderer(signer, public_url + ACTION_PATH if public_url else None)
-    resolver = ChannelResolver(client, {"team": settings.team_channel,
-                                        "group": settings.group_channel})
+    resolver = ChannelResolver(client, settings.channels_for("mattermost"))
     directory = MattermostDirectory(client)
     bot_user_id = str(me["id"])
     return MattermostService(

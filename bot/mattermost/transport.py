@@ -1,7 +1,8 @@
 """The Mattermost transport: what the outbox dispatcher sends, sent through REST API v4.
 
 - channel posts go to the configured channel behind the logical name ("team", "group");
-- story cards are updated in place (`PUT /posts/{id}`) once they exist;
+- story cards are updated in place once they exist (`PUT /posts/{id}/patch`, which keeps
+  the card's pin and reactions);
 - direct messages open the bot's DM channel with the member (`POST /channels/direct`),
   which is handed back to be cached on the member;
 - charts are uploaded first (`POST /files`) and attached with `file_ids`;

@@ -43,6 +43,7 @@ from sqlalchemy.engine import Engine
 
 from bot.commands import Caller, CommandRunner, Outcome, Request
 from bot.inbox import Entry, Inbox
+from bot.slack.bolt_log import bolt_logger
 from bot.slack.client import error_code
 from bot.slack.directory import SlackDirectory
 from bot.slack.forms import (
@@ -143,7 +144,7 @@ def build_app(
         signing_secret=signing_secret,
         process_before_response=True,  # the listener commits, then bolt answers
         token_verification_enabled=verify_token,
-        logger=logging.getLogger("storydesk.slack.bolt"),
+        logger=bolt_logger(),
     )
     listeners = register_listeners(app, deps, executor)
     if deps.inbox is not None:

@@ -141,17 +141,24 @@ def render_actions(actions: tuple[Action, ...]) -> list[SlackBlock]:
             if action.style in ("primary", "danger"):
                 button["style"] = action.style
             elements.append(button)
-        story = actions[start].story_id
-        blocks.append({"type": "actions", "block_id": f"story-{story}-{start}",
+        # The version makes the id new on every update of a card: Slack clients keep the
+        # state of a block whose id they have seen before (a pressed button, for one).
+        first = actions[start]
+        blocks.append({"type": "actions",
+                       "block_id": f"story-{first.story_id}-v{first.version}-{start}",
                        "elements": elements})
     return blocks
 
 
 def render_blocks(
     reply: Reply, *, lead_text: bool = True, images: ImageMode = "skip",
-    limit: int = MESSAGE_BLOCK_LIMIT,
+    limit: int = MESSAGE_BLOCK_LIMIT, iteration: str | None = None,
 ) -> list[SlackBlock]:
-    """The blocks of a message; over `limit`, the last block says how many were left out."""
+    """The blocks of a message; over `limit`, the last block says how many were left out.
+
+    `iteration` names this version of a message that is updated in place: every block then
+    gets a `block_id` made from it, new for each update, as Slack asks of updated messages.
+    """
     body: list[SlackBlock] = []
     if lead_text or not reply.blocks:
         body.append(section(TONE_MARK[reply.tone] + cut_escaped(reply.text, SECTION_LIMIT - 30)))
@@ -163,6 +170,9 @@ def render_blocks(
         hidden = len(body) - (room - 1)
         body = [*body[: room - 1], context(f"{ELLIPSIS} {hidden} more blocks not shown "
                                            f"(a Slack message holds at most {limit}).")]
+    if iteration is not None:
+        body = [{**block, "block_id": f"{iteration}-{index}"}
+                for index, block in enumerate(body)]
     return body + actions
 
 
@@ -171,9 +181,11 @@ def fallback_text(reply: Reply) -> str:
     return TONE_MARK[reply.tone] + cut_escaped(reply.text, FALLBACK_TEXT_LIMIT)
 
 
-def render_message(reply: Reply, *, lead_text: bool = True) -> dict[str, Any]:
+def render_message(reply: Reply, *, lead_text: bool = True,
+                   iteration: str | None = None) -> dict[str, Any]:
     """Keyword arguments for chat.postMessage / chat.update."""
-    return {"text": fallback_text(reply), "blocks": render_blocks(reply, lead_text=lead_text)}
+    return {"text": fallback_text(reply),
+            "blocks": render_blocks(reply, lead_text=lead_text, iteration=iteration)}
 
 
 def render_response(reply: Reply) -> dict[str, Any]:

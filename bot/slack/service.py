@@ -45,8 +45,7 @@ def attach_slack(runtime: Runtime) -> None:
              identity.user_id)
     outbox_client = make_web_client(settings.slack_bot_token, settings.slack_api_url,
                                     timeout=settings.send_timeout_seconds, retry=False)
-    runtime.transports[PLATFORM] = SlackTransport(
-        outbox_client, {"team": settings.team_channel, "group": settings.group_channel})
+    runtime.transports[PLATFORM] = SlackTransport(outbox_client, settings.channels_for(PLATFORM))
     runtime.directories[PLATFORM] = SlackDirectory(client)
 
 

@@ -77,7 +77,10 @@ class SlackTransport:
 
     def _post(self, delivery: Delivery) -> SendResult:
         is_card = delivery.kind == "card"
-        message = render_message(delivery.reply, lead_text=not is_card)
+        # Each version of a card is its own outbox row, so its id names this iteration.
+        iteration = f"card{delivery.reply.story_id or 0}-m{delivery.outbound_id}" if is_card \
+            else None
+        message = render_message(delivery.reply, lead_text=not is_card, iteration=iteration)
         if is_card and delivery.card is not None:
             try:
                 self.client.chat_update(channel=delivery.card.channel_id,

@@ -372,7 +372,8 @@ def _diversity_blocks(stats: CrowdStats) -> list[Block]:
 
 def coordinator_reply(stats: CrowdStats, image: str | None = None) -> Reply:
     months = _plural(stats.months, "month")
-    text = (f"Crowd health, last {months}: {stats.pitches} pitches, {stats.published} "
+    text = (f"Crowd health, last {months}: {_plural(stats.pitches, 'pitch', 'pitches')}, "
+            f"{stats.published} "
             f"published, {share_text(stats.contributors, stats.group_size)} members "
             f"contributed; {len(stats.silent)} not heard from in {stats.silent_months} months.")
     blocks: list[Block] = [Heading(f"Crowd health, last {months}"), _totals(stats)]
@@ -441,7 +442,8 @@ def team_post_reply(stats: CrowdStats, image: str | None = None) -> Reply:
     """The coordinators' channel post: counts only. No names, no profiles: those stay in
     `/story stats`, whose answer only the asking coordinator sees."""
     months = _plural(stats.months, "month")
-    text = (f"Crowd health, last {months}: {stats.pitches} pitches, {stats.published} "
+    text = (f"Crowd health, last {months}: {_plural(stats.pitches, 'pitch', 'pitches')}, "
+            f"{stats.published} "
             f"published; {share_text(stats.contributors, stats.group_size)} members "
             "contributed.")
     blocks: list[Block] = [Heading(f"Crowd health, last {months}"), _totals(stats),

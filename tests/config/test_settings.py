@@ -64,6 +64,24 @@ def test_a_bad_value_names_its_variable(variable: str, value: str, problem: str)
     assert problem in str(error.value)
 
 
+def test_each_platform_may_name_its_own_channels_and_falls_back_to_the_shared() -> None:
+    shared = load(STORYDESK_TEAM_CHANNEL="coordinators", STORYDESK_GROUP_CHANNEL="all")
+    assert shared.channels_for("slack") == {"team": "coordinators", "group": "all"}
+    assert shared.channels_for("mattermost") == {"team": "coordinators", "group": "all"}
+    apart = load(STORYDESK_TEAM_CHANNEL="coordinators", STORYDESK_GROUP_CHANNEL="all",
+                 SLACK_TEAM_CHANNEL="C0TEAM", MATTERMOST_GROUP_CHANNEL="physics/town-square")
+    assert apart.channels_for("slack") == {"team": "C0TEAM", "group": "all"}
+    assert apart.channels_for("mattermost") == {"team": "coordinators",
+                                                "group": "physics/town-square"}
+
+
+def test_log_format_is_text_or_json() -> None:
+    assert load().log_format == "text"
+    assert load(STORYDESK_LOG_FORMAT="JSON").log_format == "json"
+    with pytest.raises(SettingsError, match="STORYDESK_LOG_FORMAT"):
+        load(STORYDESK_LOG_FORMAT="xml")
+
+
 def test_combinations_are_checked() -> None:
     with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET"):
         load(SLACK_BOT_TOKEN="xoxb-1-2-abc")

@@ -115,7 +115,7 @@ def test_impact_lists_stories_figures_and_totals(session: Session, team: dict[st
                                                  policy: Policy) -> None:
     _published(session, team["Dana"])
     own = impact(session, team["Dana"], NOW, policy)
-    text = render_text(own)
+    text = " ".join(render_text(own).split())  # the console wraps long lines
     assert own.text == ("Your impact: 3 stories, 2,200 accounts reached (2 of 3 with "
                         "figures), 11,000 views or impressions (2 of 3 with figures).")
     assert ("#1 Muon tomography (01 Mar 2026; outreach · reel): accounts reached 1,500, "

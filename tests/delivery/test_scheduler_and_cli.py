@@ -170,6 +170,7 @@ def test_jobs_lists_what_comes_next(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert any("Mon 2026-11-30 09:00" in line and "draft reminder: story #1" in line
                and "DM Dana (console)" in line for line in lines)
     assert any("coming-week post" in line and "team channel" in line for line in lines)
-    whens = [line.split("  ")[1][4:] for line in lines[1:] if line.startswith("  ")]
+    following = lines[lines.index("Next:") + 1:]  # after what is due now: the messages
+    whens = [line.split("  ")[1][4:] for line in following if line.startswith("  ")]
     assert whens == sorted(whens) and len(whens) == 5
     engine.dispose()

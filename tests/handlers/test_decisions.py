@@ -87,8 +87,9 @@ def test_away_outside_the_dates_does_not_count() -> None:
 def test_nobody_available_says_why() -> None:
     result = choose_reviewer([cand(1, "Ada", 0)], 1, TODAY, LATER)
     assert result.member_id is None
-    assert result.reason == "no coordinator is available (Ada is the author)"
-    assert choose_reviewer([], 1, TODAY, LATER).reason.endswith("(the team has no coordinators)")
+    assert result.reason == "no coordinator is available: Ada is the author"
+    assert choose_reviewer([], 1, TODAY, LATER).reason == (
+        "no coordinator is available: the team has none yet; `/story team` says how to start")
 
 
 def test_every_state_but_the_final_ones_has_a_way_forward() -> None:

@@ -29,6 +29,8 @@ POST_LIMIT = 16383
 DIALOG_TITLE_MAX = 24
 DIALOG_LABEL_MAX = 24
 DIALOG_HELP_MAX = 150
+DIALOG_TEXT_MAX = 150  # TextFieldMaxLength: a longer element must be a textarea
+DIALOG_TEXTAREA_MAX = 3000
 
 
 def new_id() -> str:
@@ -166,6 +168,14 @@ class FakeMattermost:
     def posts_in(self, channel_id: str) -> list[dict[str, Any]]:
         return [p for p in self.state.posts.values() if p["channel_id"] == channel_id]
 
+    def pin(self, post_id: str) -> None:
+        with self.lock:
+            self.state.posts[post_id]["is_pinned"] = True
+
+    def react(self, post_id: str) -> None:
+        with self.lock:
+            self.state.posts[post_id]["has_reactions"] = True
+
     def hook_bodies(self, url: str) -> list[dict[str, Any]]:
         return self.state.hooks.get(url.rsplit("/", 1)[-1], [])
 
@@ -264,6 +274,8 @@ class FakeMattermost:
             return self._create_post(body, me)
         if method == "PUT" and parts[0] == "posts" and len(parts) == 2:
             return self._update_post(parts[1], body, me)
+        if method == "PUT" and parts[0] == "posts" and len(parts) == 3 and parts[2] == "patch":
+            return self._patch_post(parts[1], body, me)
         if method == "POST" and path == "/files":
             return self._upload(body, me)
         if method == "POST" and path == "/actions/dialogs/open":
@@ -324,12 +336,13 @@ class FakeMattermost:
                            "You do not have the appropriate permissions.")
         post_id = new_id()
         post = {"id": post_id, "channel_id": channel_id, "user_id": me, "message": message,
-                "props": body.get("props", {}), "file_ids": file_ids,
-                "create_at": int(time.time() * 1000), "update_at": 0}
+                "props": body.get("props", {}), "file_ids": file_ids, "is_pinned": False,
+                "has_reactions": False, "create_at": int(time.time() * 1000), "update_at": 0}
         self.state.posts[post_id] = post
         return 201, post
 
     def _update_post(self, post_id: str, body: Any, me: str) -> tuple[int, Any]:
+        """`PUT /posts/{id}`: a full replacement; fields not sent are reset, as on a server."""
         _check_id(post_id, "post_id")
         if not isinstance(body, dict) or body.get("id") != post_id:
             raise ApiError(400, "api.context.invalid_body_param.app_error",
@@ -343,7 +356,29 @@ class FakeMattermost:
         if post["user_id"] != me:
             raise ApiError(403, "api.context.permissions.app_error")
         post.update(message=body.get("message", ""), props=body.get("props", {}),
+                    is_pinned=bool(body.get("is_pinned", False)),
+                    has_reactions=bool(body.get("has_reactions", False)),
                     update_at=int(time.time() * 1000))
+        return 200, post
+
+    def _patch_post(self, post_id: str, body: Any, me: str) -> tuple[int, Any]:
+        """`PUT /posts/{id}/patch`: only the fields sent change (a sent `props` replaces
+        the props); the rest of the post, its pin and reactions included, stays."""
+        _check_id(post_id, "post_id")
+        if not isinstance(body, dict):
+            raise ApiError(400, "api.context.invalid_body_param.app_error", "not an object")
+        if "message" in body and not isinstance(body["message"], str):
+            raise ApiError(400, "api.context.invalid_body_param.app_error", "message")
+        _check_post_content(body)
+        post = self.state.posts.get(post_id)
+        if post is None:
+            raise ApiError(404, "app.post.get.app_error")
+        if post["user_id"] != me:
+            raise ApiError(403, "api.context.permissions.app_error")
+        for key in ("message", "props", "is_pinned", "has_reactions", "file_ids"):
+            if key in body:
+                post[key] = body[key]
+        post["update_at"] = int(time.time() * 1000)
         return 200, post
 
     def _upload(self, body: Any, me: str) -> tuple[int, Any]:
@@ -475,6 +510,10 @@ def _check_dialog(dialog: Any) -> None:
         if kind == "text" and (len(element.get("default", "")) > 150
                                or len(element.get("placeholder", "")) > 150):
             raise ApiError(400, "interactive_message.invalid_dialog", "text default too long")
+        limit = {"text": DIALOG_TEXT_MAX, "textarea": DIALOG_TEXTAREA_MAX}.get(kind)
+        if limit is not None and element.get("max_length", 0) > limit:
+            raise ApiError(400, "interactive_message.invalid_dialog",
+                           f"{kind} element {name!r}: max_length over {limit}")
         if element.get("min_length", 0) > element.get("max_length", 0) and "max_length" in element:
             raise ApiError(400, "interactive_message.invalid_dialog", "min > max length")
         if kind == "select" and not element.get("data_source"):

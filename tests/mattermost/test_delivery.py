@@ -35,13 +35,20 @@ def test_cards_are_updated_in_place_and_dm_channels_cached(
         reviewer = session.exec(select(Member).where(Member.dm_channel != None)).one()  # noqa: E711
     assert world.server.state.channels[reviewer.dm_channel or ""]["type"] == "D"
     opened = len(world.server.calls("POST", "/api/v4/channels/direct"))
+    world.server.pin(card["id"])
+    world.server.react(card["id"])
     reply = adapter.runner.run(Caller("mattermost", reviewer.user_id, reviewer.display_name),
                                "story", "accept 1", now)
     assert reply.ok, reply.text
     adapter.dispatcher.dispatch_due(now)
     assert [p["id"] for p in world.server.posts_in(world.team_channel)] == [card["id"]]
-    assert world.server.calls("PUT", f"/api/v4/posts/{card['id']}")
-    assert "accepted" in world.server.state.posts[card["id"]]["message"]
+    # Patched, not replaced: a full `PUT /posts/{id}` would unpin the card and clear its
+    # reactions flag.
+    assert world.server.calls("PUT", f"/api/v4/posts/{card['id']}/patch")
+    assert not world.server.calls("PUT", f"/api/v4/posts/{card['id']}")
+    updated = world.server.state.posts[card["id"]]
+    assert "accepted" in updated["message"]
+    assert updated["is_pinned"] and updated["has_reactions"]
     # The author's DM opened one more channel; the reviewer's cached one was not reopened.
     assert len(world.server.calls("POST", "/api/v4/channels/direct")) == opened + 1
     assert world.server.violations == []

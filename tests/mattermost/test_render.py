@@ -146,4 +146,6 @@ def test_command_response_shape() -> None:
     assert response["response_type"] == "in_channel"
     assert response["skip_slack_parsing"] is True
     assert response["text"] == "✓ Done"
-    assert response["attachments"] == response["props"]["attachments"]
+    # Sent once, as the documented `attachments` field; never again under `props`.
+    assert response["attachments"] == rendered.attachments
+    assert "props" not in response

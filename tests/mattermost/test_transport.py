@@ -101,15 +101,15 @@ def test_a_card_is_posted_once_then_updated_in_place(
     first = service.transport.send(card())
     [created] = world.server.calls("POST", "/api/v4/posts")
     assert "actions" not in json.dumps(created.body)  # no post id to bind buttons to yet
-    [with_buttons] = world.server.calls("PUT", f"/api/v4/posts/{first.message_id}")
+    [with_buttons] = world.server.calls("PUT", f"/api/v4/posts/{first.message_id}/patch")
     [button] = with_buttons.body["props"]["attachments"][0]["actions"]
     assert button["integration"]["context"]["post"] == first.message_id
     ref = CardRef(first.channel_id or "", first.message_id)
     second = service.transport.send(card(ref, version=2))
     assert second == SendResult(message_id=first.message_id, channel_id=world.team_channel)
     assert len(world.server.posts_in(world.team_channel)) == 1
-    _, update = world.server.calls("PUT", f"/api/v4/posts/{first.message_id}")
-    assert update.body["id"] == first.message_id
+    _, update = world.server.calls("PUT", f"/api/v4/posts/{first.message_id}/patch")
+    assert set(update.body) == {"message", "props"}  # a patch: nothing else is touched
     post = world.server.state.posts[first.message_id]
     [button] = post["props"]["attachments"][0]["actions"]
     context = button["integration"]["context"]

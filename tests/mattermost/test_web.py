@@ -19,6 +19,7 @@ with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx wor
     from starlette.testclient import TestClient
 
 from bot.commands import Caller, CommandRunner
+from bot.mattermost.dialogs import pitch_dialog, press_dialog
 from bot.mattermost.web import MattermostEndpoints
 from handlers.reply import Image, Reply
 from storage.db import read_session
@@ -210,6 +211,21 @@ def test_pitch_alone_opens_the_dialog_with_the_same_fields_as_slack(adapter: Ada
     assert adapter.world.server.violations == []
 
 
+def test_long_dialog_fields_are_textareas_as_the_dialog_rules_require() -> None:
+    """A `text` element takes at most 150 characters; longer ones must be `textarea`."""
+    dialogs = [pitch_dialog("s")] + [press_dialog(action, 1, "s", date(2026, 11, 30), 7)
+                                     for action in ("accept", "decline", "changes", "reassign")]
+    for dialog in dialogs:
+        for element in dialog["elements"]:
+            if element["type"] == "text":
+                assert element["max_length"] <= 150, element["name"]
+    kinds = {e["name"]: (e["type"], e["max_length"]) for e in pitch_dialog("s")["elements"]
+             if "max_length" in e}
+    assert kinds["featured"] == ("textarea", 500)
+    assert kinds["result_link"] == ("textarea", 400)
+    assert kinds["title"] == ("text", 150)
+
+
 def test_a_dialog_submission_pitches_and_confirms_through_the_response_url(
     adapter: Adapter, engine: Engine
 ) -> None:
@@ -308,7 +324,7 @@ def test_accept_opens_a_dialog_then_updates_the_card_in_place(
     [story] = stories(engine)
     assert (story.state, story.draft_due) == ("accepted", date(2026, 12, 10))
     adapter.deliver()
-    assert adapter.world.server.calls("PUT", f"/api/v4/posts/{card_id}")
+    assert adapter.world.server.calls("PUT", f"/api/v4/posts/{card_id}/patch")
     assert set(card_buttons(adapter)) == {"decline", "reassign"}
     # The old Accept button is stale now: pressing it again changes nothing.
     again = adapter.press("ada", context_of(accept), post_id=card_id).json()

@@ -83,7 +83,7 @@ def test_a_german_file_with_decimal_commas_is_refused_by_line(tmp_path: Path) ->
 
     assert run_import(settings, [str(path)], NOW, out, err) == 1
     text = out.getvalue()
-    assert "konto.csv (daily account file, German): 1 rows read, 0 stored, 1 rejected." in text
+    assert "konto.csv (daily account file, German): 1 row read, 0 stored, 1 rejected." in text
     assert "Numbers read as 1.234,5 (a point for thousands, a comma for decimals): German " \
            "column names, semicolons." in text
     assert f"  line 2: Erreichte Konten is not a whole number ('12,5': {DECIMAL})" in text

@@ -27,7 +27,7 @@ from storage.models import Member, Story
 from tests.slack.conftest import SECRET, TOKEN, TestClient, payload, signed_headers
 from tests.slack.fake_slack import FakeSlack
 
-SCOPES = ["commands", "chat:write", "im:write", "users:read", "files:write"]
+SCOPES = ["commands", "chat:write", "users:read", "files:write"]
 
 
 def slack_settings(fake: FakeSlack, **overrides: object) -> Settings:

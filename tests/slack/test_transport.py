@@ -90,6 +90,24 @@ def test_card_blocks_leave_out_the_lead_line_and_carry_versioned_buttons(
     assert blocks[-1]["elements"][0]["value"] == '{"story_id":4,"version":2}'
 
 
+def test_every_update_of_a_card_carries_new_block_ids(
+        transport: SlackTransport, fake_slack: FakeSlack) -> None:
+    """Slack clients keep the state of a block id they know; an update must not reuse one."""
+    ref = CardRef("C0TEAM", "1700000000.000042")
+    transport.send(delivery(kind="card", card=ref))
+    accepted = Reply(text="Story #4: Dark matter on a bike (accepted)", blocks=CARD.blocks,
+                     actions=(Action("approve", "Approve", 4, 3, "primary"),),
+                     visibility="in_channel", story_id=4)
+    transport.send(delivery(outbound_id=2, kind="card", card=ref, reply=accepted))
+    first, second = (call.params["blocks"] for call in fake_slack.calls_to("chat.update"))
+    first_ids = [block.get("block_id") for block in first]
+    second_ids = [block.get("block_id") for block in second]
+    assert None not in first_ids and None not in second_ids
+    assert len(set(first_ids)) == len(first_ids)
+    assert not set(first_ids) & set(second_ids)
+    assert second[-1]["block_id"] == "story-4-v3-0"
+
+
 def test_rate_limit_becomes_retry_after_without_sleeping_or_retrying(
         transport: SlackTransport, fake_slack: FakeSlack) -> None:
     fake_slack.script("chat.postMessage", rate_limited(7))
