@@ -33,6 +33,9 @@ def policy_from(settings: Settings, channel_platforms: tuple[str, ...]) -> Polic
         timezone=settings.timezone,
         cadence=tuple(CadenceSlot(slot.weekday, slot.at) for slot in settings.slots),
         draft_days=settings.draft_days,
+        min_lead_hours=settings.min_lead_hours,
+        changes_days=settings.changes_days,
+        auto_accept_hours=settings.auto_accept_hours,
         channel_platforms=channel_platforms,
         reminders=reminder_rules(settings),
     )
@@ -95,7 +98,8 @@ def build_runtime(
                             lease_seconds=settings.lease_seconds,
                             send_timeout_seconds=settings.send_timeout_seconds,
                             late_cutoff_hours=settings.late_cutoff_hours,
-                            late_after_seconds=policy.reminders.late_after_seconds)
+                            late_after_seconds=policy.reminders.late_after_seconds,
+                            policy=policy)
     runtime = Runtime(settings, engine, policy, runner, transports, dispatcher, metrics,
                       directories)
     runtime.tick_jobs.append(reminder_job(engine, policy))

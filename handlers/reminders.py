@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
-from handlers import decisions
+from handlers import decisions, wording
 from handlers.context import Policy, ReminderRules
 from handlers.decisions import OBJECTIVES, STATE_LABELS
 from handlers.errors import Refused
@@ -54,7 +54,8 @@ CATCH_UP_DAYS = 30  # how far back a tick looks for reminders missed during down
 LOOKAHEAD_DAYS = 60  # how far ahead `upcoming` looks
 MAX_SNOOZE_DAYS = 30
 PITCH_CALL_ANCHOR = date(2024, 1, 1)  # a Monday: pitch-call periods count from here
-DRAFT_REMINDER_STATES = frozenset({"accepted", "drafting"})
+DRAFT_REMINDER_STATES = frozenset({"accepted", "drafting", "changes_requested"})
+DUE_DATE_ACTIONS = ("accept", "changes")  # the moves that set a (new) draft date
 REMINDER_KEY_PREFIXES = ("draft-reminder:", "draft-escalation:", "review-nudge:")
 KEY_QUERY_CHUNK = 400
 SUPERSEDE_WITHIN = timedelta(hours=6)
@@ -301,7 +302,8 @@ def load_snapshot(session: Session, now: datetime, policy: Policy) -> Snapshot:
     if ids:
         rows = session.exec(
             select(StoryEvent.story_id, func.max(StoryEvent.at))
-            .where(StoryEvent.action == "accept", col(StoryEvent.story_id).in_(ids))
+            .where(col(StoryEvent.action).in_(DUE_DATE_ACTIONS),
+                   col(StoryEvent.story_id).in_(ids))
             .group_by(col(StoryEvent.story_id))
         ).all()
         accepted_at = {story_id: at for story_id, at in rows if at is not None}
@@ -386,38 +388,31 @@ def planned_reminders(snapshot: Snapshot, since: datetime, until: datetime) -> l
 
 
 def reminder_reply(snapshot: Snapshot, planned: Planned, occurrence: Occurrence) -> Reply:
+    """The reminder as it reads now; it carries its facts so that the dispatcher words it
+    again for the moment it is actually delivered (see handlers/wording.py)."""
     story = planned.story
     footer = Paragraph(f"`/story snooze {story.id} 2` reminds you in two days; "
                        "`/story reminders off` stops reminders.")
-    title = f"story #{story.id} \"{story.title}\""
-    due = story.draft_due
+    zone = zone_named(planned.recipient.timezone, snapshot.policy.zone)
+    author = snapshot.members.get(story.author_id)
+    escalation_key = ""
+    if occurrence.label == "overdue" and story.reviewer_id is not None and story.draft_due:
+        escalation_key = (f"draft-escalation:story-{story.id}:due-{story.draft_due.isoformat()}"
+                          f":reviewer-{story.reviewer_id}")
+    data = wording.facts(
+        occurrence.label, story, zone, due=story.draft_due,
+        since=story.state_changed_at if occurrence.label == "review" else None,
+        author=author.display_name if author else "", escalation_key=escalation_key)
+    text = wording.text_at(data, max(snapshot.now, occurrence.due))
     if occurrence.label == "review":
-        link = f": {story.draft_link}" if story.draft_link else "."
-        text = (f"The draft of {title} has waited {occurrence.days} days for your "
-                f"review{link}")
-        return Reply(text=text, blocks=(Paragraph(text), Paragraph(
-            f"`/story approve {story.id}` or `/story changes {story.id} <note>`."), footer),
-            story_id=story.id)
-    assert due is not None
-    due_text = f"{due:%A %d %B}"
-    if occurrence.label == "escalation":
-        author = snapshot.members.get(story.author_id)
-        name = author.display_name if author else "the author"
-        text = (f"The draft of {title} by {name} is {occurrence.days} days overdue "
-                f"(it was due {due_text}). A word from you may help.")
-        return Reply(text=text, blocks=(Paragraph(text), footer), story_id=story.id)
-    if occurrence.label == "before":
-        text = f"Friendly reminder: your draft of {title} is due {due_text}, in " \
-               f"{occurrence.days} days."
-    elif occurrence.label == "on-the-day":
-        text = f"Your draft of {title} is due today."
+        next_step = Paragraph(f"`/story approve {story.id}` or `/story changes {story.id} <note>`.")
+        blocks: tuple[Paragraph, ...] = (Paragraph(text), next_step, footer)
+    elif occurrence.label == "escalation":
+        blocks = (Paragraph(text), footer)
     else:
-        text = (f"Your draft of {title} was due {due_text}, {occurrence.days} days ago. "
-                "If you need more time, tell your reviewer.")
-        if occurrence.days >= snapshot.policy.reminders.escalate_after_days:
-            text += " Your reviewer has been told too."
-    send = Paragraph(f"Send the link with `/story draft {story.id} <link>`.")
-    return Reply(text=text, blocks=(Paragraph(text), send, footer), story_id=story.id)
+        send = Paragraph(f"Send the link with `/story draft {story.id} <link>`.")
+        blocks = (Paragraph(text), send, footer)
+    return Reply(text=text, blocks=blocks, story_id=story.id, data={wording.WORDING: data})
 
 
 # --- the tick ----------------------------------------------------------------------------------
