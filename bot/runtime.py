@@ -15,6 +15,7 @@ from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics
 from bot.reach_jobs import reach_job
 from bot.scheduler import reminder_job, reminder_rules
+from bot.team_names import name_coordinators
 from bot.transport import Transport
 from config.settings import Settings
 from handlers.context import Policy
@@ -135,3 +136,4 @@ def seed_team(runtime: Runtime, now: datetime) -> None:
         seeded = seed_coordinators(session, identities, now)
     if seeded:
         log.info("seeded the team with %d coordinators", seeded)
+    name_coordinators(runtime.engine, runtime.directories, now)

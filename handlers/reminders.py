@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
-from handlers import decisions, wording
+from handlers import auto_accept, decisions, wording
 from handlers.context import Policy, ReminderRules
 from handlers.decisions import OBJECTIVES, STATE_LABELS
 from handlers.errors import Refused
@@ -424,12 +424,14 @@ class TickReport:
     late: int = 0
     expired: int = 0
     skipped: int = 0
+    accepted: int = 0  # pitches accepted automatically (STORYDESK_AUTO_ACCEPT_HOURS)
     keys: list[str] = field(default_factory=list)
 
 
 def run_tick(session: Session, now: datetime, policy: Policy) -> TickReport:
     """Queue every reminder and post due at `now`; what was queued, late and expired."""
     report = TickReport()
+    report.accepted = len(auto_accept.run(session, now, policy))
     snapshot = load_snapshot(session, now, policy)
     _direct_reminders(session, snapshot, report)
     _team_posts(session, snapshot, report)
@@ -566,17 +568,28 @@ def _empty_slot_occurrences(
     now = snapshot.now
     rules = snapshot.policy.reminders
     zone = snapshot.policy.zone
-    horizon = until or now + timedelta(days=rules.empty_slot_warning_days + 1)
+    horizon = until or now + timedelta(days=rules.empty_slot_warning_days + 8)
     taken = {s.scheduled_at for s in snapshot.scheduled if s.scheduled_at}
     result = []
     for slot in _all_slots(session, snapshot.policy, now, horizon):
         if slot in taken:
             continue
-        warn_day = slot.astimezone(zone).date() - timedelta(days=rules.empty_slot_warning_days)
-        moment = min(at_local(warn_day, rules.publishing_today_at, zone), slot)
+        moment = min(at_local(empty_slot_warning_day(slot, zone, rules),
+                              rules.publishing_today_at, zone), slot)
         key = f"empty-slot:{slot:%Y-%m-%dT%H:%MZ}"
         result.append((slot, Occurrence(key, key, moment, moment, slot, "empty-slot")))
     return result
+
+
+def empty_slot_warning_day(slot: datetime, zone: ZoneInfo, rules: ReminderRules) -> date:
+    """The last working day at least `empty_slot_warning_days` before the slot: a slot on
+    Tuesday is warned of on Friday, not on Sunday when nobody reads the channel."""
+    day = slot.astimezone(zone).date() - timedelta(days=rules.empty_slot_warning_days)
+    for _ in range(7):
+        if not rules.working_days or day.weekday() in rules.working_days:
+            return day
+        day -= timedelta(days=1)
+    return day
 
 
 def _crowded_days(snapshot: Snapshot) -> list[tuple[date, list[Story]]]:

@@ -503,6 +503,7 @@ def submit_draft(
     story = load_for_move(session, actor, story_id, "draft")
     story.draft_link = link
     change_state(session, story, actor, now, "draft", link)
+    hand_over_if_away(session, story, now, policy)
     announce_card(session, story, now, policy)
     tell_reviewer(
         session,
@@ -515,6 +516,33 @@ def submit_draft(
     return Reply(
         text=f"Draft of story #{story.id} submitted for review.", tone="success", story_id=story.id
     )
+
+
+def hand_over_if_away(session: Session, story: Story, now: datetime, policy: Policy) -> None:
+    """A draft that arrives while its reviewer is away goes to another coordinator, with
+    the reason; it stays with them when nobody else can take it."""
+    if story.reviewer_id is None:
+        return
+    today = local_today(now, policy)
+    review_days = timedelta(days=policy.reminders.review_nudge_days)
+    away = [p for p in away_periods(session, story.reviewer_id)
+            if p.first_day <= today <= p.last_day]
+    if not away:
+        return
+    reviewer = session.get(Member, story.reviewer_id)
+    back = max(p.last_day for p in away)
+    options = [c for c in candidates(session, {story.reviewer_id})
+               if not decisions.is_away(c, today, today + review_days)]
+    assignment = decisions.choose_reviewer(options, story.author_id, today, today + review_days)
+    if assignment.member_id is None:
+        return
+    name = reviewer.display_name if reviewer else "the reviewer"
+    assignment = decisions.Assignment(
+        assignment.member_id, f"{name} is away until {back.isoformat()}; {assignment.reason}")
+    set_reviewer(session, story, assignment, now)
+    new = session.get(Member, assignment.member_id)
+    record(session, story, None, now, "reassigned", None, None,
+           f"{name} -> {new.display_name if new else '?'}: {assignment.reason}")
 
 
 def request_changes(
