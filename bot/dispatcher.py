@@ -332,10 +332,12 @@ class Dispatcher:
 
     def _combined(self, group: list[tuple[Outbound, Claimed]]) -> Claimed:
         """One message for everything due to one person now, in order."""
-        first = group[0][1]
         if len(group) == 1:
-            return first
-        reply = courtesy.combine([claim.delivery.reply for _, claim in group])
+            return group[0][1]
+        group = sorted(group, key=lambda item: (item[0].created_at or item[0].due_at, item[0].id))
+        first = group[0][1]
+        shown = courtesy.newest_of_each_series([claim.delivery.reply for _, claim in group])
+        reply = courtesy.combine(shown)
         others = tuple(claim.delivery.outbound_id for _, claim in group[1:])
         with self._merged_lock:
             self._merged[first.delivery.outbound_id] = others

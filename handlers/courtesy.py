@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from handlers import wording
 from handlers.context import Policy
 from handlers.reminders import Deferral, defer
 from handlers.reply import Block, Paragraph, Reply
@@ -80,6 +81,19 @@ def _reached_since(session: Session, member_id: int, since: datetime) -> bool:
             col(Outbound.kind).not_in(NOT_UNSOLICITED),
         ).limit(1)
     ).first() is not None
+
+
+def newest_of_each_series(replies: Sequence[Reply]) -> list[Reply]:
+    """Of several reminders about one story's draft (or one review), only the newest says
+    anything: a held "due in 3 days" and the day's "due today" would repeat each other."""
+    last: dict[tuple[object, str], int] = {}
+    for index, reply in enumerate(replies):
+        data = reply.data.get(wording.WORDING)
+        if isinstance(data, dict):
+            last[(data.get("story_id"), wording.series_of(data["kind"]))] = index
+    keep = set(last.values())
+    return [reply for index, reply in enumerate(replies)
+            if not isinstance(reply.data.get(wording.WORDING), dict) or index in keep]
 
 
 def combine(replies: Sequence[Reply]) -> Reply:

@@ -52,6 +52,11 @@ def facts(
     }
 
 
+def series_of(kind: str) -> str:
+    """Reminders of one series supersede each other: the author's draft reminders are one."""
+    return "draft" if kind in DRAFT_KINDS else kind
+
+
 def _days(count: int) -> str:
     return f"{count} day" if count == 1 else f"{count} days"
 
