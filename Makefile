@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/mattermost_command.py
 	$(BIN)/python bench/slack_ack.py
+	$(BIN)/python bench/quarter.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
