@@ -185,7 +185,9 @@ def test_quiet_hours_and_the_weekend_defer_a_nudge_and_never_drop_it(
     assert not dms(desk.at(local("2026-11-27 21:30")), reviewer)  # Friday, quiet hours
     assert not dms(desk.at(local("2026-11-28 12:00")), reviewer)  # Saturday
     assert not dms(desk.at(local("2026-11-30 07:59")), reviewer)  # Monday, still quiet
-    arrived = dms(desk.at(local("2026-11-30 08:00")), reviewer)
+    # Deferred to a later day, it comes with that day's reminders at 09:00, not at 08:00.
+    assert not dms(desk.at(local("2026-11-30 08:00")), reviewer)
+    arrived = dms(desk.at(local("2026-11-30 09:00")), reviewer)
     assert len(arrived) == 1
     assert not arrived[0].late  # deferred on purpose, not late
 
