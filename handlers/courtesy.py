@@ -101,8 +101,9 @@ def combine(replies: Sequence[Reply]) -> Reply:
     if len(replies) == 1:
         return replies[0]
     blocks: list[Block] = []
-    for reply in replies:
-        blocks.append(Paragraph(reply.text))
+    for index, reply in enumerate(replies):
+        if index:  # the first note's sentence is the message's own text
+            blocks.append(Paragraph(reply.text))
         blocks.extend(b for b in reply.blocks
                       if not (isinstance(b, Paragraph) and b.text == reply.text))
     stories = {r.story_id for r in replies}

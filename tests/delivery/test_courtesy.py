@@ -95,7 +95,7 @@ def test_a_message_to_someone_away_waits_until_they_are_back(
     assert not dms(kind_desk.at(local("2026-11-26 16:00")), "Dana")
     back = dms(kind_desk.at(local("2026-11-27 09:00")), "Dana")
     assert len(back) == 1  # the changes note, then the revision's first reminder
-    parts = [getattr(b, "text", "") for b in back[0].reply.blocks]
+    parts = [back[0].reply.text] + [getattr(b, "text", "") for b in back[0].reply.blocks]
     assert "asks for changes" in parts[0]
     assert any("your revision of" in part and "in 2 days" in part for part in parts)
 
@@ -112,8 +112,11 @@ def test_notices_for_one_person_on_one_day_are_one_message_in_their_order(
                          policy, story_id, None)
     delivered = dms(kind_desk.at(local("2026-11-24 10:06")), "Dana")
     assert len(delivered) == 1
-    parts = [getattr(b, "text", "") for b in delivered[0].reply.blocks]
-    assert "approved by Ada" in parts[0] and "will be published on" in parts[1]
+    reply = delivered[0].reply
+    parts = [reply.text] + [getattr(b, "text", "") for b in reply.blocks]
+    assert parts[0].startswith("2 notes from Storydesk: ") and "approved by Ada" in parts[0]
+    assert "will be published on" in parts[1]
+    assert sum("approved by Ada" in part for part in parts) == 1  # said once
     with read_session(engine) as session:
         rows = session.exec(select(Outbound).where(
             Outbound.member_id == team["Dana"], Outbound.status == "sent",
