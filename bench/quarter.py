@@ -74,6 +74,7 @@ PROFILES = (("punctual", 0.55), ("late", 0.30), ("never", 0.15))
 DECLINE = 0.15
 CHANGES = 0.25
 WITHDRAW_ON_ESCALATION = 0.5
+BOOKKEEPING = ("published", "schedule")  # what the bot could do; the rest are decisions
 
 Intent = Callable[[datetime], None]
 
@@ -147,8 +148,9 @@ class Quarter:
         migrate.upgrade(self.engine)
         self.runner = CommandRunner(self.engine, policy)
         self.transport = Recording()
+        # One sending thread: deliveries in a fixed order keep a seeded run repeatable.
         self.dispatcher = Dispatcher(self.engine, {"console": self.transport}, owner="quarter",
-                                     policy=policy)
+                                     policy=policy, concurrency=1)
         self.instagram = instagram
         self.intents: list[tuple[datetime, int, Intent]] = []
         self.sequence = 0
@@ -439,7 +441,8 @@ class Quarter:
             self.transport.at = now
             before = len(self.transport.sent)
             self.dispatcher.dispatch_due(now)
-            for at, delivery in self.transport.sent[before:]:
+            for at, delivery in sorted(self.transport.sent[before:],
+                                       key=lambda sent: sent[1].outbound_id):
                 self.read(at, delivery)
         self.result.wall_seconds = time.perf_counter() - started
         self.tally()
@@ -498,6 +501,14 @@ def table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
+def split(r: Result) -> str:
+    """Bookkeeping and decision commands per published story."""
+    kept = sum(r.commands[k] for k in BOOKKEEPING)
+    stories = max(r.published, 1)
+    return (f"{r.name}: {kept / stories:.2f} bookkeeping ({', '.join(BOOKKEEPING)}) and "
+            f"{(r.coordinator_commands - kept) / stories:.2f} decisions per published story")
+
+
 def report(results: list[Result], seed: int, instagram: bool) -> str:
     breakdown = "; ".join(
         f"{r.name}: " + ", ".join(f"{name} {count}" for name, count in sorted(r.commands.items()))
@@ -507,8 +518,9 @@ def report(results: list[Result], seed: int, instagram: bool) -> str:
     target = "met" if per_story <= 3.5 else "not met"
     zero = all(r.missed_unwarned == 0 and r.outside_hours == 0 and r.wrong_day_counts == 0
                for r in results)
-    pitched = ", ".join(f"{r.name} {r.pitched} pitched, {r.withdrawn} withdrawn"
+    pitched = "; ".join(f"{r.name}: {r.pitched} pitched, {r.withdrawn} withdrawn"
                         for r in results)
+    bookkeeping = "; ".join(split(r) for r in results)
     instagram_line = (
         "The Instagram-connected variant ran (a post recognised on the account is recorded "
         "without a command)." if instagram else
@@ -531,8 +543,9 @@ away, and record each post after its slot. Seed {seed}.
 
 Target ≤ 3.5 coordinator commands per published story without Instagram: {target}
 ({per_story:.2f}). Slots missed without a warning, DMs outside working time and wrong day
-counts: {"all 0" if zero else "NOT all 0"}. {pitched}. `away` commands are not counted.
-Commands by kind: {breakdown}.
+counts: {"all 0" if zero else "NOT all 0"}. Stories: {pitched}. `away` commands are not
+counted. Commands by kind: {breakdown}. Split: {bookkeeping}; no `schedule` command was
+needed, since approval schedules.
 
 {instagram_line}
 
