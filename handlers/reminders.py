@@ -38,6 +38,7 @@ from handlers.decisions import OBJECTIVES, STATE_LABELS
 from handlers.errors import Refused
 from handlers.outbox import notify_member, post_to_channel
 from handlers.reply import Bullets, Fields, Heading, Paragraph, Reply, success
+from handlers.stories import hand_over_waiting_reviews
 from handlers.timing import (
     at_local,
     day_start,
@@ -425,12 +426,14 @@ class TickReport:
     expired: int = 0
     skipped: int = 0
     accepted: int = 0  # pitches accepted automatically (STORYDESK_AUTO_ACCEPT_HOURS)
+    handed_over: int = 0  # reviews moved from a reviewer away today to another coordinator
     keys: list[str] = field(default_factory=list)
 
 
 def run_tick(session: Session, now: datetime, policy: Policy) -> TickReport:
     """Queue every reminder and post due at `now`; what was queued, late and expired."""
     report = TickReport()
+    report.handed_over = len(hand_over_waiting_reviews(session, now, policy))
     report.accepted = len(auto_accept.run(session, now, policy))
     snapshot = load_snapshot(session, now, policy)
     _direct_reminders(session, snapshot, report)

@@ -518,24 +518,24 @@ def submit_draft(
     )
 
 
-def hand_over_if_away(session: Session, story: Story, now: datetime, policy: Policy) -> None:
+def hand_over_if_away(session: Session, story: Story, now: datetime, policy: Policy) -> bool:
     """A draft that arrives while its reviewer is away goes to another coordinator, with
-    the reason; it stays with them when nobody else can take it."""
+    the reason; it stays with them when nobody else can take it. True if handed over."""
     if story.reviewer_id is None:
-        return
+        return False
     today = local_today(now, policy)
     review_days = timedelta(days=policy.reminders.review_nudge_days)
     away = [p for p in away_periods(session, story.reviewer_id)
             if p.first_day <= today <= p.last_day]
     if not away:
-        return
+        return False
     reviewer = session.get(Member, story.reviewer_id)
     back = max(p.last_day for p in away)
     options = [c for c in candidates(session, {story.reviewer_id})
                if not decisions.is_away(c, today, today + review_days)]
     assignment = decisions.choose_reviewer(options, story.author_id, today, today + review_days)
     if assignment.member_id is None:
-        return
+        return False
     name = reviewer.display_name if reviewer else "the reviewer"
     assignment = decisions.Assignment(
         assignment.member_id, f"{name} is away until {back.isoformat()}; {assignment.reason}")
@@ -543,6 +543,31 @@ def hand_over_if_away(session: Session, story: Story, now: datetime, policy: Pol
     new = session.get(Member, assignment.member_id)
     record(session, story, None, now, "reassigned", None, None,
            f"{name} -> {new.display_name if new else '?'}: {assignment.reason}")
+    return True
+
+
+WAITING_ON_REVIEWER = ("pitched", "in_review")
+
+
+def hand_over_waiting_reviews(session: Session, now: datetime, policy: Policy) -> list[int]:
+    """For the tick: a pitch or a draft whose reviewer is away today goes to another
+    coordinator, who is told why; the ids handed over."""
+    handed = []
+    waiting = session.exec(
+        select(Story).where(col(Story.state).in_(WAITING_ON_REVIEWER),
+                            col(Story.reviewer_id).is_not(None)).order_by(col(Story.id))
+    ).all()
+    for story in waiting:
+        if not hand_over_if_away(session, story, now, policy):
+            continue
+        announce_card(session, story, now, policy)
+        what = "the pitch" if story.state == "pitched" else f"the draft ({story.draft_link})"
+        tell_reviewer(session, story, now, policy,
+                      f"You are now reviewing story #{story.id}: {story.title}, {what} "
+                      f"({story.assignment_reason}).", "review-assigned")
+        assert story.id is not None
+        handed.append(story.id)
+    return handed
 
 
 def request_changes(

@@ -303,3 +303,23 @@ def test_an_empty_tuesday_is_warned_of_on_friday_not_on_sunday(
 def _empty_slot_keys(session: Session) -> list[str]:
     return [k for k in session.exec(select(Outbound.unique_key)).all()
             if k.startswith("empty-slot:")]
+
+
+def test_a_review_waiting_on_a_coordinator_who_goes_away_moves_on_at_the_next_tick(
+    session: Session, team: dict[str, Member], policy: Policy, now: datetime
+) -> None:
+    story_id = in_review(session, team, policy, now)
+    assert state(session, story_id).reviewer_id == team["Ada"].id
+    assert reminders.run_tick(session, local("2026-11-24 10:00"), policy).handed_over == 0
+    session.add(AwayPeriod(member_id=team["Ada"].id, first_day=date(2026, 11, 25),
+                           last_day=date(2026, 12, 2)))
+    session.flush()
+    assert reminders.run_tick(session, local("2026-11-25 09:00"), policy).handed_over == 1
+    story = state(session, story_id)
+    assert story.reviewer_id in {team["Ben"].id, team["Chloe"].id}
+    new = session.get(Member, story.reviewer_id)
+    assert new is not None
+    told = rows_to(session, new)[-1].text
+    assert told.startswith(f"You are now reviewing story #{story_id}: Muons, the draft")
+    assert "Ada is away until 2026-12-02" in told
+    assert reminders.run_tick(session, local("2026-11-25 10:00"), policy).handed_over == 0
