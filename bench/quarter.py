@@ -231,6 +231,10 @@ class Quarter:
         return True
 
     def on_assignment(self, coordinator: Person, story_id: int, now: datetime) -> None:
+        story = self.story(story_id)
+        if story is not None and story.state == "in_review":  # handed over from someone away
+            self.on_draft_ready(coordinator, story_id, story.version, now)
+            return
         if not self.once(story_id, "decide"):
             return
         decline = self.rng.random() < DECLINE
