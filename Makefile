@@ -67,6 +67,7 @@ bench: install
 	$(BIN)/python bench/mattermost_command.py
 	$(BIN)/python bench/slack_answer.py
 	$(BIN)/python bench/import_memory.py
+	$(BIN)/python bench/quarter.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

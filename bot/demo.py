@@ -169,7 +169,7 @@ def seed_demo(session: Session, policy: Policy, now: datetime) -> None:
     stories.submit_draft(
         session, people["Ines"], at(20), policy, s, "https://docs.example.org/d/cloud-chamber"
     )
-    stories.approve(session, people["Freya"], at(3), policy, s)
+    stories.approve(session, people["Freya"], at(3), policy, s, unscheduled=True)
     for author, title, objective, fmt in (
         ("Jonas", "Coffee, code and collisions", "recruitment", "reel"),
         ("Kemi", "A new limit on dark photons", "scicomm", "collab"),
@@ -179,7 +179,7 @@ def seed_demo(session: Session, policy: Policy, now: datetime) -> None:
         stories.submit_draft(
             session, people[author], at(30), policy, s, f"https://docs.example.org/d/{s}"
         )
-        stories.approve(session, people["Andrea"], at(25), policy, s)
+        stories.approve(session, people["Andrea"], at(25), policy, s, unscheduled=True)
         stories.schedule(session, lucia, now, policy, s, None)
     for index, (author, title, objective, fmt) in enumerate(
         (
@@ -199,7 +199,6 @@ def seed_demo(session: Session, policy: Policy, now: datetime) -> None:
             f"https://docs.example.org/d/{s}",
         )
         stories.approve(session, people["Freya"], at(48 - index * 10), policy, s)
-        stories.schedule(session, lucia, at(47 - index * 10), policy, s, None)
         stories.publish(
             session, lucia, at(40 - index * 10), policy, s, f"https://www.instagram.com/p/demo{s}/"
         )

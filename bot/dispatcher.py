@@ -29,7 +29,7 @@ import time as _time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -46,7 +46,9 @@ from bot.transport import (
     TemporaryFailure,
     Transport,
 )
+from handlers import courtesy, wording
 from handlers import delivery as bookkeeping
+from handlers.context import Policy
 from handlers.reminders import is_reminder_key
 from handlers.reply import Reply
 from storage.db import is_sqlite, read_session, write_session
@@ -176,6 +178,7 @@ class Dispatcher:
         concurrency: int = 4,
         pace: Mapping[str, float] | None = None,
         channel_pace: Mapping[str, float] | None = None,
+        policy: Policy | None = None,
     ) -> None:
         if lease_seconds <= send_timeout_seconds + lease_margin_seconds:
             raise ValueError("the lease must outlive a send: raise STORYDESK_LEASE_SECONDS "
@@ -199,6 +202,13 @@ class Dispatcher:
         self._channel_lock = threading.Lock()
         self.stopping = threading.Event()
         self._skip_locked = not is_sqlite(engine)
+        # With the team's rules, direct messages wait for the recipient's working hours
+        # and are combined to one a day (handlers/courtesy.py); without, they go when due.
+        self.policy = policy
+        # A message that carries others combined into it: its id -> theirs. They share
+        # its lease and its outcome (sent, retried, failed, released).
+        self._merged: dict[int, tuple[int, ...]] = {}
+        self._merged_lock = threading.Lock()
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -259,6 +269,8 @@ class Dispatcher:
                 select(Member).where(col(Member.id).in_(member_ids))).all()} if member_ids else {}
             taking: list[int] = []
             late: list[int] = []
+            holds: dict[int, datetime] = {}
+            by_member: dict[int, list[tuple[Outbound, Claimed]]] = {}
             for row in rows:
                 assert row.id is not None
                 overdue = now - (row.due_at or now)
@@ -274,20 +286,34 @@ class Dispatcher:
                     report.reclaimed += 1
                     log.warning("outbound %s: lease of %s expired; claiming it again",
                                 row.id, row.lease_owner)
+                member = people.get(row.member_id or -1)
+                if member is not None and self._held(session, row, member, now, holds):
+                    continue
                 is_late = row.late or overdue > self.late_after
                 try:
-                    delivery = build_delivery(session, row, people.get(row.member_id or -1),
-                                              is_late)
+                    delivery = build_delivery(session, row, member, is_late, at=now)
                 except (ValueError, KeyError, TypeError) as unreadable:
                     # A row that cannot be read must not block the rest of the outbox.
                     log.error("outbound %s cannot be read: %s", row.id, unreadable)
                     bookkeeping.record_failure(session, row, "unreadable_message", now)
                     report.failed += 1
                     continue
+                except NoLongerTrue:
+                    row.status, row.last_error = "skipped", "no longer true when due"
+                    row.lease_owner = row.lease_until = None
+                    session.add(row)
+                    continue
                 if is_late and not row.late:
                     late.append(row.id)
                 taking.append(row.id)
-                claimed.append(Claimed(delivery, row.attempts + 1))
+                claim = Claimed(delivery, row.attempts + 1)
+                if member is not None and self.policy is not None \
+                        and row.kind not in courtesy.EXEMPT_KINDS:
+                    by_member.setdefault(row.member_id or -1, []).append((row, claim))
+                else:
+                    claimed.append(claim)
+            for group in by_member.values():
+                claimed.append(self._combined(group))
             if taking:
                 session.execute(
                     update(Outbound).where(col(Outbound.id).in_(taking))
@@ -300,8 +326,48 @@ class Dispatcher:
                     .execution_options(synchronize_session=False))
         return claimed
 
+    def _held(self, session: Session, row: Outbound, member: Member, now: datetime,
+              holds: dict[int, datetime]) -> bool:
+        """Hold a direct message until the recipient may get it; True if it waits."""
+        if self.policy is None or row.kind in courtesy.EXEMPT_KINDS or member.id is None:
+            return False
+        if member.id not in holds:
+            holds[member.id] = courtesy.hold_until(session, member, now, self.policy)
+        until = holds[member.id]
+        if until <= now:
+            return False
+        row.due_at = until
+        row.status, row.lease_owner, row.lease_until = "pending", None, None
+        session.add(row)
+        return True
+
+    def _combined(self, group: list[tuple[Outbound, Claimed]]) -> Claimed:
+        """One message for everything due to one person now, in order."""
+        if len(group) == 1:
+            return group[0][1]
+        group = sorted(group, key=lambda item: (item[0].created_at or item[0].due_at, item[0].id))
+        first = group[0][1]
+        shown = courtesy.newest_of_each_series([claim.delivery.reply for _, claim in group])
+        reply = courtesy.combine(shown)
+        others = tuple(claim.delivery.outbound_id for _, claim in group[1:])
+        with self._merged_lock:
+            self._merged[first.delivery.outbound_id] = others
+        delivery = replace(first.delivery, reply=reply, story_id=reply.story_id,
+                           late=any(claim.delivery.late for _, claim in group))
+        return Claimed(delivery, first.attempts)
+
+    def _family(self, outbound_ids: list[int]) -> list[int]:
+        """The ids and those combined into them."""
+        with self._merged_lock:
+            return [i for o in outbound_ids for i in (o, *self._merged.get(o, ()))]
+
+    def _forget(self, outbound_id: int) -> None:
+        with self._merged_lock:
+            self._merged.pop(outbound_id, None)
+
     def _renew(self, outbound_ids: list[int], now: datetime) -> set[int]:
         """Extend the lease of rows still ours; returns the ids we still own."""
+        outbound_ids = self._family(outbound_ids)
         with write_session(self.engine) as session:
             session.execute(
                 update(Outbound)
@@ -409,8 +475,8 @@ class Dispatcher:
         return row
 
     def _ours(self, outbound_id: int) -> Any:
-        return and_(col(Outbound.id) == outbound_id, col(Outbound.lease_owner) == self.owner,
-                    col(Outbound.status) == "sending")
+        return and_(col(Outbound.id).in_(self._family([outbound_id])),
+                    col(Outbound.lease_owner) == self.owner, col(Outbound.status) == "sending")
 
     def _back_off(self, claim: Claimed, now: datetime, error: str,
                   retry_after: float | None) -> None:
@@ -421,6 +487,7 @@ class Dispatcher:
                 .values(status="pending", due_at=now + timedelta(seconds=delay),
                         last_error=error[:500], lease_owner=None, lease_until=None)
                 .execution_options(synchronize_session=False))
+        self._forget(claim.delivery.outbound_id)
 
     def backoff_delay(self, attempts: int, retry_after: float | None) -> float:
         """After a 429, its Retry-After plus a random spread (up to half of it, at least a
@@ -435,11 +502,17 @@ class Dispatcher:
 
     def _fail(self, delivery: Delivery, now: datetime, cause: str) -> None:
         with write_session(self.engine) as session:
-            row = self._mine(session, delivery.outbound_id)
-            if row is not None:
-                bookkeeping.record_failure(session, row, cause, now)
+            for outbound_id in self._family([delivery.outbound_id]):
+                row = self._mine(session, outbound_id)
+                if row is not None:
+                    bookkeeping.record_failure(session, row, cause, now)
+        self._forget(delivery.outbound_id)
 
     def _release(self, outbound_ids: list[int]) -> None:
+        family = self._family(outbound_ids)
+        for outbound_id in outbound_ids:
+            self._forget(outbound_id)
+        outbound_ids = family
         with write_session(self.engine) as session:
             session.execute(
                 update(Outbound)
@@ -468,6 +541,7 @@ class Dispatcher:
                     update(Member).where(col(Member.id) == recipient.member_id)
                     .values(dm_channel=result.dm_channel[:64])
                     .execution_options(synchronize_session=False))
+        self._forget(delivery.outbound_id)
         return True
 
     def _report_failures(self, now: datetime) -> None:
@@ -479,9 +553,16 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+class NoLongerTrue(Exception):
+    """The message's facts changed before it could be sent (a withdrawn story)."""
+
+
 def build_delivery(session: Session, row: Outbound, member: Member | None = None,
-                   late: bool | None = None) -> Delivery:
-    """What the transport needs to send one row (its recipient loaded by the caller)."""
+                   late: bool | None = None, at: datetime | None = None) -> Delivery:
+    """What the transport needs to send one row (its recipient loaded by the caller).
+
+    With `at`, a message whose words depend on the day (a reminder's "in 2 days") is
+    worded for that moment; one that is no longer true raises NoLongerTrue."""
     assert row.id is not None
     recipient = None
     if row.member_id is not None:
@@ -498,11 +579,17 @@ def build_delivery(session: Session, row: Outbound, member: Member | None = None
         ).first()
         if ref is not None:
             card = CardRef(ref.channel_id, ref.message_id)
+    reply: Reply | None = Reply.from_json(row.payload)
+    if at is not None and reply is not None:
+        reply = wording.reword(session, reply, at)
+        if reply is None:
+            raise NoLongerTrue(row.unique_key)
+    assert reply is not None
     return Delivery(
         outbound_id=row.id,
         platform=row.platform,
         kind=row.kind,
-        reply=Reply.from_json(row.payload),
+        reply=reply,
         channel=row.channel,
         recipient=recipient,
         story_id=row.story_id,

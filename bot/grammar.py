@@ -263,6 +263,22 @@ def _schedule(inv: Invocation) -> Reply:
     return stories.schedule(inv.session, inv.actor, inv.now, inv.policy, story_id, when)
 
 
+def _approve(inv: Invocation) -> Reply:
+    words = inv.words
+    story_id = parse_story_number(words[0] if words else None, "approve")
+    rest = [w.lower() for w in words[1:]]
+    if rest not in ([], ["unscheduled"]):
+        raise UsageError("After the number, only `unscheduled` may follow.", "approve")
+    return stories.approve(inv.session, inv.actor, inv.now, inv.policy, story_id,
+                           unscheduled=bool(rest))
+
+
+def _withdraw(inv: Invocation) -> Reply:
+    first, reason = split_first(inv.args)
+    story_id = parse_story_number(first or None, "withdraw")
+    return stories.withdraw(inv.session, inv.actor, inv.now, inv.policy, story_id, reason)
+
+
 def _published(inv: Invocation) -> Reply:
     words = inv.words
     if len(words) not in (2, 3):
@@ -425,16 +441,22 @@ for _entry in (
     ),
     Subcommand(
         "approve",
-        "/story approve N",
-        "coordinators: approve a draft",
-        one_story("approve", stories.approve),
+        "/story approve N [unscheduled]",
+        "coordinators: approve a draft; it goes into the next free slot at least a day ahead",
+        _approve,
+        details=(
+            "The reply and the card name the slot; `/story schedule N YYYY-MM-DD HH:MM` "
+            "moves it. `unscheduled` keeps the story out of the calendar.",
+            "The author gets one message saying both: approved, and when it goes out.",
+        ),
     ),
     Subcommand(
         "schedule",
         "/story schedule N next | /story schedule N YYYY-MM-DD HH:MM",
         "coordinators: put an approved story into the next free slot or at a time",
         _schedule,
-        details=("Times are in the team's time zone.",),
+        details=("Times are in the team's time zone. `next` takes the first free slot at "
+                 "least a day ahead (STORYDESK_MIN_LEAD_HOURS).",),
     ),
     Subcommand(
         "published",
@@ -445,9 +467,14 @@ for _entry in (
     ),
     Subcommand(
         "withdraw",
-        "/story withdraw N",
-        "authors: withdraw a story before publication",
-        one_story("withdraw", stories.withdraw),
+        "/story withdraw N [reason]",
+        "the author withdraws a story before publication; a coordinator may, with a reason",
+        _withdraw,
+        details=(
+            "The author may withdraw their own story at any time before it is published.",
+            "A coordinator may withdraw someone else's story only with a reason; the author "
+            "receives it.",
+        ),
     ),
     Subcommand(
         "reassign",

@@ -18,6 +18,7 @@ from bot.inbox import Inbox, default_inbox_path
 from bot.metrics import Metrics
 from bot.reach_jobs import reach_job
 from bot.scheduler import reminder_job, reminder_rules
+from bot.team_names import name_coordinators
 from bot.transport import Transport
 from config.settings import Settings
 from handlers.context import Policy
@@ -37,6 +38,9 @@ def policy_from(settings: Settings, channel_platforms: tuple[str, ...]) -> Polic
         timezone=settings.timezone,
         cadence=tuple(CadenceSlot(slot.weekday, slot.at) for slot in settings.slots),
         draft_days=settings.draft_days,
+        min_lead_hours=settings.min_lead_hours,
+        changes_days=settings.changes_days,
+        auto_accept_hours=settings.auto_accept_hours,
         channel_platforms=channel_platforms,
         reminders=reminder_rules(settings),
         public_url=settings.public_url.rstrip("/"),
@@ -111,7 +115,8 @@ def build_runtime(
                             send_timeout_seconds=settings.send_timeout_seconds,
                             late_cutoff_hours=settings.late_cutoff_hours,
                             late_after_seconds=policy.reminders.late_after_seconds,
-                            pace=settings.pace, channel_pace=settings.channel_pace)
+                            pace=settings.pace, channel_pace=settings.channel_pace,
+                            policy=policy)
     runtime = Runtime(settings, engine, policy, runner, transports, dispatcher, metrics,
                       directories)
     runtime.tick_jobs.append(reminder_job(engine, policy))
@@ -149,3 +154,4 @@ def seed_team(runtime: Runtime, now: datetime) -> None:
         seeded = seed_coordinators(session, identities, now)
     if seeded:
         log.info("seeded the team with %s", plural(seeded, "coordinator"))
+    name_coordinators(runtime.engine, runtime.directories, now)

@@ -82,6 +82,11 @@ class Settings:
         WeeklyTime(3, time(18, 0)),
     )
     draft_days: int = 14
+    # Bookkeeping: how far ahead approval schedules, how long a revision takes, and
+    # whether a pitch left undeclined is accepted after so many working hours.
+    min_lead_hours: int = 24
+    changes_days: int = 5
+    auto_accept_hours: int | None = None
     log_level: str = "INFO"
     log_format: str = "text"
     http_host: str = "0.0.0.0"
@@ -421,6 +426,13 @@ def load_settings(
         mattermost_group_channel=read.get("MATTERMOST_GROUP_CHANNEL", str.strip, ""),
         slots=read.get("STORYDESK_SLOTS", parse_slots, slot_default),
         draft_days=read.get("STORYDESK_DRAFT_DAYS", lambda r: parse_int(r, 1, 365), 14),
+        min_lead_hours=read.get(
+            "STORYDESK_MIN_LEAD_HOURS", lambda r: parse_int(r, 0, 24 * 60), 24
+        ),
+        changes_days=read.get("STORYDESK_CHANGES_DAYS", lambda r: parse_int(r, 1, 365), 5),
+        auto_accept_hours=read.get(
+            "STORYDESK_AUTO_ACCEPT_HOURS", lambda r: parse_int(r, 1, 24 * 60), None
+        ),
         log_level=read.get("STORYDESK_LOG_LEVEL", parse_log_level, "INFO"),
         log_format=read.get("STORYDESK_LOG_FORMAT", parse_log_format, "text"),
         http_host=read.get("STORYDESK_HTTP_HOST", str.strip, Settings.http_host),

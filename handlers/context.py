@@ -54,6 +54,9 @@ class Policy:
     timezone: str = "Europe/Berlin"
     cadence: tuple[CadenceSlot, ...] = ()
     draft_days: int = 14
+    min_lead_hours: int = 24
+    changes_days: int = 5
+    auto_accept_hours: int | None = None
     channel_platforms: tuple[str, ...] = ("console",)
     reminders: ReminderRules = field(default_factory=ReminderRules)
     # Where Storydesk is reachable from outside (STORYDESK_PUBLIC_URL), without a trailing

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlmodel import Session, col, select
 
+from handlers import warnings
 from handlers.context import Policy
 from handlers.decisions import local_datetime
 from handlers.outbox import post_to_channel
@@ -80,6 +81,9 @@ def audience_key(moment: datetime) -> str:
     return f"digest:audience:{moment:%Y-%m}"
 
 
+MISSING_SUMMARY = "weekly-summary-missing"
+
+
 def _queued(session: Session, key: str, platforms: Sequence[str]) -> bool:
     wanted = [f"{key}@{platform}" for platform in platforms]
     found = session.exec(
@@ -114,6 +118,7 @@ def enqueue_digests(
             image = weekly_chart(summary.chart) if weekly_chart else None
             reply = replace(weekly_reply(summary, image), visibility="in_channel")
             queued += post_to_channel(session, platforms, "group", reply, key=key, now=now)
+            warnings.cleared(session, MISSING_SUMMARY)
         else:
             note = Reply(
                 text=f"The weekly reach summary for {week_label(week_start)} was not posted: "
@@ -121,7 +126,14 @@ def enqueue_digests(
                 "import or enter the figures, then `storydesk digest preview`.",
                 tone="warning",
             )
-            queued += post_to_channel(session, platforms, "team", note, key=key, now=now)
+            rows = post_to_channel(session, platforms, "team", note, key=key, now=now)
+            if not warnings.first_time(session, MISSING_SUMMARY, "no figures"):
+                # Said before and nothing changed: recorded, not repeated every Monday.
+                for row in rows:
+                    row.status, row.last_error = "skipped", "warning said before"
+                    session.add(row)
+                rows = []
+            queued += rows
     if moment.day <= 7:
         key = audience_key(moment)
         if not _queued(session, key, platforms):

@@ -32,13 +32,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
-from handlers import decisions
+from handlers import auto_accept, decisions, wording
 from handlers.context import Policy, ReminderRules
 from handlers.crowd.stats import wanted_objective_line
 from handlers.decisions import OBJECTIVES, STATE_LABELS
 from handlers.errors import Refused
 from handlers.outbox import notify_member, post_to_channel
 from handlers.reply import Bullets, Fields, Heading, Paragraph, Reply, success
+from handlers.stories import hand_over_waiting_reviews
 from handlers.timing import (
     at_local,
     day_start,
@@ -55,7 +56,8 @@ CATCH_UP_DAYS = 30  # how far back a tick looks for reminders missed during down
 LOOKAHEAD_DAYS = 60  # how far ahead `upcoming` looks
 MAX_SNOOZE_DAYS = 30
 PITCH_CALL_ANCHOR = date(2024, 1, 1)  # a Monday: pitch-call periods count from here
-DRAFT_REMINDER_STATES = frozenset({"accepted", "drafting"})
+DRAFT_REMINDER_STATES = frozenset({"accepted", "drafting", "changes_requested"})
+DUE_DATE_ACTIONS = ("accept", "changes")  # the moves that set a (new) draft date
 REMINDER_KEY_PREFIXES = ("draft-reminder:", "draft-escalation:", "review-nudge:")
 KEY_QUERY_CHUNK = 400
 SUPERSEDE_WITHIN = timedelta(hours=6)
@@ -302,7 +304,8 @@ def load_snapshot(session: Session, now: datetime, policy: Policy) -> Snapshot:
     if ids:
         rows = session.exec(
             select(StoryEvent.story_id, func.max(StoryEvent.at))
-            .where(StoryEvent.action == "accept", col(StoryEvent.story_id).in_(ids))
+            .where(col(StoryEvent.action).in_(DUE_DATE_ACTIONS),
+                   col(StoryEvent.story_id).in_(ids))
             .group_by(col(StoryEvent.story_id))
         ).all()
         accepted_at = {story_id: at for story_id, at in rows if at is not None}
@@ -387,38 +390,31 @@ def planned_reminders(snapshot: Snapshot, since: datetime, until: datetime) -> l
 
 
 def reminder_reply(snapshot: Snapshot, planned: Planned, occurrence: Occurrence) -> Reply:
+    """The reminder as it reads now; it carries its facts so that the dispatcher words it
+    again for the moment it is actually delivered (see handlers/wording.py)."""
     story = planned.story
     footer = Paragraph(f"`/story snooze {story.id} 2` reminds you in two days; "
                        "`/story reminders off` stops reminders.")
-    title = f"story #{story.id} \"{story.title}\""
-    due = story.draft_due
+    zone = zone_named(planned.recipient.timezone, snapshot.policy.zone)
+    author = snapshot.members.get(story.author_id)
+    escalation_key = ""
+    if occurrence.label == "overdue" and story.reviewer_id is not None and story.draft_due:
+        escalation_key = (f"draft-escalation:story-{story.id}:due-{story.draft_due.isoformat()}"
+                          f":reviewer-{story.reviewer_id}")
+    data = wording.facts(
+        occurrence.label, story, zone, due=story.draft_due,
+        since=story.state_changed_at if occurrence.label == "review" else None,
+        author=author.display_name if author else "", escalation_key=escalation_key)
+    text = wording.text_at(data, max(snapshot.now, occurrence.due))
     if occurrence.label == "review":
-        link = f": {story.draft_link}" if story.draft_link else "."
-        text = (f"The draft of {title} has waited {occurrence.days} days for your "
-                f"review{link}")
-        return Reply(text=text, blocks=(Paragraph(text), Paragraph(
-            f"`/story approve {story.id}` or `/story changes {story.id} <note>`."), footer),
-            story_id=story.id)
-    assert due is not None
-    due_text = f"{due:%A %d %B}"
-    if occurrence.label == "escalation":
-        author = snapshot.members.get(story.author_id)
-        name = author.display_name if author else "the author"
-        text = (f"The draft of {title} by {name} is {occurrence.days} days overdue "
-                f"(it was due {due_text}). A word from you may help.")
-        return Reply(text=text, blocks=(Paragraph(text), footer), story_id=story.id)
-    if occurrence.label == "before":
-        text = f"Friendly reminder: your draft of {title} is due {due_text}, in " \
-               f"{occurrence.days} days."
-    elif occurrence.label == "on-the-day":
-        text = f"Your draft of {title} is due today."
+        next_step = Paragraph(f"`/story approve {story.id}` or `/story changes {story.id} <note>`.")
+        blocks: tuple[Paragraph, ...] = (Paragraph(text), next_step, footer)
+    elif occurrence.label == "escalation":
+        blocks = (Paragraph(text), footer)
     else:
-        text = (f"Your draft of {title} was due {due_text}, {occurrence.days} days ago. "
-                "If you need more time, tell your reviewer.")
-        if occurrence.days >= snapshot.policy.reminders.escalate_after_days:
-            text += " Your reviewer has been told too."
-    send = Paragraph(f"Send the link with `/story draft {story.id} <link>`.")
-    return Reply(text=text, blocks=(Paragraph(text), send, footer), story_id=story.id)
+        send = Paragraph(f"Send the link with `/story draft {story.id} <link>`.")
+        blocks = (Paragraph(text), send, footer)
+    return Reply(text=text, blocks=blocks, story_id=story.id, data={wording.WORDING: data})
 
 
 # --- the tick ----------------------------------------------------------------------------------
@@ -430,12 +426,16 @@ class TickReport:
     late: int = 0
     expired: int = 0
     skipped: int = 0
+    accepted: int = 0  # pitches accepted automatically (STORYDESK_AUTO_ACCEPT_HOURS)
+    handed_over: int = 0  # reviews moved from a reviewer away today to another coordinator
     keys: list[str] = field(default_factory=list)
 
 
 def run_tick(session: Session, now: datetime, policy: Policy) -> TickReport:
     """Queue every reminder and post due at `now`; what was queued, late and expired."""
     report = TickReport()
+    report.handed_over = len(hand_over_waiting_reviews(session, now, policy))
+    report.accepted = len(auto_accept.run(session, now, policy))
     snapshot = load_snapshot(session, now, policy)
     _direct_reminders(session, snapshot, report)
     _team_posts(session, snapshot, report)
@@ -572,17 +572,28 @@ def _empty_slot_occurrences(
     now = snapshot.now
     rules = snapshot.policy.reminders
     zone = snapshot.policy.zone
-    horizon = until or now + timedelta(days=rules.empty_slot_warning_days + 1)
+    horizon = until or now + timedelta(days=rules.empty_slot_warning_days + 8)
     taken = {s.scheduled_at for s in snapshot.scheduled if s.scheduled_at}
     result = []
     for slot in _all_slots(session, snapshot.policy, now, horizon):
         if slot in taken:
             continue
-        warn_day = slot.astimezone(zone).date() - timedelta(days=rules.empty_slot_warning_days)
-        moment = min(at_local(warn_day, rules.publishing_today_at, zone), slot)
+        moment = min(at_local(empty_slot_warning_day(slot, zone, rules),
+                              rules.publishing_today_at, zone), slot)
         key = f"empty-slot:{slot:%Y-%m-%dT%H:%MZ}"
         result.append((slot, Occurrence(key, key, moment, moment, slot, "empty-slot")))
     return result
+
+
+def empty_slot_warning_day(slot: datetime, zone: ZoneInfo, rules: ReminderRules) -> date:
+    """The last working day at least `empty_slot_warning_days` before the slot: a slot on
+    Tuesday is warned of on Friday, not on Sunday when nobody reads the channel."""
+    day = slot.astimezone(zone).date() - timedelta(days=rules.empty_slot_warning_days)
+    for _ in range(7):
+        if not rules.working_days or day.weekday() in rules.working_days:
+            return day
+        day -= timedelta(days=1)
+    return day
 
 
 def _crowded_days(snapshot: Snapshot) -> list[tuple[date, list[Story]]]:

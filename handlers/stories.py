@@ -503,6 +503,7 @@ def submit_draft(
     story = load_for_move(session, actor, story_id, "draft")
     story.draft_link = link
     change_state(session, story, actor, now, "draft", link)
+    hand_over_if_away(session, story, now, policy)
     announce_card(session, story, now, policy)
     tell_reviewer(
         session,
@@ -515,6 +516,58 @@ def submit_draft(
     return Reply(
         text=f"Draft of story #{story.id} submitted for review.", tone="success", story_id=story.id
     )
+
+
+def hand_over_if_away(session: Session, story: Story, now: datetime, policy: Policy) -> bool:
+    """A draft that arrives while its reviewer is away goes to another coordinator, with
+    the reason; it stays with them when nobody else can take it. True if handed over."""
+    if story.reviewer_id is None:
+        return False
+    today = local_today(now, policy)
+    review_days = timedelta(days=policy.reminders.review_nudge_days)
+    away = [p for p in away_periods(session, story.reviewer_id)
+            if p.first_day <= today <= p.last_day]
+    if not away:
+        return False
+    reviewer = session.get(Member, story.reviewer_id)
+    back = max(p.last_day for p in away)
+    options = [c for c in candidates(session, {story.reviewer_id})
+               if not decisions.is_away(c, today, today + review_days)]
+    assignment = decisions.choose_reviewer(options, story.author_id, today, today + review_days)
+    if assignment.member_id is None:
+        return False
+    name = reviewer.display_name if reviewer else "the reviewer"
+    assignment = decisions.Assignment(
+        assignment.member_id, f"{name} is away until {back.isoformat()}; {assignment.reason}")
+    set_reviewer(session, story, assignment, now)
+    new = session.get(Member, assignment.member_id)
+    record(session, story, None, now, "reassigned", None, None,
+           f"{name} -> {new.display_name if new else '?'}: {assignment.reason}")
+    return True
+
+
+WAITING_ON_REVIEWER = ("pitched", "in_review")
+
+
+def hand_over_waiting_reviews(session: Session, now: datetime, policy: Policy) -> list[int]:
+    """For the tick: a pitch or a draft whose reviewer is away today goes to another
+    coordinator, who is told why; the ids handed over."""
+    handed = []
+    waiting = session.exec(
+        select(Story).where(col(Story.state).in_(WAITING_ON_REVIEWER),
+                            col(Story.reviewer_id).is_not(None)).order_by(col(Story.id))
+    ).all()
+    for story in waiting:
+        if not hand_over_if_away(session, story, now, policy):
+            continue
+        announce_card(session, story, now, policy)
+        what = "the pitch" if story.state == "pitched" else f"the draft ({story.draft_link})"
+        tell_reviewer(session, story, now, policy,
+                      f"You are now reviewing story #{story.id}: {story.title}, {what} "
+                      f"({story.assignment_reason}).", "review-assigned")
+        assert story.id is not None
+        handed.append(story.id)
+    return handed
 
 
 def request_changes(
@@ -533,17 +586,24 @@ def request_changes(
             field_errors={"note": f"At most {REASON_MAX} characters."},
         )
     story = load_for_move(session, actor, story_id, "changes", expected_version)
-    change_state(session, story, actor, now, "changes", note)
+    due = local_today(now, policy) + timedelta(days=policy.changes_days)
+    story.draft_due = due
+    change_state(session, story, actor, now, "changes", note + f" (revision due {due})")
     announce_card(session, story, now, policy)
     tell_author(
         session,
         story,
         now,
         f'{actor.display_name} asks for changes to story #{story.id} "{story.title}"'
-        + (f": {note}" if note else "."),
-        Paragraph(f"Send the new link with `/story draft {story.id} <link>` when ready."),
+        + (f": {note}" if note else ".") + f" The revision is due on {due:%A %d %B}.",
+        Paragraph(f"Send the new link with `/story draft {story.id} <link>` when ready; "
+                  "reminders come as for the first draft."),
     )
-    return Reply(text=f"Changes requested on story #{story.id}.", tone="success", story_id=story.id)
+    return Reply(
+        text=f"Changes requested on story #{story.id}; the revision is due {due}.",
+        tone="success",
+        story_id=story.id,
+    )
 
 
 def approve(
@@ -553,21 +613,75 @@ def approve(
     policy: Policy,
     story_id: int,
     expected_version: int | None = None,
+    unscheduled: bool = False,
 ) -> Reply:
+    """Approve a draft and, unless `unscheduled`, put it into the next free slot at least
+    `policy.min_lead_hours` ahead, in the same transaction; the author hears both at once."""
     story = load_for_move(session, actor, story_id, "approve", expected_version)
     change_state(session, story, actor, now, "approve")
+    slot = None if unscheduled else next_slot(session, story, now, policy)
+    if slot is not None:
+        story.scheduled_at = slot
+        change_state(session, story, actor, now, "schedule", schedule_detail(slot, policy))
     announce_card(session, story, now, policy)
-    tell_author(
-        session,
-        story,
-        now,
-        f'Story #{story.id} "{story.title}" is approved by {actor.display_name}. '
-        "It will be scheduled into a publication slot.",
-    )
-    return Reply(
-        text=f"Story #{story.id} approved. Schedule it with `/story schedule {story.id} next`.",
-        tone="success",
-        story_id=story.id,
+    approved = f'Story #{story.id} "{story.title}" is approved by {actor.display_name}.'
+    if slot is not None:
+        local = slot.astimezone(policy.zone)
+        tell_author(session, story, now,
+                    f"{approved} It goes out on {local:%A %d %B at %H:%M}.")
+        lead = f"the first free slot at least {policy.min_lead_hours} h ahead"
+        text = (f"Story #{story.id} approved and scheduled for {local:%a %Y-%m-%d %H:%M} "
+                f"({policy.timezone}), {lead}.")
+        return Reply(
+            text=text,
+            blocks=(Paragraph(text), Paragraph(move_hint(story))),
+            tone="success",
+            story_id=story.id,
+        )
+    if unscheduled:
+        tell_author(session, story, now,
+                    f"{approved} The coordinators will choose when it goes out.")
+        text = (f"Story #{story.id} approved and kept out of the calendar. "
+                f"`/story schedule {story.id} next` or a date and time schedules it.")
+    else:
+        tell_author(session, story, now,
+                    f"{approved} It will go out in the next publication slot that opens.")
+        text = (f"Story #{story.id} approved, but no free slot lies ahead; give it a time "
+                f"with `/story schedule {story.id} YYYY-MM-DD HH:MM`.")
+    return Reply(text=text, tone="success", story_id=story.id)
+
+
+def move_hint(story: Story) -> str:
+    return (f"To move it: `/story schedule {story.id} YYYY-MM-DD HH:MM` (a time) or "
+            f"`/story schedule {story.id} next` (the next free slot).")
+
+
+def schedule_detail(when: datetime, policy: Policy) -> str:
+    return f"{when.astimezone(policy.zone):%Y-%m-%d %H:%M %Z}"
+
+
+def earliest_slot_time(story: Story, now: datetime, policy: Policy) -> datetime:
+    """No automatic slot closer than the lead, nor before the embargo lifts."""
+    earliest = now + timedelta(hours=policy.min_lead_hours)
+    lifted = embargo_lifted(story, policy)
+    return earliest if lifted is None else max(earliest, lifted)
+
+
+def embargo_lifted(story: Story, policy: Policy) -> datetime | None:
+    """The start of the embargo day, local to the team, as a UTC instant."""
+    if not story.embargo_until:
+        return None
+    return datetime.combine(story.embargo_until, time(0), tzinfo=policy.zone).astimezone(UTC)
+
+
+def next_slot(session: Session, story: Story, now: datetime, policy: Policy) -> datetime | None:
+    """The first free cadence or extra slot after the lead (and the embargo), if any."""
+    from handlers.calendar import extra_slots
+
+    earliest = earliest_slot_time(story, now, policy)
+    taken = scheduled_times(session, exclude=story.id)
+    return decisions.next_free_slot(
+        earliest, policy.cadence, policy.zone, taken, extra_slots(session, earliest)
     )
 
 
@@ -579,20 +693,13 @@ def schedule(
     story_id: int,
     when: datetime | None,
 ) -> Reply:
-    """Schedule into the next free cadence slot (`when` None) or at an explicit time."""
+    """Schedule into the next free slot at least the lead ahead (`when` None), or at an
+    explicit time (the coordinator's choice: no lead applies, only the embargo)."""
     story = load_for_move(session, actor, story_id, "schedule")
     zone = policy.zone
     taken = [t for t in scheduled_times(session, exclude=story.id)]
-    earliest = now
-    if story.embargo_until:
-        embargo_start = datetime.combine(story.embargo_until, time(0), tzinfo=zone)
-        earliest = max(now, embargo_start.astimezone(UTC))
     if when is None:
-        from handlers.calendar import extra_slots
-
-        slot = decisions.next_free_slot(
-            earliest, policy.cadence, zone, taken, extra_slots(session, earliest)
-        )
+        slot = next_slot(session, story, now, policy)
         if slot is None:
             raise Refused("No free slot in the coming year; give a date and time instead.")
         when = slot
@@ -601,7 +708,8 @@ def schedule(
             raise Refused(
                 f"{when.astimezone(zone):%Y-%m-%d %H:%M} is in the past; pick a later time."
             )
-        if story.embargo_until and when < earliest:
+        lifted = embargo_lifted(story, policy)
+        if lifted is not None and when < lifted:
             raise Refused(
                 f"Story #{story.id} is under embargo until {story.embargo_until}; "
                 "schedule it on or after that day."
@@ -609,7 +717,7 @@ def schedule(
     clashes = [t for t in taken if decisions.same_local_day(t, when, zone)]
     story.scheduled_at = when
     local = when.astimezone(zone)
-    change_state(session, story, actor, now, "schedule", f"{local:%Y-%m-%d %H:%M %Z}")
+    change_state(session, story, actor, now, "schedule", schedule_detail(when, policy))
     announce_card(session, story, now, policy)
     tell_author(
         session,
@@ -690,12 +798,51 @@ def publish(
 
 
 def withdraw(
-    session: Session, actor: Member, now: datetime, policy: Policy, story_id: int
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    story_id: int,
+    reason: str = "",
 ) -> Reply:
+    """The author withdraws their story; a coordinator may too, with a reason the author
+    receives. Reminders still queued about the story are not sent (the dispatcher drops
+    them when it finds the story withdrawn)."""
+    reason = clean_line(reason)
+    if len(reason) > REASON_MAX:
+        raise Refused(
+            f"Keep the reason under {REASON_MAX} characters.",
+            field_errors={"reason": f"At most {REASON_MAX} characters."},
+        )
     story = load_for_move(session, actor, story_id, "withdraw")
-    change_state(session, story, actor, now, "withdraw")
+    by_author = story.author_id == actor.id
+    if not by_author and not reason:
+        raise Refused(
+            f"Say why story #{story.id} is withdrawn: `/story withdraw {story.id} <reason>`. "
+            "Its author will read it."
+        )
+    previous = change_state(session, story, actor, now, "withdraw", reason)
     announce_card(session, story, now, policy)
-    return Reply(text=f"Story #{story.id} is withdrawn.", tone="success", story_id=story.id)
+    if not by_author:
+        tell_author(
+            session,
+            story,
+            now,
+            f'Story #{story.id} "{story.title}" was withdrawn by {actor.display_name}: '
+            f"{reason}",
+            Paragraph("If you see it differently, talk to them; `/pitch` is always open."),
+        )
+    reviewer_id = story.reviewer_id
+    if reviewer_id is not None and reviewer_id != actor.id and previous != "pitched":
+        tell_reviewer(
+            session, story, now, policy,
+            f'Story #{story.id} "{story.title}" was withdrawn by {actor.display_name}'
+            + (f": {reason}" if reason else ".") + " Nothing more is needed from you.",
+            "withdrawn",
+        )
+    told = "" if by_author else " Its author is told, with your reason."
+    return Reply(text=f"Story #{story.id} is withdrawn.{told}", tone="success",
+                 story_id=story.id)
 
 
 # --- cards, listing, showing -----------------------------------------------------------
@@ -767,6 +914,8 @@ def card_blocks(
     if story.summary:
         blocks.append(Paragraph(story.summary))
     blocks.append(Fields(tuple(pairs)))
+    if story.state == "scheduled":
+        blocks.append(Paragraph(move_hint(story)))
     return tuple(blocks)
 
 

@@ -54,10 +54,12 @@ def is_allowed(moment: datetime, zone: ZoneInfo, rules: ReminderRules) -> bool:
 
 
 def day_start(rules: ReminderRules) -> time:
-    """When a deferred message arrives on a later day: the end of the night's quiet hours,
-    or the usual reminder time when quiet hours are off or lie within the day."""
+    """When a deferred message arrives on a later day: the usual reminder time, so that it
+    meets that day's reminders in one message; the end of the night's quiet hours if the
+    reminder time lies inside them."""
     start, end = rules.quiet_start, rules.quiet_end
-    if start is not None and end is not None and start > end:
+    if start is not None and end is not None and start > end and is_quiet(rules.remind_at,
+                                                                            rules):
         return end
     return rules.remind_at
 

@@ -1,6 +1,130 @@
-"""Small helpers for the sentences people read."""
+"""Words that depend on the moment a message arrives, rendered when it is sent.
+
+A reminder may be queued on Friday and delivered on Monday (a weekend, quiet hours, an
+away period or a snooze in between). Its day counts and its "today" or "tomorrow" must be
+true on Monday, so a reminder carries its facts in `Reply.data["wording"]` (the story, the
+date it is about, the recipient's zone) and the dispatcher calls `reword` at send time.
+`reword` also answers None when the message is no longer true at all: the story was
+withdrawn, submitted or given a new date meanwhile. Such a message is not sent.
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from handlers.reply import Paragraph, Reply
+from handlers.timing import zone_named
+from storage.models import Outbound, Story
+
+WORDING = "wording"
+DRAFT_KINDS = ("before", "on-the-day", "overdue")
+
+
+def facts(
+    kind: str,
+    story: Story,
+    zone: ZoneInfo,
+    *,
+    due: date | None = None,
+    since: datetime | None = None,
+    author: str = "",
+    escalation_key: str = "",
+) -> dict[str, Any]:
+    """What a reminder is about, as JSON-friendly data, for `reword` to render later."""
+    assert story.id is not None
+    return {
+        "kind": kind,
+        "story_id": story.id,
+        "title": story.title,
+        "state": story.state,
+        "version": story.version,
+        "zone": str(zone),
+        "due": due.isoformat() if due else None,
+        "since": since.isoformat() if since else None,
+        "author": author,
+        "draft_link": story.draft_link or "",
+        "escalation_key": escalation_key,
+    }
+
+
+def series_of(kind: str) -> str:
+    """Reminders of one series supersede each other: the author's draft reminders are one."""
+    return "draft" if kind in DRAFT_KINDS else kind
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
+def text_at(data: dict[str, Any], at: datetime, reviewer_told: bool = False) -> str:
+    """The reminder's sentence as it reads at `at`, in the recipient's zone."""
+    zone = zone_named(data.get("zone"), ZoneInfo("UTC"))
+    today = at.astimezone(zone).date()
+    kind = data["kind"]
+    title = f"story #{data['story_id']} \"{data['title']}\""
+    if kind == "review":
+        waited = max(0, (at - datetime.fromisoformat(data["since"])).days)
+        link = f": {data['draft_link']}" if data.get("draft_link") else "."
+        return f"The draft of {title} has waited {_days(waited)} for your review{link}"
+    due = date.fromisoformat(data["due"])
+    due_text = f"{due:%A %d %B}"
+    if kind == "escalation":
+        late = (today - due).days
+        name = data.get("author") or "the author"
+        return (f"The draft of {title} by {name} is {_days(late)} overdue "
+                f"(it was due {due_text}). A word from you may help.")
+    what = "revision" if data.get("state") == "changes_requested" else "draft"
+    ahead = (due - today).days
+    if ahead > 1:
+        return f"Friendly reminder: your {what} of {title} is due {due_text}, in {_days(ahead)}."
+    if ahead == 1:
+        return f"Friendly reminder: your {what} of {title} is due tomorrow, {due_text}."
+    if ahead == 0:
+        return f"Your {what} of {title} is due today."
+    text = (f"Your {what} of {title} was due {due_text}, {_days(-ahead)} ago. "
+            "If you need more time, tell your reviewer.")
+    if reviewer_told:
+        text += " Your reviewer has been told too."
+    return text
+
+
+def still_true(story: Story | None, data: dict[str, Any]) -> bool:
+    """Is the reminder still about the story as it is? Not after a withdrawal, a new
+    draft date, a submission or a review decision."""
+    if story is None or story.state in {"withdrawn", "declined", "published"}:
+        return False
+    if data["kind"] == "review":
+        return story.state == "in_review" and story.version == data["version"]
+    if data["kind"] in DRAFT_KINDS or data["kind"] == "escalation":
+        return (story.state in {"accepted", "drafting", "changes_requested"}
+                and story.draft_due is not None and story.draft_due.isoformat() == data["due"])
+    return True
+
+
+def reword(session: Session, reply: Reply, at: datetime) -> Reply | None:
+    """`reply` with its time words rendered for `at`; None if it is no longer true."""
+    data = reply.data.get(WORDING)
+    if not isinstance(data, dict):
+        return reply
+    story = session.get(Story, data["story_id"])
+    if not still_true(story, data):
+        return None
+    told = False
+    key = data.get("escalation_key")
+    if key:
+        status = session.exec(select(Outbound.status).where(Outbound.unique_key == key)).first()
+        told = status == "sent"
+    text = text_at(data, at, reviewer_told=told)
+    if text == reply.text:
+        return reply
+    blocks = tuple(Paragraph(text) if isinstance(b, Paragraph) and b.text == reply.text else b
+                   for b in reply.blocks)
+    return replace(reply, text=text, blocks=blocks)
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:

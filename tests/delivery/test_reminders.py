@@ -127,11 +127,14 @@ def test_draft_reminders_before_on_the_day_overdue_and_the_reviewer_after_four_d
     assert sorted(d.recipient.display_name for d in monday if d.recipient) == sorted(
         ["Dana", reviewer])
     dana = dms(monday, "Dana")[0]
-    assert "4 days ago" in dana.reply.text and "reviewer has been told" in dana.reply.text
+    # Worded as they are sent, side by side: the reviewer's message is not out yet, so
+    # Dana is not told that it is; two days later it is true, and said.
+    assert "4 days ago" in dana.reply.text and "reviewer has been told" not in dana.reply.text
     assert "4 days overdue" in dms(monday, reviewer)[0].reply.text
     wednesday = dms(desk.at(local("2026-12-09 09:00")))
     assert [d.recipient.display_name for d in wednesday if d.recipient] == ["Dana"]
     assert "6 days ago" in wednesday[0].reply.text
+    assert "Your reviewer has been told too." in wednesday[0].reply.text
     assert f"draft-reminder:story-{story_id}:due-2026-12-03:overdue-2d" not in desk.keys("sent")
 
 
@@ -182,7 +185,9 @@ def test_quiet_hours_and_the_weekend_defer_a_nudge_and_never_drop_it(
     assert not dms(desk.at(local("2026-11-27 21:30")), reviewer)  # Friday, quiet hours
     assert not dms(desk.at(local("2026-11-28 12:00")), reviewer)  # Saturday
     assert not dms(desk.at(local("2026-11-30 07:59")), reviewer)  # Monday, still quiet
-    arrived = dms(desk.at(local("2026-11-30 08:00")), reviewer)
+    # Deferred to a later day, it comes with that day's reminders at 09:00, not at 08:00.
+    assert not dms(desk.at(local("2026-11-30 08:00")), reviewer)
+    arrived = dms(desk.at(local("2026-11-30 09:00")), reviewer)
     assert len(arrived) == 1
     assert not arrived[0].late  # deferred on purpose, not late
 

@@ -136,9 +136,8 @@ def test_from_pitch_to_published_with_history_and_author_messages(
     stories.submit_draft(session, dana, now, policy, story_id, "https://docs.example.org/d1")
     stories.request_changes(session, ada, now, policy, story_id, "Shorter, please")
     stories.submit_draft(session, dana, now, policy, story_id, "https://docs.example.org/d2")
-    stories.approve(session, ada, now, policy, story_id)
-    reply = stories.schedule(session, ada, now, policy, story_id, None)
-    assert "Tue 2026-11-24 18:00" in reply.text
+    reply = stories.approve(session, ada, now, policy, story_id)
+    assert "approved and scheduled for Tue 2026-11-24 18:00" in reply.text
     stories.publish(
         session, ada, now, policy, story_id, "https://www.instagram.com/p/abc/", "17900000000000001"
     )
@@ -167,10 +166,10 @@ def test_from_pitch_to_published_with_history_and_author_messages(
     to_dana = [r.text for r in outbox(session) if r.member_id == dana.id]
     assert any("is accepted" in t and "Friday 04 December" in t for t in to_dana)
     assert any("asks for changes" in t and "Shorter, please" in t for t in to_dana)
-    assert any("is approved" in t for t in to_dana)
-    assert any("will be published on Tuesday 24 November at 18:00" in t for t in to_dana)
+    assert any("is approved by Ada. It goes out on Tuesday 24 November at 18:00" in t
+               for t in to_dana)
     cards = [r for r in outbox(session) if r.kind == "card"]
-    assert len(cards) == 10 - 1  # one per version: the pitch and each later change
+    assert len(cards) == 10 - 2  # the pitch and each later move; approve+schedule is one
     assert len({r.unique_key for r in cards}) == len(cards)
 
 
@@ -236,7 +235,7 @@ def approved_story(
     story_id = pitch_as(session, team["Dana"], now, policy, title=title)
     stories.accept(session, team["Ada"], now, policy, story_id)
     stories.submit_draft(session, team["Dana"], now, policy, story_id, "https://x.org/d")
-    stories.approve(session, team["Ada"], now, policy, story_id)
+    stories.approve(session, team["Ada"], now, policy, story_id, unscheduled=True)
     return story_id
 
 
@@ -261,7 +260,7 @@ def test_schedule_refuses_the_past_and_the_embargo(
     story_id = pitch_as(session, team["Dana"], now, policy, embargo_until=date(2026, 12, 10))
     stories.accept(session, team["Ada"], now, policy, story_id)
     stories.submit_draft(session, team["Dana"], now, policy, story_id, "https://x.org/d")
-    stories.approve(session, team["Ada"], now, policy, story_id)
+    stories.approve(session, team["Ada"], now, policy, story_id, unscheduled=True)
     with pytest.raises(Refused, match="in the past"):
         stories.schedule(session, team["Ada"], now, policy, story_id, now - timedelta(hours=1))
     with pytest.raises(Refused, match="under embargo until 2026-12-10"):

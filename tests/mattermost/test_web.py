@@ -387,4 +387,4 @@ def test_approve_acts_at_once_and_request_changes_takes_a_note(
     adapter.deliver()
     body = adapter.press("chloe", context_of(card_buttons(adapter)["approve"])).json()
     assert body["ephemeral_text"].startswith("✓ Story #1 approved")
-    assert stories(engine)[0].state == "approved"
+    assert stories(engine)[0].state == "scheduled"  # approval puts it into a slot

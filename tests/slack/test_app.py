@@ -199,7 +199,7 @@ def test_approve_twice_or_retried_changes_the_story_once(bench: SlackBench) -> N
     bench.press("approve", story.id, version, action_ts="1700000102.000001",
                 response="second")
     bench.settle()
-    assert bench.stories()[0].state == "approved"
+    assert bench.stories()[0].state == "scheduled"  # approval schedules, once
     assert len(events(bench, story.id, "approve")) == 1
     assert "approved" in bench.responses("first")[0]["text"]
     assert bench.responses("retry") == []  # a retry is answered once, by the first
@@ -336,7 +336,7 @@ def test_card_is_posted_once_then_updated_in_place(bench: SlackBench) -> None:
         card = session.exec(select(StoryCard).where(StoryCard.story_id == story.id)).one()
     assert (update.params["channel"], update.params["ts"]) == (card.channel_id, card.message_id)
     assert card.channel_id == "CSTORYDESKT"  # the id Slack answered, not the channel's name
-    assert "approved" in update.params["text"]
+    assert "(scheduled)" in update.params["text"]  # approval put it into a slot
     assert len([c for c in bench.fake.calls_to("chat.postMessage")
                 if c.params["channel"] == "storydesk-team"]) == 1
 

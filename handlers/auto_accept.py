@@ -1,0 +1,106 @@
+"""Lazy acceptance: a pitch its reviewer has not declined in time is accepted for them.
+
+With `STORYDESK_AUTO_ACCEPT_HOURS` set, the tick accepts every pitch that has waited that
+many of its reviewer's working hours (their working days, outside quiet hours, in their
+zone, not counting days away) with the default draft date, and tells the reviewer that it
+happened and how to decline after all. Pitches without a reviewer wait for a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from handlers import stories
+from handlers.context import Policy, ReminderRules
+from handlers.members import away_periods
+from handlers.reply import Paragraph
+from handlers.timing import MIDNIGHT, at_local, zone_named
+from storage.models import Member, Story
+
+
+def _windows(day: date, zone: ZoneInfo, rules: ReminderRules) -> list[tuple[datetime, datetime]]:
+    """The working stretches of one local day, as UTC instants."""
+    start, end = rules.quiet_start, rules.quiet_end
+    next_midnight = at_local(day + timedelta(days=1), MIDNIGHT, zone)
+    if start is None or end is None:
+        return [(at_local(day, MIDNIGHT, zone), next_midnight)]
+    if start > end:  # quiet over midnight: work from `end` to `start`
+        return [(at_local(day, end, zone), at_local(day, start, zone))]
+    return [(at_local(day, MIDNIGHT, zone), at_local(day, start, zone)),
+            (at_local(day, end, zone), next_midnight)]
+
+
+def working_hours(since: datetime, until: datetime, zone: ZoneInfo, rules: ReminderRules,
+                  away: Sequence[tuple[date, date]] = ()) -> float:
+    """Hours between `since` and `until` that fall in the person's working time."""
+    if until <= since:
+        return 0.0
+    total = timedelta()
+    day = since.astimezone(zone).date()
+    last = until.astimezone(zone).date()
+    while day <= last:
+        working = not rules.working_days or day.weekday() in rules.working_days
+        if working and not any(first <= day <= end for first, end in away):
+            for start, end in _windows(day, zone, rules):
+                overlap = min(end, until) - max(start, since)
+                if overlap > timedelta():
+                    total += overlap
+        day += timedelta(days=1)
+    return total.total_seconds() / 3600
+
+
+def run(session: Session, now: datetime, policy: Policy) -> list[int]:
+    """Accept every pitch whose reviewer let the working hours pass; the ids accepted."""
+    hours = policy.auto_accept_hours
+    if hours is None:
+        return []
+    accepted = []
+    pitched = session.exec(
+        select(Story).where(Story.state == "pitched", col(Story.reviewer_id).is_not(None))
+        .order_by(col(Story.id))
+    ).all()
+    for story in pitched:
+        reviewer = session.get(Member, story.reviewer_id)
+        since = story.state_changed_at or story.created_at
+        if reviewer is None or reviewer.id is None or since is None:
+            continue
+        zone = zone_named(reviewer.timezone, policy.zone)
+        away = [(p.first_day, p.last_day) for p in away_periods(session, reviewer.id)]
+        if working_hours(since, now, zone, policy.reminders, away) < hours:
+            continue
+        _accept(session, story, reviewer, now, policy, hours)
+        assert story.id is not None
+        accepted.append(story.id)
+    return accepted
+
+
+def _accept(session: Session, story: Story, reviewer: Member, now: datetime, policy: Policy,
+            hours: int) -> None:
+    due = stories.local_today(now, policy) + timedelta(days=policy.draft_days)
+    story.draft_due = due
+    story.state = "accepted"
+    story.state_changed_at = now
+    stories.record(session, story, None, now, "accept", "pitched", "accepted",
+                   f"draft due {due}; accepted automatically: not declined within {hours} "
+                   "working hours")
+    stories.announce_card(session, story, now, policy)
+    stories.tell_author(
+        session, story, now,
+        f'Good news: story #{story.id} "{story.title}" is accepted. Your draft is due on '
+        f"{due:%A %d %B}; {reviewer.display_name} will help.",
+        Paragraph(f"When your draft is ready, send its link with `/story draft {story.id} "
+                  "<link>`."),
+    )
+    stories.tell_reviewer(
+        session, story, now, policy,
+        f'Story #{story.id} "{story.title}" was accepted automatically: it waited {hours} of '
+        f"your working hours without being declined. The draft is due {due:%A %d %B}. "
+        f"If it should not go ahead, `/story decline {story.id} <reason>` still works.",
+        "auto-accepted",
+    )
+
+

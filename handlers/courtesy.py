@@ -1,0 +1,117 @@
+"""When a direct message may reach a person, whatever caused it.
+
+Every direct message in the outbox (a reminder, a decision about one's story, a review
+assignment) arrives in the recipient's working hours: on their working days, outside the
+quiet hours in their own time zone, and not while they are away. It is held, never dropped.
+And a person gets at most one unsolicited message a day: what falls due for them while
+one has already reached them today waits for the next day's reminder time, where it is
+combined with whatever else falls due then into one message, in order.
+
+The immediate answer to a person's own command never passes through here (it goes back
+in the command's response), nor do rows of kind `answer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from handlers import wording
+from handlers.context import Policy
+from handlers.reminders import Deferral, defer
+from handlers.reply import Block, Paragraph, Reply
+from handlers.timing import at_local, next_allowed, zone_named
+from storage.models import AwayPeriod, Member, Outbound
+
+EXEMPT_KINDS = frozenset({"answer", "response"})
+NOT_UNSOLICITED = EXEMPT_KINDS
+
+
+def hold_until(session: Session, member: Member, now: datetime, policy: Policy) -> datetime:
+    """The first moment at or after `now` at which a DM may reach `member` (working hours,
+    not away), or the next day's reminder time if one reached them today already."""
+    rules = policy.reminders
+    zone = zone_named(member.timezone, policy.zone)
+    assert member.id is not None
+    periods = [
+        (p.first_day, p.last_day)
+        for p in session.exec(
+            select(AwayPeriod).where(
+                AwayPeriod.member_id == member.id,
+                AwayPeriod.last_day >= now.astimezone(zone).date() - timedelta(days=1),
+            )
+        ).all()
+    ]
+    moment = now
+    for _ in range(len(periods) + 3):
+        allowed = _outside_away(next_allowed(moment, zone, rules), periods, zone, policy)
+        if allowed > moment:
+            # Held past now: arrive with that day's reminders, so that they combine.
+            moment = _with_the_reminders(allowed, zone, policy)
+            continue
+        day_start = at_local(moment.astimezone(zone).date(), time(0), zone)
+        if not _reached_since(session, member.id, day_start):
+            return moment
+        next_day = moment.astimezone(zone).date() + timedelta(days=1)
+        moment = at_local(next_day, rules.remind_at, zone)
+    return moment
+
+
+def _outside_away(moment: datetime, periods: Sequence[tuple[date, date]], zone: ZoneInfo,
+                  policy: Policy) -> datetime:
+    return defer(moment, Deferral(zone=zone, away=tuple(periods)), policy.reminders)
+
+
+def _with_the_reminders(moment: datetime, zone: ZoneInfo, policy: Policy) -> datetime:
+    """On the day `moment` falls, the reminder time if it is still ahead, else `moment`."""
+    reminders_at = at_local(moment.astimezone(zone).date(), policy.reminders.remind_at, zone)
+    return max(moment, reminders_at)
+
+
+def _reached_since(session: Session, member_id: int, since: datetime) -> bool:
+    """Did an unsolicited DM reach this member since `since`?"""
+    return session.exec(
+        select(Outbound.id).where(
+            Outbound.member_id == member_id,
+            Outbound.status == "sent",
+            col(Outbound.sent_at) >= since,
+            col(Outbound.kind).not_in(NOT_UNSOLICITED),
+        ).limit(1)
+    ).first() is not None
+
+
+def newest_of_each_series(replies: Sequence[Reply]) -> list[Reply]:
+    """Of several reminders about one story's draft (or one review), only the newest says
+    anything: a held "due in 3 days" and the day's "due today" would repeat each other."""
+    last: dict[tuple[object, str], int] = {}
+    for index, reply in enumerate(replies):
+        data = reply.data.get(wording.WORDING)
+        if isinstance(data, dict):
+            last[(data.get("story_id"), wording.series_of(data["kind"]))] = index
+    keep = set(last.values())
+    return [reply for index, reply in enumerate(replies)
+            if not isinstance(reply.data.get(wording.WORDING), dict) or index in keep]
+
+
+def combine(replies: Sequence[Reply]) -> Reply:
+    """Several notices for one person as one message, in their order."""
+    if len(replies) == 1:
+        return replies[0]
+    blocks: list[Block] = []
+    for index, reply in enumerate(replies):
+        if index:  # the first note's sentence is the message's own text
+            blocks.append(Paragraph(reply.text))
+        blocks.extend(b for b in reply.blocks
+                      if not (isinstance(b, Paragraph) and b.text == reply.text))
+    stories = {r.story_id for r in replies}
+    text = f"{len(replies)} notes from Storydesk: " + replies[0].text
+    return Reply(
+        text=text,
+        blocks=tuple(blocks),
+        actions=tuple(a for r in replies for a in r.actions),
+        story_id=replies[0].story_id if len(stories) == 1 else None,
+        tone="info",
+    )

@@ -1,0 +1,207 @@
+"""Every direct message respects the person: working hours, away periods, one a day, and
+words that are true when they arrive. The real tick and the dispatcher with the team's
+rules, on a frozen clock, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from bot.dispatcher import Dispatcher
+from bot.scheduler import Ticker, reminder_job
+from handlers import stories, wording
+from handlers.context import Policy
+from handlers.stories import PitchForm
+from storage.db import read_session, write_session
+from storage.models import AwayPeriod, Outbound, Story
+from tests.delivery.conftest import Desk, RecordingTransport, dms, local
+from tests.delivery.test_reminders import make_team, mark_sent, member
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.fixture
+def kind_desk(engine: Engine, policy: Policy) -> Iterator[Desk]:
+    """The delivery desk, with a dispatcher that applies the team's rules to DMs."""
+    with freeze_time(datetime(2026, 11, 23, 8, 0, tzinfo=UTC)) as clock:
+        transport = RecordingTransport()
+        dispatcher = Dispatcher(engine, {"console": transport}, owner="test", policy=policy)
+        ticker = Ticker([reminder_job(engine, policy)], 30, wake=lambda: None)
+        yield Desk(engine, policy, clock, transport, dispatcher, ticker)
+
+
+def pitched(engine: Engine, policy: Policy, team: dict[str, int], at: datetime,
+            title: str = "Muons") -> int:
+    with write_session(engine) as session:
+        reply = stories.pitch(session, member(session, team["Dana"]), at, policy,
+                              PitchForm(title=title))
+        assert reply.story_id is not None
+        return reply.story_id
+
+
+def in_review(engine: Engine, policy: Policy, team: dict[str, int], at: datetime,
+              title: str = "Muons") -> int:
+    story_id = pitched(engine, policy, team, at, title)
+    with write_session(engine) as session:
+        stories.accept(session, member(session, team["Ada"]), at, policy, story_id)
+        stories.submit_draft(session, member(session, team["Dana"]), at, policy, story_id,
+                             "https://x.org/d")
+        mark_sent(session)
+    return story_id
+
+
+def test_a_decision_at_night_reaches_the_author_next_working_morning(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    story_id = in_review(engine, policy, team, local("2026-11-25 10:00"))
+    with write_session(engine) as session:  # Thursday 22:24: Ben approves
+        stories.approve(session, member(session, team["Ben"]), local("2026-11-26 22:24"),
+                        policy, story_id)
+    assert not dms(kind_desk.at(local("2026-11-26 22:25")), "Dana")
+    assert not dms(kind_desk.at(local("2026-11-27 08:30")), "Dana")
+    friday = dms(kind_desk.at(local("2026-11-27 09:00")), "Dana")
+    assert len(friday) == 1 and "approved by Ben" in friday[0].reply.text
+
+
+def test_an_assignment_on_saturday_reaches_the_reviewer_on_monday_in_their_zone(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine, Ada="America/New_York")
+    pitched(engine, policy, team, local("2026-11-28 11:00"))  # Saturday
+    assert not dms(kind_desk.at(local("2026-11-28 11:01")), "Ada")
+    assert not dms(kind_desk.at(local("2026-11-30 09:00")), "Ada")  # 03:00 in New York
+    monday = dms(kind_desk.at(datetime(2026, 11, 30, 9, 0, tzinfo=NEW_YORK)), "Ada")
+    assert len(monday) == 1 and "You are reviewing story #1" in monday[0].reply.text
+
+
+def test_a_message_to_someone_away_waits_until_they_are_back(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    story_id = in_review(engine, policy, team, local("2026-11-23 10:00"))
+    with write_session(engine) as session:
+        session.add(AwayPeriod(member_id=team["Dana"], first_day=date(2026, 11, 24),
+                               last_day=date(2026, 11, 26)))
+        stories.request_changes(session, member(session, team["Ada"]),
+                                local("2026-11-24 11:00"), policy, story_id, "Shorter")
+    assert not dms(kind_desk.at(local("2026-11-24 11:01")), "Dana")
+    assert not dms(kind_desk.at(local("2026-11-26 16:00")), "Dana")
+    back = dms(kind_desk.at(local("2026-11-27 09:00")), "Dana")
+    assert len(back) == 1  # the changes note, then the revision's first reminder
+    parts = [back[0].reply.text] + [getattr(b, "text", "") for b in back[0].reply.blocks]
+    assert "asks for changes" in parts[0]
+    assert any("your revision of" in part and "in 2 days" in part for part in parts)
+
+
+def test_notices_for_one_person_on_one_day_are_one_message_in_their_order(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    story_id = in_review(engine, policy, team, local("2026-11-23 10:00"))
+    with write_session(engine) as session:
+        stories.approve(session, member(session, team["Ada"]), local("2026-11-24 10:00"),
+                        policy, story_id, unscheduled=True)
+        stories.schedule(session, member(session, team["Ben"]), local("2026-11-24 10:05"),
+                         policy, story_id, None)
+    delivered = dms(kind_desk.at(local("2026-11-24 10:06")), "Dana")
+    assert len(delivered) == 1
+    reply = delivered[0].reply
+    parts = [reply.text] + [getattr(b, "text", "") for b in reply.blocks]
+    assert parts[0].startswith("2 notes from Storydesk: ") and "approved by Ada" in parts[0]
+    assert "will be published on" in parts[1]
+    assert sum("approved by Ada" in part for part in parts) == 1  # said once
+    with read_session(engine) as session:
+        rows = session.exec(select(Outbound).where(
+            Outbound.member_id == team["Dana"], Outbound.status == "sent",
+            col(Outbound.created_at) >= local("2026-11-24 00:00"))).all()
+    assert len(rows) == 2  # both rows are recorded as sent, in one message
+
+
+def test_at_most_one_unsolicited_message_a_day(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    first = in_review(engine, policy, team, local("2026-11-23 10:00"), "First")
+    second = in_review(engine, policy, team, local("2026-11-23 10:00"), "Second")
+    with write_session(engine) as session:
+        stories.approve(session, member(session, team["Ada"]), local("2026-11-24 10:00"),
+                        policy, first)
+    assert len(dms(kind_desk.at(local("2026-11-24 10:01")), "Dana")) == 1
+    with write_session(engine) as session:
+        stories.request_changes(session, member(session, team["Ada"]),
+                                local("2026-11-24 15:00"), policy, second, "A photo?")
+    assert not dms(kind_desk.at(local("2026-11-24 15:01")), "Dana")
+    next_day = dms(kind_desk.at(local("2026-11-25 09:00")), "Dana")
+    assert len(next_day) == 1 and "asks for changes" in next_day[0].reply.text
+
+
+def test_a_reminder_held_over_the_weekend_counts_its_days_when_it_arrives(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    other = pitched(engine, policy, team, local("2026-11-20 10:00"), "Other")
+    story_id = pitched(engine, policy, team, local("2026-11-20 10:00"))
+    with write_session(engine) as session:
+        ada = member(session, team["Ada"])
+        stories.accept(session, ada, local("2026-11-20 10:00"), policy, story_id,
+                       date(2026, 11, 30))  # due Monday: the reminder falls on Friday
+        mark_sent(session)
+        # Friday 08:30: Dana hears of her other story; the day's one message is used.
+        stories.accept(session, ada, local("2026-11-27 08:30"), policy, other)
+    assert len(dms(kind_desk.at(local("2026-11-27 08:31")), "Dana")) == 1
+    assert not dms(kind_desk.at(local("2026-11-27 09:00")), "Dana")  # queued, held
+    with read_session(engine) as session:
+        held = session.exec(select(Outbound).where(
+            Outbound.unique_key == f"draft-reminder:story-{story_id}:due-2026-11-30:before")
+        ).one()
+    assert "in 3 days" in held.text and held.due_at == local("2026-11-30 09:00")
+    monday = dms(kind_desk.at(local("2026-11-30 09:00")), "Dana")
+    # The held reminder and the day's own are one message, saying what is true on Monday.
+    assert len(monday) == 1
+    assert monday[0].reply.text == f'Your draft of story #{story_id} "Muons" is due today.'
+    assert "in 3 days" not in str(monday[0].reply.blocks)
+
+
+def test_a_reminder_about_a_withdrawn_story_is_not_sent(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    other = pitched(engine, policy, team, local("2026-11-20 10:00"), "Other")
+    story_id = pitched(engine, policy, team, local("2026-11-20 10:00"))
+    with write_session(engine) as session:
+        ada = member(session, team["Ada"])
+        stories.accept(session, ada, local("2026-11-20 10:00"), policy, story_id,
+                       date(2026, 11, 30))
+        mark_sent(session)
+        stories.accept(session, ada, local("2026-11-27 08:30"), policy, other)
+    kind_desk.at(local("2026-11-27 08:31"))
+    assert not dms(kind_desk.at(local("2026-11-27 09:00")), "Dana")  # the reminder waits
+    with write_session(engine) as session:
+        stories.withdraw(session, member(session, team["Dana"]), local("2026-11-27 12:00"),
+                         policy, story_id)
+    assert not dms(kind_desk.at(local("2026-11-30 09:00")), "Dana")
+    with read_session(engine) as session:
+        statuses = {r.unique_key: (r.status, r.last_error) for r in session.exec(
+            select(Outbound).where(Outbound.member_id == team["Dana"])).all()}
+        story = session.get(Story, story_id)
+    assert story is not None and story.state == "withdrawn"
+    reminder = [v for k, v in statuses.items() if k.startswith("draft-reminder:")]
+    assert reminder == [("skipped", "no longer true when due")]
+
+
+def test_wording_counts_days_from_the_moment_of_delivery() -> None:
+    story = Story(id=4, title="Muons", author_id=1, state="drafting",
+                  draft_due=date(2026, 12, 1))
+    data = wording.facts("before", story, ZoneInfo("Europe/Berlin"), due=story.draft_due)
+    assert "in 4 days" in wording.text_at(data, local("2026-11-27 09:00"))
+    assert "due tomorrow, Tuesday 01 December" in wording.text_at(data, local("2026-11-30 09:00"))
+    assert wording.text_at(data, local("2026-12-01 09:00")).endswith("is due today.")
+    late = wording.text_at(data, local("2026-12-02 09:00"), reviewer_told=True)
+    assert "1 day ago" in late and late.endswith("Your reviewer has been told too.")
