@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from bot.commands import CommandRunner, Directory
 from bot.dispatcher import Dispatcher
 from bot.metrics import Metrics
+from bot.publication_watch import publication_job
 from bot.reach_jobs import reach_job
 from bot.scheduler import reminder_job, reminder_rules
 from bot.transport import Transport
@@ -35,6 +36,7 @@ def policy_from(settings: Settings, channel_platforms: tuple[str, ...]) -> Polic
         draft_days=settings.draft_days,
         channel_platforms=channel_platforms,
         reminders=reminder_rules(settings),
+        instagram_watch=settings.instagram_enabled,
     )
 
 
@@ -100,6 +102,7 @@ def build_runtime(
                       directories)
     runtime.tick_jobs.append(reminder_job(engine, policy))
     runtime.tick_jobs.append(reach_job(engine, settings, policy))
+    runtime.tick_jobs.append(publication_job(engine, settings, policy))
     if "mattermost" in platforms and "mattermost" not in transports:
         attach_platform(runtime, "bot.mattermost.service", "attach_mattermost")
     if "slack" in platforms and "slack" not in transports and settings.slack_enabled:

@@ -45,6 +45,8 @@ class Policy:
     draft_days: int = 14
     channel_platforms: tuple[str, ...] = ("console",)
     reminders: ReminderRules = field(default_factory=ReminderRules)
+    # Posts are recognised on Instagram by themselves; else "Posted" buttons ask.
+    instagram_watch: bool = False
 
     @property
     def zone(self) -> ZoneInfo:

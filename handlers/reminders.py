@@ -35,8 +35,10 @@ from sqlmodel import Session, col, select
 from handlers import decisions
 from handlers.context import Policy, ReminderRules
 from handlers.decisions import OBJECTIVES, STATE_LABELS
+from handlers.dm_actions import author_reminder_actions, reviewer_reminder_actions
 from handlers.errors import Refused
 from handlers.outbox import notify_member, post_to_channel
+from handlers.publication import posted_actions
 from handlers.reply import Bullets, Fields, Heading, Paragraph, Reply, success
 from handlers.timing import (
     at_local,
@@ -397,7 +399,7 @@ def reminder_reply(snapshot: Snapshot, planned: Planned, occurrence: Occurrence)
                 f"review{link}")
         return Reply(text=text, blocks=(Paragraph(text), Paragraph(
             f"`/story approve {story.id}` or `/story changes {story.id} <note>`."), footer),
-            story_id=story.id)
+            actions=reviewer_reminder_actions(story), story_id=story.id)
     assert due is not None
     due_text = f"{due:%A %d %B}"
     if occurrence.label == "escalation":
@@ -405,7 +407,8 @@ def reminder_reply(snapshot: Snapshot, planned: Planned, occurrence: Occurrence)
         name = author.display_name if author else "the author"
         text = (f"The draft of {title} by {name} is {occurrence.days} days overdue "
                 f"(it was due {due_text}). A word from you may help.")
-        return Reply(text=text, blocks=(Paragraph(text), footer), story_id=story.id)
+        return Reply(text=text, blocks=(Paragraph(text), footer),
+                     actions=reviewer_reminder_actions(story), story_id=story.id)
     if occurrence.label == "before":
         text = f"Friendly reminder: your draft of {title} is due {due_text}, in " \
                f"{occurrence.days} days."
@@ -417,7 +420,8 @@ def reminder_reply(snapshot: Snapshot, planned: Planned, occurrence: Occurrence)
         if occurrence.days >= snapshot.policy.reminders.escalate_after_days:
             text += " Your reviewer has been told too."
     send = Paragraph(f"Send the link with `/story draft {story.id} <link>`.")
-    return Reply(text=text, blocks=(Paragraph(text), send, footer), story_id=story.id)
+    return Reply(text=text, blocks=(Paragraph(text), send, footer),
+                 actions=author_reminder_actions(story), story_id=story.id)
 
 
 # --- the tick ----------------------------------------------------------------------------------
@@ -643,8 +647,11 @@ def _publishing_today_reply(snapshot: Snapshot, stories: list[Story]) -> Reply:
     text = "Publishing today: " + "; ".join(
         f"#{s.id} {s.title}" + (f" at {s.scheduled_at.astimezone(snapshot.policy.zone):%H:%M}"
                                 if s.scheduled_at else "") for s in stories)
+    # Without Instagram nobody sees the post go out but the team: one click records it.
+    buttons = () if snapshot.policy.instagram_watch else tuple(
+        action for s in stories for action in posted_actions(s))
     return Reply(text=text, blocks=(Heading("Publishing today"), Bullets(tuple(
-        _story_line(snapshot, s) for s in stories))), visibility="in_channel")
+        _story_line(snapshot, s) for s in stories))), actions=buttons, visibility="in_channel")
 
 
 def _empty_slot_reply(session: Session, snapshot: Snapshot, slot: datetime) -> Reply:

@@ -3,6 +3,7 @@
 from storage import (
     delivery,  # noqa: F401
     models,  # noqa: F401
+    publication,  # noqa: F401
     reach,  # noqa: F401
     requests,  # noqa: F401
 )

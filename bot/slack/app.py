@@ -56,6 +56,7 @@ from bot.slack.forms import (
 from bot.slack.incoming import command_text
 from bot.slack.render import ACTION_PREFIX, render_message, render_response
 from handlers.context import Policy
+from handlers.dm_actions import PERSONAL_ACTIONS
 from handlers.members import find_member, is_coordinator
 from handlers.reply import Reply
 from handlers.stories import PitchForm, local_today, validate_pitch
@@ -64,8 +65,10 @@ from storage.db import read_session
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
+# Buttons on direct messages and schedule posts (handlers.dm_actions, handlers.publication).
+DM_BUTTONS = ("draft", "snooze", "reminders_off", "posted", "posted_link", "confirm_post")
 COMMANDS = ("/pitch", "/story")
-BUTTONS = ("accept", "decline", "reassign", "approve", "changes")
+BUTTONS = ("accept", "decline", "reassign", "approve", "changes", *DM_BUTTONS)
 BUTTON_PATTERN = re.compile(rf"^{ACTION_PREFIX}({'|'.join(BUTTONS)})$")
 FORM_PATTERN = re.compile(rf"^{STORY_CALLBACK_PREFIX}({'|'.join(FORM_ACTIONS)})$")
 RESPONSE_TIMEOUT = 10
@@ -336,7 +339,7 @@ class Listeners:
             log.warning("button %s with a malformed value from %s", name, user_id)
             return
         try:
-            if not self.is_coordinator(user_id):
+            if name not in PERSONAL_ACTIONS and not self.is_coordinator(user_id):
                 answer(response_url, Reply(text=REFUSAL.format(story=story_id), tone="error"))
                 return
             if name in FORM_ACTIONS:
