@@ -89,9 +89,10 @@ def title_share(title: str, caption: str) -> float:
     if not wanted:
         return 0.0
     said = words(caption)
+    singular = {other.rstrip("s") for other in said}
 
     def named(word: str) -> bool:
-        if word in said:
+        if word in said or word.rstrip("s") in singular:
             return True
         return len(word) >= PREFIX and any(
             len(other) >= PREFIX and other[:PREFIX] == word[:PREFIX] for other in said)
@@ -107,27 +108,35 @@ def plausible(post: Post, slot: SlotStory) -> bool:
 
 
 def match_post(post: Post, slots: Sequence[SlotStory]) -> Match:
-    """Which scheduled story `post` is, and how sure that is."""
-    fitting = [slot for slot in slots if plausible(post, slot)]
-    if not fitting or post.posted_at is None:
-        return Match("none", reason="No story was scheduled around that time.")
+    """Which scheduled story `post` is, and how sure that is.
+
+    Sure: posted within SURE_WITHIN of the slot and the caption names the title, with no
+    other story fitting as well. Unsure: only one of the two holds (or two stories fit).
+    None: neither holds for any story scheduled around that time.
+    """
+    if post.posted_at is None:
+        return Match("none", reason="Instagram gave no time for it.")
     posted = post.posted_at
 
-    def rank(slot: SlotStory) -> tuple[float, timedelta]:
-        return (-title_share(slot.title, post.caption), abs(posted - slot.scheduled_at))
+    def close(slot: SlotStory) -> bool:
+        return abs(posted - slot.scheduled_at) <= SURE_WITHIN
 
-    ranked = sorted(fitting, key=rank)
+    def named(slot: SlotStory) -> bool:
+        return title_share(slot.title, post.caption) >= SURE_TITLE_SHARE
+
+    fitting = [slot for slot in slots if plausible(post, slot) and (close(slot) or named(slot))]
+    if not fitting:
+        return Match("none", reason="No story was scheduled around that time.")
+    ranked = sorted(fitting, key=lambda slot: (
+        -(close(slot) and named(slot)), -title_share(slot.title, post.caption),
+        abs(posted - slot.scheduled_at)))
     best = ranked[0]
-    share = title_share(best.title, post.caption)
-    close = abs(posted - best.scheduled_at) <= SURE_WITHIN
-    rival = next((slot for slot in ranked[1:]
-                  if title_share(slot.title, post.caption) >= SURE_TITLE_SHARE and
-                  abs(posted - slot.scheduled_at) <= SURE_WITHIN), None)
-    if close and share >= SURE_TITLE_SHARE and rival is None:
+    rival = next((slot for slot in ranked[1:] if named(slot) and close(slot)), None)
+    if close(best) and named(best) and rival is None:
         return Match("sure", best.story_id)
-    if rival is not None and share >= SURE_TITLE_SHARE:
+    if rival is not None:
         reason = f"Story #{rival.story_id} fits as well."
-    elif not close:
+    elif not close(best):
         hours = abs(posted - best.scheduled_at) / timedelta(hours=1)
         side = "after" if posted > best.scheduled_at else "before"
         reason = f"It went out {hours:.0f} hours {side} the slot."
@@ -295,9 +304,9 @@ def _announce(session: Session, post: Post, now: datetime, policy: Policy) -> No
     _remember(session, post, None, "unscheduled", now)
     link = post.permalink or f"media {post.media_id}"
     text = f"A new post on Instagram{_when(post, policy)} that no story was scheduled for: {link}"
-    hint = Paragraph(f"If it belongs to a story: `/story published N {link}`"
-                     f"{' ' + post.media_id if post.permalink else ''}. Otherwise nothing "
-                     "needs doing.")
+    command = f"/story published N {post.permalink} {post.media_id}" if post.permalink else ""
+    hint = Paragraph(f"If it belongs to a story: `{command}`. Otherwise nothing needs doing."
+                     if command else "Instagram gave no link for it; nothing needs doing.")
     post_to_channel(session, policy.channel_platforms, "team",
                     Reply(text=text, blocks=(Paragraph(text), _caption(post), hint),
                           visibility="in_channel"),
