@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot import grammar
@@ -27,6 +28,7 @@ from handlers.members import ensure_member, find_member
 from handlers.reply import Reply
 from storage.db import read_session, write_session
 from storage.models import Member
+from storage.requests import HandledRequest
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,14 @@ class CommandRunner:
 
     # --- entry points ------------------------------------------------------------------
 
-    def run(self, caller: Caller, command: str, text: str, now: datetime) -> Reply:
-        """Run `/pitch <text>` or `/story <text>` for `caller` at `now`."""
+    def run(self, caller: Caller, command: str, text: str, now: datetime, *,
+            request_key: str | None = None) -> Reply:
+        """Run `/pitch <text>` or `/story <text>` for `caller` at `now`.
+
+        With `request_key` (a chat message read as a command, which the platform may
+        deliver again) the key is stored in the command's own transaction; a copy of a
+        request already handled changes nothing and comes back with `data["duplicate"]`.
+        """
         text = text or ""
         name = command.lstrip("/").lower()
         if len(text) > grammar.MAX_COMMAND_LENGTH:
@@ -96,7 +104,8 @@ class CommandRunner:
             if not text:
                 return Reply(text="Opening the pitch form.", form="pitch")
             return self._unit(
-                caller, now, "pitch", lambda s, actor: self._pitch(s, actor, now, text)
+                caller, now, "pitch", lambda s, actor: self._pitch(s, actor, now, text),
+                request_key=request_key,
             )
         if name != "story":
             return Reply(text=f"Unknown command /{name[:20]}; use /pitch or /story.", tone="error")
@@ -117,7 +126,8 @@ class CommandRunner:
             )
             return sub.run(invocation)
 
-        return self._unit(caller, now, sub.name, call, read_only=sub.read_only)
+        return self._unit(caller, now, sub.name, call, read_only=sub.read_only,
+                          request_key=request_key)
 
     def submit_pitch(self, caller: Caller, form: stories.PitchForm, now: datetime) -> Reply:
         return self._unit(
@@ -216,6 +226,7 @@ class CommandRunner:
         name: str,
         call: Callable[[Session, Member], Reply],
         read_only: bool = False,
+        request_key: str | None = None,
     ) -> Reply:
         """One transaction: committed if the handler answers, rolled back on a refusal.
 
@@ -225,13 +236,21 @@ class CommandRunner:
         outcome = "ok"
         started = _clock()
         try:
-            reply = self._read(caller, call) if read_only else None
+            reply = self._read(caller, call) if read_only and not request_key else None
             if reply is None:
                 with write_session(self.engine) as session:
+                    if request_key and session.get(HandledRequest, request_key) is not None:
+                        raise _Duplicate
                     actor = self._member(session, caller, now)
                     reply = call(session, actor)
                     if not reply.ok:
                         raise _Rollback(reply)
+                    if request_key:
+                        session.add(HandledRequest(key=request_key, platform=caller.platform,
+                                                   kind="message", reply=reply.to_json(),
+                                                   created_at=now))
+        except _Duplicate:
+            return Reply(text="Already handled.", data={"duplicate": True})
         except _Rollback as rollback:
             reply, outcome = rollback.reply, "refused"
         except Refused as refusal:
@@ -244,7 +263,10 @@ class CommandRunner:
         except grammar.UsageError as error:
             outcome = "usage"
             reply = grammar.usage_reply(error)
-        except Exception:
+        except Exception as error:
+            if request_key and isinstance(error, IntegrityError) and self.handled(request_key):
+                # Another replica handled a copy of this request at this very moment.
+                return Reply(text="Already handled.", data={"duplicate": True})
             log.exception("command %s by %s:%s failed", name, caller.platform, caller.user_id)
             outcome = "error"
             reply = Reply(
@@ -255,14 +277,40 @@ class CommandRunner:
         else:
             for hook in self.after_commit:
                 hook()
+        if request_key and outcome in ("refused", "usage") and not remember_request(
+                self.engine, request_key, caller.platform, reply, now):
+            return Reply(text="Already handled.", data={"duplicate": True})
         if self.on_command is not None:
             self.on_command(name, outcome, _clock() - started)
         return reply
+
+    def handled(self, key: str) -> bool:
+        with read_session(self.engine) as session:
+            return session.get(HandledRequest, key) is not None
 
     def _read(self, caller: Caller, call: Callable[[Session, Member], Reply]) -> Reply | None:
         with read_session(self.engine) as session:
             actor = find_member(session, caller.platform, caller.user_id)
             return None if actor is None else call(session, actor)
+
+
+def remember_request(engine: Engine, key: str, platform: str, reply: Reply | None,
+                     now: datetime, kind: str = "message") -> bool:
+    """Store that the request `key` was handled; False if it had been already."""
+    try:
+        with write_session(engine) as session:
+            if session.get(HandledRequest, key) is not None:
+                return False
+            session.add(HandledRequest(key=key, platform=platform, kind=kind,
+                                       reply=reply.to_json() if reply else None,
+                                       created_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+class _Duplicate(Exception):
+    pass
 
 
 class _Rollback(Exception):

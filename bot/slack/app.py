@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 
 from bot.commands import Caller, CommandRunner
 from bot.slack.client import error_code
+from bot.slack.conversation import register_conversation
 from bot.slack.directory import SlackDirectory
 from bot.slack.forms import (
     FORM_ACTIONS,
@@ -215,6 +216,7 @@ def register_listeners(app: App, deps: SlackDeps, work: Executor) -> None:
     app.action(BUTTON_PATTERN)(listeners.on_button)
     app.view(PITCH_CALLBACK)(listeners.check_pitch_form)
     app.view(FORM_PATTERN)(listeners.check_story_form)
+    register_conversation(app, deps)  # direct messages and @-mentions (bot.slack.conversation)
     app.error(listeners.on_error)
 
 
