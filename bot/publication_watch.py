@@ -11,7 +11,7 @@ Only while a slot is open, and only one replica: a check is claimed through the 
 (the `watch_lease` row, like the outbox's leases), whose `checked_at` spaces the checks out
 across every replica. One check is one `/{ig-user-id}/media` request (a second page only if
 more than 50 posts went out since the slot), so the watch costs at most six Graph API calls
-an hour, far inside Meta's limit of 200 an hour per account.
+an hour while a slot is open, and none otherwise: far inside Meta's rate limits.
 """
 
 from __future__ import annotations
