@@ -74,3 +74,34 @@ def test_posted_with_link_records_the_story(adapter: Adapter, engine: Engine) ->
     assert body == {}
     [story] = stories(engine)
     assert (story.state, story.permalink) == ("published", "https://www.instagram.com/p/Cabc123/")
+
+
+def test_reminder_and_posted_buttons_are_accepted_by_mattermost(
+        adapter: Adapter, engine: Engine) -> None:
+    """Sent through the real transport: the fake refuses action ids that are not
+    alphanumeric, as Mattermost does."""
+    from datetime import date
+
+    from handlers import reminders
+
+    pitch(adapter)
+    pitch(adapter, "Open day at the lab #recruitment")
+    with write_session(engine) as session:
+        first, second = session.exec(select(Story).order_by(Story.id)).all()
+        first.state, first.draft_due = "drafting", date(2026, 11, 23)
+        first.state_changed_at = adapter.now - timedelta(days=10)
+        second.state, second.scheduled_at = "scheduled", adapter.now + timedelta(hours=7)
+        session.add_all([first, second])
+        report = reminders.run_tick(session, adapter.now, adapter.runner.policy)
+    assert report.queued >= 2
+    adapter.deliver()
+    dana_dm = [p for p in adapter.world.server.state.posts.values()
+               if "due today" in p["message"]]
+    assert dana_dm, "the draft reminder was not delivered"
+    ids = [a["id"] for a in dana_dm[0]["props"]["attachments"][0]["actions"]]
+    assert ids == ["draft1v2", "snooze1v2", "remindersoff1v2"]
+    today = [p for p in adapter.world.server.posts_in(adapter.world.team_channel)
+             if p["message"].startswith("Publishing today")]
+    [post] = today
+    names = [a["name"] for a in post["props"]["attachments"][0]["actions"]]
+    assert names == ["Posted #2", "Posted, with link…"]

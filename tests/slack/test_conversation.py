@@ -166,3 +166,17 @@ def test_a_direct_message_over_socket_mode(db_url_engine: Engine, fake_slack: Fa
         assert answers[1].params["channel"] == "C0GENERAL"
     finally:
         stop()
+
+
+def test_two_stories_posted_buttons_render_in_blocks_of_their_own() -> None:
+    from bot.slack.render import render_blocks
+    from handlers.reply import Action, Reply
+
+    reply = Reply(text="Publishing today", actions=(
+        Action("posted", "Posted #1", 1, 3, "primary"), Action("posted_link", "Posted…", 1, 3),
+        Action("posted", "Posted #2", 2, 5, "primary"), Action("posted_link", "Posted…", 2, 5)))
+    actions = [block for block in render_blocks(reply) if block["type"] == "actions"]
+    assert [block["block_id"] for block in actions] == ["story-1-0", "story-2-2"]
+    for block in actions:
+        ids = [element["action_id"] for element in block["elements"]]
+        assert ids == ["story_posted", "story_posted_link"]
