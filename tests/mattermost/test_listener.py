@@ -221,3 +221,16 @@ def test_a_wrong_token_is_refused_and_retried_later(
         assert socket.refused >= 2 and not wrong.connected.is_set()
     finally:
         wrong.stop()
+
+
+def test_storydesk_run_starts_the_listener_with_mattermost(world: World, tmp_path: Any
+                                                           ) -> None:
+    from bot.mattermost.listener import websocket_starter
+    from bot.runtime import build_runtime
+    from bot.server import starters
+    from tests.mattermost.conftest import mm_settings
+
+    runtime = build_runtime(mm_settings(world, database_url=f"sqlite:///{tmp_path}/sd.db"))
+    assert websocket_starter in starters(runtime)
+    stop = websocket_starter(runtime)
+    stop()  # the fake HTTP server refuses the upgrade; stopping still ends the thread
