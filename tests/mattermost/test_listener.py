@@ -158,8 +158,8 @@ def test_a_direct_message_is_a_command_and_a_copy_is_not_run_twice(
     socket.outgoing.put(snooze)
     socket.outgoing.put(posted(world, channel, "dana", "list mine", channel_type="D",
                                post_id="l" * 26))
-    posts = wait_for_posts(world, channel, 4)
-    time.sleep(0.3)  # the copy would have been answered by now
+    # Events are handled in order: once "list mine" is answered, so was the copy.
+    wait_for_posts(world, channel, 4)
     posts = world.server.posts_in(channel)
     assert len(posts) == 4
     assert "Story #1 is pitched" in posts[1]["message"]
@@ -185,9 +185,12 @@ def test_a_mention_gets_the_short_help_in_its_thread_and_bots_are_ignored(
     socket.outgoing.put(posted(world, square, "emil", "emil joined the channel",
                                channel_type="O", mentions=[world.bot], post_id="j" * 26,
                                post_type="system_join_channel"))
-    [answer] = wait_for_posts(world, square, 1)
-    time.sleep(0.3)
-    assert len(world.server.posts_in(square)) == 1
+    # Events are handled in order: once this direct message is answered, so were those.
+    channel = dm_channel(world, service, "dana")
+    socket.outgoing.put(posted(world, channel, "dana", "help", channel_type="D",
+                               post_id="z" * 26))
+    wait_for_posts(world, channel, 1)
+    [answer] = world.server.posts_in(square)
     assert "I'm Storydesk" in answer["message"]
     [created] = [call.body for call in world.server.calls("POST", "/api/v4/posts")
                  if call.body.get("channel_id") == square]
