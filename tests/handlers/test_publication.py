@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -215,3 +217,28 @@ def test_a_review_nudge_to_the_reviewer_carries_the_cards_buttons(
     nudge = session.exec(select(Outbound).where(Outbound.member_id == team["Ada"].id)).one()
     names = [a.name for a in Reply.from_json(nudge.payload).actions]
     assert names == ["reassign", "approve", "changes", "snooze", "reminders_off"]
+
+
+_TITLE_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzäöü", min_size=4, max_size=12)
+
+
+@given(words=st.lists(_TITLE_WORD, min_size=1, max_size=6),
+       minutes=st.integers(min_value=-120, max_value=180))
+def test_a_caption_that_is_the_title_near_its_slot_is_always_sure(
+        words: list[str], minutes: int) -> None:
+    title = " ".join(words)
+    slot = SlotStory(7, title, SLOT)
+    assume(publication.words(title))
+    match = match_post(post(title.upper() + " #science", SLOT + timedelta(minutes=minutes)),
+                       [slot])
+    assert match == Match("sure", 7)
+
+
+@given(words=st.lists(_TITLE_WORD, min_size=1, max_size=6),
+       hours=st.integers(min_value=-24 * 30, max_value=24 * 30))
+def test_a_post_outside_every_slots_window_is_never_matched(words: list[str],
+                                                            hours: int) -> None:
+    at = SLOT + timedelta(hours=hours)
+    assume(not SLOT - publication.EARLY <= at <= SLOT + timedelta(days=publication.WATCH_DAYS))
+    match = match_post(post(" ".join(words), at), [SlotStory(7, " ".join(words), SLOT)])
+    assert match.kind == "none"
