@@ -277,8 +277,8 @@ class CommandRunner:
         else:
             for hook in self.after_commit:
                 hook()
-        if request_key and outcome in ("refused", "usage") and not remember_request(
-                self.engine, request_key, caller.platform, reply, now):
+        if request_key and outcome in ("refused", "usage") and not self._remember(
+                request_key, caller.platform, reply, now):
             return Reply(text="Already handled.", data={"duplicate": True})
         if self.on_command is not None:
             self.on_command(name, outcome, _clock() - started)
@@ -288,25 +288,22 @@ class CommandRunner:
         with read_session(self.engine) as session:
             return session.get(HandledRequest, key) is not None
 
+    def _remember(self, key: str, platform: str, reply: Reply, now: datetime) -> bool:
+        """Store a refused request's key after its rollback; False if it was there."""
+        try:
+            with write_session(self.engine) as session:
+                if session.get(HandledRequest, key) is not None:
+                    return False
+                session.add(HandledRequest(key=key, platform=platform, kind="message",
+                                           reply=reply.to_json(), created_at=now))
+        except IntegrityError:
+            return False
+        return True
+
     def _read(self, caller: Caller, call: Callable[[Session, Member], Reply]) -> Reply | None:
         with read_session(self.engine) as session:
             actor = find_member(session, caller.platform, caller.user_id)
             return None if actor is None else call(session, actor)
-
-
-def remember_request(engine: Engine, key: str, platform: str, reply: Reply | None,
-                     now: datetime, kind: str = "message") -> bool:
-    """Store that the request `key` was handled; False if it had been already."""
-    try:
-        with write_session(engine) as session:
-            if session.get(HandledRequest, key) is not None:
-                return False
-            session.add(HandledRequest(key=key, platform=platform, kind=kind,
-                                       reply=reply.to_json() if reply else None,
-                                       created_at=now))
-    except IntegrityError:
-        return False
-    return True
 
 
 class _Duplicate(Exception):

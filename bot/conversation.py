@@ -16,9 +16,12 @@ import re
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
-from bot.commands import Caller, CommandRunner, remember_request
+from bot.commands import Caller, CommandRunner
 from handlers.reply import Paragraph, Reply
+from storage.db import read_session, write_session
+from storage.requests import HandledRequest
 
 _LEADING_COMMAND = re.compile(r"^\s*/?(story|pitch)\b\s*", re.IGNORECASE)
 
@@ -42,10 +45,35 @@ def as_command(text: str) -> tuple[str, str]:
     return match.group(1).lower(), text[match.end():].strip()
 
 
+def was_handled(engine: Engine, key: str) -> bool:
+    with read_session(engine) as session:
+        return session.get(HandledRequest, key) is not None
+
+
+def remember_request(engine: Engine, key: str, platform: str, reply: Reply | None,
+                     now: datetime, kind: str = "message") -> bool:
+    """Store that the request `key` was handled; False if it had been already."""
+    try:
+        with write_session(engine) as session:
+            if session.get(HandledRequest, key) is not None:
+                return False
+            session.add(HandledRequest(key=key, platform=platform, kind=kind,
+                                       reply=reply.to_json() if reply else None,
+                                       created_at=now))
+    except IntegrityError:  # another replica stored it at this very moment
+        return False
+    return True
+
+
+def is_copy(reply: Reply) -> bool:
+    """The runner's mark on the answer to a request it had handled before."""
+    return bool(reply.data.get("duplicate") or reply.data.get("repeated"))
+
+
 def answer_direct_message(runner: CommandRunner, caller: Caller, text: str, now: datetime,
                           request_key: str) -> Reply | None:
     """Run the message as a command; None when this message was handled before."""
-    if runner.handled(request_key):
+    if was_handled(runner.engine, request_key):
         return None
     command, rest = as_command(text)
     if command == "pitch" and not rest:
@@ -55,7 +83,7 @@ def answer_direct_message(runner: CommandRunner, caller: Caller, text: str, now:
         return reply if remember_request(runner.engine, request_key, caller.platform, reply,
                                          now) else None
     reply = runner.run(caller, command, rest, now, request_key=request_key)
-    if reply.data.get("duplicate"):
+    if is_copy(reply):
         return None
     # Answers that need no transaction (an unknown word, a text too long) are kept too.
     remember_request(runner.engine, request_key, caller.platform, reply, now)
