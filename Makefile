@@ -13,7 +13,7 @@ UV_VERSION := 0.13.9
 LOCK_PYTHON := 3.11
 # The build backend goes into the locks too, so that installing the project itself needs
 # no unpinned download (pip install --no-build-isolation).
-BUILD_REQUIREMENTS := 'setuptools>=69' wheel
+BUILD_REQUIREMENTS := 'setuptools>=77' wheel
 LOCK_FLAGS := --universal --python-version $(LOCK_PYTHON) --generate-hashes \
 	--no-emit-package storydesk --custom-compile-command "make lock (universal: Python >= $(LOCK_PYTHON), any platform)" --native-tls --quiet
 

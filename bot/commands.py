@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot import grammar
-from handlers import requests, stories
+from handlers import dm_actions, members, publication, reminders, requests, stories
 from handlers.context import Policy
 from handlers.errors import Refused
 from handlers.members import ensure_member, find_member
@@ -190,7 +190,11 @@ class CommandRunner:
         request: Request | None = None,
         request_key: str | None = None,
     ) -> Reply:
-        """A button on a story card (or the form behind it) was used."""
+        """A button on a story card or a direct message (or the form behind it) was used.
+
+        `reason` is the text the form behind the button gave: a decline's reason, a note,
+        or the link of a draft or of a published post.
+        """
         policy = self.policy
 
         def call(session: Session, actor: Member) -> Reply:
@@ -209,6 +213,18 @@ class CommandRunner:
                 if reviewer is not None:
                     to = self._member(session, reviewer, now)
                 return stories.reassign(session, actor, now, policy, story_id, to, version)
+            if action == "draft":
+                return stories.submit_draft(session, actor, now, policy, story_id, reason)
+            if action == "snooze":
+                return reminders.snooze(session, actor, now, policy, story_id,
+                                        dm_actions.SNOOZE_DAYS)
+            if action == "reminders_off":
+                return members.set_reminders(session, actor, False)
+            if action in ("posted", "posted_link"):
+                return publication.mark_posted(session, actor, now, policy, story_id, version,
+                                               reason)
+            if action == "confirm_post":
+                return publication.confirm_post(session, actor, now, policy, story_id, version)
             raise Refused(f"Unknown action {action[:30]!r}.")
 
         return self._unit(caller, now, f"button:{action}", call,

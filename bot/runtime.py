@@ -16,6 +16,7 @@ from bot.dispatcher import Dispatcher
 from bot.handled import forget_handled_job
 from bot.inbox import Inbox, default_inbox_path
 from bot.metrics import Metrics
+from bot.publication_watch import publication_job
 from bot.reach_jobs import reach_job
 from bot.scheduler import reminder_job, reminder_rules
 from bot.team_names import name_coordinators
@@ -45,6 +46,7 @@ def policy_from(settings: Settings, channel_platforms: tuple[str, ...]) -> Polic
         reminders=reminder_rules(settings),
         public_url=settings.public_url.rstrip("/"),
         crowd=crowd_rules(settings),
+        instagram_watch=settings.instagram_enabled,
     )
 
 
@@ -123,6 +125,7 @@ def build_runtime(
     runtime.tick_jobs.append(reach_job(engine, settings, policy))
     runtime.tick_jobs.append(crowd_job(engine, settings, policy))
     runtime.tick_jobs.append(forget_handled_job(engine))
+    runtime.tick_jobs.append(publication_job(engine, settings, policy))
     if "mattermost" in platforms and "mattermost" not in transports:
         attach_platform(runtime, "bot.mattermost.service", "attach_mattermost")
     if "slack" in platforms and "slack" not in transports and settings.slack_enabled:

@@ -38,6 +38,10 @@ def starters(runtime: Runtime) -> list[Starter]:
         from bot.slack.service import socket_mode_starter
 
         found.append(socket_mode_starter)
+    if "mattermost" in runtime.transports:
+        from bot.mattermost.listener import websocket_starter
+
+        found.append(websocket_starter)  # direct messages and @-mentions
     found.append(delivery_starter)  # last: the transports above are registered by then
     return found
 

@@ -128,6 +128,7 @@ class Settings:
     graph_api_version: str = "v23.0"
     digest_post: WeeklyTime = WeeklyTime(0, time(9, 0))
     reach_fetch_at: time = time(6, 0)
+    publication_check_minutes: int = 10
     # Calendar feeds
     calendar_secret: str = ""
     # GET /metrics requires `Authorization: Bearer <token>` when set
@@ -492,6 +493,8 @@ def load_settings(
         graph_api_version=read.get("GRAPH_API_VERSION", str.strip, Settings.graph_api_version),
         digest_post=read.get("STORYDESK_DIGEST_POST", parse_weekly_time, Settings.digest_post),
         reach_fetch_at=read.get("STORYDESK_REACH_FETCH_AT", parse_clock, Settings.reach_fetch_at),
+        publication_check_minutes=read.get("STORYDESK_PUBLICATION_CHECK_MINUTES",
+                                           lambda r: parse_int(r, 5, 30), 10),
         calendar_secret=read.get("STORYDESK_CALENDAR_SECRET", parse_secret, ""),
         metrics_token=read.get("STORYDESK_METRICS_TOKEN", parse_bearer_token, ""),
         objective_targets=read.get("STORYDESK_OBJECTIVE_TARGETS",

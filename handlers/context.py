@@ -63,6 +63,8 @@ class Policy:
     # slash; empty when unset. Personal calendar links are built on it.
     public_url: str = ""
     crowd: CrowdRules = field(default_factory=CrowdRules)
+    # Posts are recognised on Instagram by themselves; else "Posted" buttons ask.
+    instagram_watch: bool = False
 
     @property
     def zone(self) -> ZoneInfo:

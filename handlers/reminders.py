@@ -36,8 +36,10 @@ from handlers import auto_accept, decisions, wording
 from handlers.context import Policy, ReminderRules
 from handlers.crowd.stats import wanted_objective_line
 from handlers.decisions import OBJECTIVES, STATE_LABELS
+from handlers.dm_actions import author_reminder_actions, reviewer_reminder_actions
 from handlers.errors import Refused
 from handlers.outbox import notify_member, post_to_channel
+from handlers.publication import posted_actions
 from handlers.reply import Bullets, Fields, Heading, Paragraph, Reply, success
 from handlers.stories import hand_over_waiting_reviews
 from handlers.timing import (
@@ -409,12 +411,16 @@ def reminder_reply(snapshot: Snapshot, planned: Planned, occurrence: Occurrence)
     if occurrence.label == "review":
         next_step = Paragraph(f"`/story approve {story.id}` or `/story changes {story.id} <note>`.")
         blocks: tuple[Paragraph, ...] = (Paragraph(text), next_step, footer)
+        actions = reviewer_reminder_actions(story)
     elif occurrence.label == "escalation":
         blocks = (Paragraph(text), footer)
+        actions = reviewer_reminder_actions(story)
     else:
         send = Paragraph(f"Send the link with `/story draft {story.id} <link>`.")
         blocks = (Paragraph(text), send, footer)
-    return Reply(text=text, blocks=blocks, story_id=story.id, data={wording.WORDING: data})
+        actions = author_reminder_actions(story)
+    return Reply(text=text, blocks=blocks, actions=actions, story_id=story.id,
+                 data={wording.WORDING: data})
 
 
 # --- the tick ----------------------------------------------------------------------------------
@@ -658,8 +664,11 @@ def _publishing_today_reply(snapshot: Snapshot, stories: list[Story]) -> Reply:
     text = "Publishing today: " + "; ".join(
         f"#{s.id} {s.title}" + (f" at {s.scheduled_at.astimezone(snapshot.policy.zone):%H:%M}"
                                 if s.scheduled_at else "") for s in stories)
+    # Without Instagram nobody sees the post go out but the team: one click records it.
+    buttons = () if snapshot.policy.instagram_watch else tuple(
+        action for s in stories for action in posted_actions(s))
     return Reply(text=text, blocks=(Heading("Publishing today"), Bullets(tuple(
-        _story_line(snapshot, s) for s in stories))), visibility="in_channel")
+        _story_line(snapshot, s) for s in stories))), actions=buttons, visibility="in_channel")
 
 
 def _empty_slot_reply(session: Session, snapshot: Snapshot, slot: datetime) -> Reply:

@@ -5,6 +5,7 @@ from storage import (
     crowd,  # noqa: F401
     delivery,  # noqa: F401
     models,  # noqa: F401
+    publication,  # noqa: F401
     reach,  # noqa: F401
     requests,  # noqa: F401
 )

@@ -22,7 +22,7 @@ TEXT_MAX = 150  # the longest `max_length` a dialog's `text` element may have
 
 PITCH = "pitch"
 PRESS = "press"
-VALUE_ACTIONS = ("accept", "decline", "reassign", "changes")
+VALUE_ACTIONS = ("accept", "decline", "reassign", "changes", "draft", "posted_link")
 
 
 def _text(name: str, label: str, *, optional: bool = True, max_length: int = 150,
@@ -99,6 +99,18 @@ def press_dialog(action: str, story_id: int, state: str, today: date,
                 "elements": [{"display_name": "New reviewer", "name": "reviewer",
                               "type": "select", "data_source": "users", "optional": True,
                               "help_text": "A coordinator; leave empty for the fairest pick."}]}
+    if action == "draft":
+        return {**base, "title": f"Draft of #{story_id}"[:24], "submit_label": "Submit",
+                # a link may be longer than a one-line field's 150 characters
+                "elements": [_textarea("link", "Link to the draft", optional=False,
+                                       max_length=LINK_MAX, placeholder="https://…",
+                                       help_text="A document your reviewer can open.")]}
+    if action == "posted_link":
+        return {**base, "title": f"#{story_id} is posted"[:24], "submit_label": "Record",
+                "elements": [_textarea("link", "Link to the post", max_length=LINK_MAX,
+                                       placeholder="https://www.instagram.com/p/…",
+                                       help_text="Optional; links the post's reach to the "
+                                                 "story.")]}
     raise ValueError(f"no dialog for {action!r}")
 
 
@@ -165,12 +177,18 @@ def parse_press(action: str, submission: Mapping[str, Any]) -> tuple[PressValues
         return PressValues(reason=_value(submission, "note")), {}
     if action == "reassign":
         return PressValues(reviewer_id=_value(submission, "reviewer") or None), {}
+    if action in ("draft", "posted_link"):
+        link = _value(submission, "link")
+        if action == "draft" and not link:
+            return PressValues(), {"link": "Paste the link to the draft."}
+        return PressValues(reason=link), {}
     return PressValues(), {}
 
 
 def field_errors_for(action: str, errors: Mapping[str, str]) -> dict[str, str]:
     """A refusal's field errors, renamed to the elements of the dialog that was shown."""
     names = {"accept": {"due": "due"}, "decline": {"reason": "reason"},
-             "changes": {"note": "note", "reason": "note"}, "reassign": {}}
+             "changes": {"note": "note", "reason": "note"}, "reassign": {},
+             "draft": {"link": "link"}, "posted_link": {"link": "link"}}
     mapping = names.get(action, {})
     return {mapping[key]: message for key, message in errors.items() if key in mapping}

@@ -167,7 +167,9 @@ class MattermostRenderer:
             return []
         return [
             {
-                "id": f"{action.name}{action.story_id}v{action.version}",
+                # Mattermost takes only letters and digits in an action id.
+                "id": re.sub(r"[^A-Za-z0-9]", "", action.name)
+                      + f"{action.story_id}v{action.version}",
                 "type": "button",
                 "name": cut(one_line(action.label), 50),
                 "style": BUTTON_STYLE.get(action.style, "default"),

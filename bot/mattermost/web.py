@@ -53,6 +53,7 @@ from bot.mattermost.render import RenderedReply, escape_markdown
 from bot.mattermost.service import MattermostService
 from bot.mattermost.signing import ContextExpired, StateExpired
 from handlers.context import Policy
+from handlers.dm_actions import PERSONAL_ACTIONS
 from handlers.members import find_member, is_coordinator
 from handlers.reply import Reply
 from handlers.requests import request_key
@@ -358,11 +359,12 @@ class MattermostEndpoints:
             coordinator = member is not None and is_coordinator(member)
             story = session.get(Story, story_id)
             current = story.version if story is not None else None
-        if not coordinator:
+        personal = action in PERSONAL_ACTIONS
+        if not coordinator and not personal:
             return _action_text("Only coordinators can use the buttons on story cards. "
                                 "`/story show N` shows a story; `/story team` lists the "
                                 "coordinators.")
-        if current is not None and current != version:
+        if current is not None and current != version and not personal:
             # Nothing is done twice; the runner words the answer the same way everywhere.
             caller = self.service.directory.caller(user_id, user_name)
             return _action_text(self.runner.press(caller, action, story_id, version, now).text)
@@ -382,7 +384,9 @@ class MattermostEndpoints:
         command = {"accept": f"/story accept {story_id} due YYYY-MM-DD",
                    "decline": f"/story decline {story_id} <reason>",
                    "changes": f"/story changes {story_id} [note]",
-                   "reassign": f"/story reassign {story_id} [@person]"}[action]
+                   "reassign": f"/story reassign {story_id} [@person]",
+                   "draft": f"/story draft {story_id} <link>",
+                   "posted_link": f"/story published {story_id} <permalink>"}[action]
         if not url or not trigger_id:
             return _action_text(f"Use `{command}`.")
         state = self.service.signer.state(dialogs.PRESS, user_id, {

@@ -45,6 +45,7 @@ from bot.commands import Caller, CommandRunner, Outcome, Request
 from bot.inbox import Entry, Inbox
 from bot.slack.bolt_log import bolt_logger
 from bot.slack.client import error_code
+from bot.slack.conversation import register_conversation
 from bot.slack.directory import SlackDirectory
 from bot.slack.forms import (
     FORM_ACTIONS,
@@ -62,6 +63,7 @@ from bot.slack.forms import (
 from bot.slack.incoming import command_text
 from bot.slack.render import ACTION_PREFIX, render_ack, render_message, render_response
 from handlers.context import Policy
+from handlers.dm_actions import PERSONAL_ACTIONS
 from handlers.members import ensure_member, find_member, is_coordinator
 from handlers.reply import Reply
 from handlers.stories import PitchForm, local_today, validate_pitch
@@ -70,8 +72,10 @@ from storage.db import read_session, write_session
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
+# Buttons on direct messages and schedule posts (handlers.dm_actions, handlers.publication).
+DM_BUTTONS = ("draft", "snooze", "reminders_off", "posted", "posted_link", "confirm_post")
 COMMANDS = ("/pitch", "/story")
-BUTTONS = ("accept", "decline", "reassign", "approve", "changes")
+BUTTONS = ("accept", "decline", "reassign", "approve", "changes", *DM_BUTTONS)
 BUTTON_PATTERN = re.compile(rf"^{ACTION_PREFIX}({'|'.join(BUTTONS)})$")
 FORM_PATTERN = re.compile(rf"^{STORY_CALLBACK_PREFIX}({'|'.join(FORM_ACTIONS)})$")
 RESPONSE_TIMEOUT = 10
@@ -162,6 +166,7 @@ def register_listeners(app: App, deps: SlackDeps, pool: ThreadPoolExecutor) -> L
     app.action(BUTTON_PATTERN)(listeners.on_button)
     app.view(PITCH_CALLBACK)(listeners.on_pitch_form)
     app.view(FORM_PATTERN)(listeners.on_story_form)
+    register_conversation(app, deps)  # direct messages and @-mentions (bot.slack.conversation)
     app.error(listeners.on_error)
     return listeners
 
@@ -277,7 +282,7 @@ class Listeners:
         except (ValueError, KeyError, TypeError):
             log.warning("button %s with a malformed value from %s", name, user_id)
             return
-        if not self.is_coordinator(user_id):
+        if name not in PERSONAL_ACTIONS and not self.is_coordinator(user_id):
             self.answer_later(response_url, Reply(text=REFUSAL.format(story=story_id),
                                                   tone="error"))
             return

@@ -25,7 +25,7 @@ from handlers.stories import (
 
 PITCH_CALLBACK = "storydesk_pitch"
 STORY_CALLBACK_PREFIX = "storydesk_"
-FORM_ACTIONS = ("accept", "decline", "reassign", "changes")
+FORM_ACTIONS = ("accept", "decline", "reassign", "changes", "draft", "posted_link")
 VALUE = "value"
 MAX_DUE_DAYS = 366
 
@@ -186,6 +186,17 @@ def story_modal(target: StoryFormTarget, today: date, draft_days: int) -> View:
         blocks = [_text_input("note", "What should change?", max_length=REASON_MAX,
                               multiline=True, hint="Sent to the author.")]
         return _modal(callback, f"Changes to {number}", "Send", blocks, target.metadata())
+    if target.action == "draft":
+        blocks = [_text_input("link", "Link to the draft", max_length=LINK_MAX, optional=False,
+                              placeholder="https://…",
+                              hint="A document your reviewer can open and comment on.")]
+        return _modal(callback, f"Draft of {number}", "Submit", blocks, target.metadata())
+    if target.action == "posted_link":
+        blocks = [_text_input("link", "Link to the post", max_length=LINK_MAX,
+                              placeholder="https://www.instagram.com/p/…",
+                              hint="Optional; with it, the post's reach is linked to the "
+                                   "story.")]
+        return _modal(callback, f"{number} is posted", "Record", blocks, target.metadata())
     raise ValueError(f"no form for {target.action!r}")
 
 
@@ -234,6 +245,11 @@ def story_input_from_view(
     if action == "reassign":
         user = state.get("reviewer", {}).get("selected_user")
         return StoryFormInput(reviewer_id=str(user) if user else None), errors
+    if action in ("draft", "posted_link"):
+        link = _typed(state, "link").strip()
+        if action == "draft" and not link:
+            errors["link"] = "Paste the link to the draft."
+        return StoryFormInput(reason=link), errors
     return StoryFormInput(), errors
 
 

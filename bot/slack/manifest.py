@@ -34,12 +34,14 @@ def manifest(url: str | None = None) -> dict[str, Any]:
     if url is None:
         settings["socket_mode_enabled"] = True
         settings["interactivity"].pop("request_url", None)
+        settings["event_subscriptions"].pop("request_url", None)
         for command in data["features"]["slash_commands"]:
             command.pop("url", None)
         return data
     request_url = url.rstrip("/") + EVENTS_PATH
     settings["socket_mode_enabled"] = False
     settings["interactivity"]["request_url"] = request_url
+    settings["event_subscriptions"]["request_url"] = request_url
     for command in data["features"]["slash_commands"]:
         command["url"] = request_url
     return data

@@ -126,12 +126,26 @@ def action_value(action: Action) -> str:
                       separators=(",", ":"))
 
 
+def _groups(actions: tuple[Action, ...]) -> list[tuple[int, tuple[Action, ...]]]:
+    """(index of the first, actions) per run of one story's buttons, at most 25 each: an
+    action_id must be unique within its block, and two stories both have a "Posted"."""
+    groups: list[tuple[int, tuple[Action, ...]]] = []
+    start = 0
+    for index in range(1, len(actions) + 1):
+        if (index == len(actions) or actions[index].story_id != actions[start].story_id
+                or index - start == 25):
+            groups.append((start, actions[start:index]))
+            start = index
+    return groups
+
+
 def render_actions(actions: tuple[Action, ...]) -> list[SlackBlock]:
-    """Buttons, at most 25 to an actions block; the value carries story id and version."""
+    """Buttons, one actions block per story (at most 25 to a block); the value carries
+    story id and version."""
     blocks = []
-    for start in range(0, len(actions), 25):
+    for start, group in _groups(actions):
         elements = []
-        for action in actions[start:start + 25]:
+        for action in group:
             button: SlackBlock = {
                 "type": "button",
                 "action_id": ACTION_PREFIX + action.name,

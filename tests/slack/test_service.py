@@ -27,7 +27,8 @@ from storage.models import Member, Story
 from tests.slack.conftest import SECRET, TOKEN, TestClient, payload, signed_headers
 from tests.slack.fake_slack import FakeSlack
 
-SCOPES = ["commands", "chat:write", "users:read", "files:write"]
+SCOPES = ["commands", "chat:write", "users:read", "files:write", "app_mentions:read",
+          "im:history"]
 
 
 def slack_settings(fake: FakeSlack, **overrides: object) -> Settings:
@@ -50,6 +51,9 @@ def test_manifest_for_socket_mode(capsys: pytest.CaptureFixture[str]) -> None:
     assert [c["command"] for c in data["features"]["slash_commands"]] == ["/pitch", "/story"]
     assert all("url" not in c and c["should_escape"] for c in data["features"]["slash_commands"])
     assert data["oauth_config"]["scopes"]["bot"] == SCOPES
+    assert data["settings"]["event_subscriptions"] == {
+        "bot_events": ["app_mention", "message.im"]}
+    assert data["features"]["app_home"]["messages_tab_read_only_enabled"] is False
 
 
 def test_manifest_for_http_points_everything_at_slack_events(
@@ -60,6 +64,7 @@ def test_manifest_for_http_points_everything_at_slack_events(
     assert data["settings"]["socket_mode_enabled"] is False
     assert data["settings"]["interactivity"]["request_url"] == url
     assert [c["url"] for c in data["features"]["slash_commands"]] == [url, url]
+    assert data["settings"]["event_subscriptions"]["request_url"] == url
     assert data["oauth_config"]["scopes"]["bot"] == SCOPES
 
 

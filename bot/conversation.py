@@ -1,0 +1,98 @@
+"""Talking to the bot outside slash commands, the same on Slack and Mattermost.
+
+- A direct message to the bot is read as a `/story` command: `list mine`, `snooze 4 2`,
+  `help` (a leading `/story` or `story` is allowed too; `pitch <title>` is `/pitch`).
+- An @-mention of the bot in a channel is answered with the short help, once per mention.
+
+Platforms may deliver a message again (Slack retries events; a Mattermost WebSocket
+reconnects). Each message has an identity (Slack's event id, Mattermost's post id) that is
+stored in the `handled_request` table in the same transaction as the command's effect, so a
+copy changes nothing and is not answered twice.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from bot.commands import Caller, CommandRunner
+from handlers.reply import Paragraph, Reply
+from storage.db import read_session, write_session
+from storage.requests import HandledRequest
+
+_LEADING_COMMAND = re.compile(r"^\s*/?(story|pitch)\b\s*", re.IGNORECASE)
+
+MENTION_HELP = Reply(
+    text="Hi, I'm Storydesk: I keep the newsroom's books.",
+    blocks=(
+        Paragraph("`/pitch <title>` proposes a story (`/pitch` alone opens a form); "
+                  "`/story help` lists everything else."),
+        Paragraph("In a direct message to me, type a command without the slash: "
+                  "`list mine`, `show 12`, `snooze 12 2`, `help`."),
+    ),
+    visibility="in_channel",
+)
+
+
+def as_command(text: str) -> tuple[str, str]:
+    """A direct message's text -> (command, its text): `/story` unless it starts with pitch."""
+    match = _LEADING_COMMAND.match(text)
+    if match is None:
+        return "story", text.strip()
+    return match.group(1).lower(), text[match.end():].strip()
+
+
+def was_handled(engine: Engine, key: str) -> bool:
+    with read_session(engine) as session:
+        return session.get(HandledRequest, key) is not None
+
+
+def remember_request(engine: Engine, key: str, platform: str, reply: Reply | None,
+                     now: datetime, kind: str = "message") -> bool:
+    """Store that the request `key` was handled; False if it had been already."""
+    try:
+        with write_session(engine) as session:
+            if session.get(HandledRequest, key) is not None:
+                return False
+            session.add(HandledRequest(key=key, platform=platform, kind=kind,
+                                       reply=reply.to_json() if reply else None,
+                                       created_at=now))
+    except IntegrityError:  # another replica stored it at this very moment
+        return False
+    return True
+
+
+def is_copy(reply: Reply) -> bool:
+    """The runner's mark on the answer to a request it had handled before."""
+    return bool(reply.data.get("duplicate") or reply.data.get("repeated"))
+
+
+def answer_direct_message(runner: CommandRunner, caller: Caller, text: str, now: datetime,
+                          request_key: str) -> Reply | None:
+    """Run the message as a command; None when this message was handled before."""
+    if was_handled(runner.engine, request_key):
+        return None
+    command, rest = as_command(text)
+    if command == "pitch" and not rest:
+        reply = Reply(text="In a direct message, pitch in one line: `pitch <title> "
+                           "[#objective] [#format] [-- summary]` (or type `/pitch` alone "
+                           "anywhere for the form).", tone="error")
+        return reply if remember_request(runner.engine, request_key, caller.platform, reply,
+                                         now) else None
+    reply = runner.run(caller, command, rest, now, request_key=request_key)
+    if is_copy(reply):
+        return None
+    # Answers that need no transaction (an unknown word, a text too long) are kept too.
+    remember_request(runner.engine, request_key, caller.platform, reply, now)
+    return reply
+
+
+def answer_mention(engine: Engine, platform: str, request_key: str,
+                   now: datetime) -> Reply | None:
+    """The short help for an @-mention; None when this mention was answered before."""
+    if not remember_request(engine, request_key, platform, MENTION_HELP, now, kind="mention"):
+        return None
+    return MENTION_HELP

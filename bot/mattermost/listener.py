@@ -1,0 +1,181 @@
+"""Mattermost's WebSocket: a direct message to the bot is a command, an @-mention gets help.
+
+Mattermost sends slash commands, buttons and dialogs to the web app, but ordinary posts only
+over its WebSocket (`/api/v4/websocket`, authenticated with the bot token). The bot account
+receives a `posted` event for every post in its direct messages and in the channels it is a
+member of; `data.mentions` names the users a post mentions. A post in a direct message
+(`channel_type` "D") is read as a `/story` command; a post elsewhere that mentions the bot
+gets the short help, in the post's thread. Ignored: the bot's own posts, other bots' and
+webhooks' (`props.from_bot`, `props.from_webhook`), and system posts (a `type`).
+
+The connection is kept open by a thread of its own and reopened after a growing pause when
+it breaks. A reconnect may replay nothing, but the same post could still arrive twice (two
+replicas each hold a connection): the post id goes into `handled_request` in the command's
+transaction, so only one of them acts and answers.
+
+`websockets` (a maintained, dependency-free client with a synchronous API) speaks to the
+server; it is a main dependency for this reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.sync.client import ClientConnection, connect
+
+from bot.commands import CommandRunner
+from bot.conversation import answer_direct_message, answer_mention
+from bot.mattermost.directory import PLATFORM, MattermostDirectory
+from bot.mattermost.service import MattermostService, RuntimeParts, service_from_parts
+from bot.mattermost.transport import MattermostTransport
+from handlers.reply import Reply
+
+log = logging.getLogger(__name__)
+
+MAX_PAUSE = 60.0
+
+
+def websocket_url(server_url: str) -> str:
+    base = server_url.rstrip("/")
+    if base.startswith("https://"):
+        base = "wss://" + base[len("https://"):]
+    elif base.startswith("http://"):
+        base = "ws://" + base[len("http://"):]
+    return base + "/api/v4/websocket"
+
+
+class MattermostListener:
+    def __init__(
+        self,
+        service: MattermostService,
+        runner: CommandRunner,
+        url: str,
+        token: str,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        first_pause: float = 1.0,
+    ) -> None:
+        self.service = service
+        self.runner = runner
+        self.url = websocket_url(url)
+        self.token = token
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.first_pause = first_pause
+        self.stopping = threading.Event()
+        self.connected = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="mattermost-websocket",
+                                       daemon=True)
+
+    def start(self) -> MattermostListener:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+    def run(self) -> None:
+        pause = self.first_pause
+        while not self.stopping.is_set():
+            try:
+                with connect(self.url, open_timeout=10, close_timeout=2,
+                             additional_headers={"Authorization": f"Bearer {self.token}"}
+                             ) as connection:
+                    log.info("Mattermost: listening on %s", self.url)
+                    self.connected.set()
+                    pause = self.first_pause
+                    self.listen(connection)
+            except (OSError, InvalidHandshake, InvalidURI, ConnectionClosed,
+                    TimeoutError) as error:
+                log.warning("Mattermost WebSocket: %s; reconnecting in %.0f s", error, pause)
+            self.connected.clear()
+            self.stopping.wait(pause)
+            pause = min(MAX_PAUSE, pause * 2)
+
+    def listen(self, connection: ClientConnection) -> None:
+        while not self.stopping.is_set():
+            try:
+                raw = connection.recv(timeout=0.5)
+            except TimeoutError:
+                continue
+            try:
+                self.handle(json.loads(raw))
+            except Exception:
+                log.exception("Mattermost event could not be handled")
+
+    # --- events --------------------------------------------------------------------------
+
+    def handle(self, event: dict[str, Any]) -> None:
+        if event.get("event") != "posted":
+            return
+        data = event.get("data") or {}
+        post = json.loads(data.get("post") or "{}")
+        if not isinstance(post, dict) or not self.from_a_person(post):
+            return
+        key = f"mattermost:post:{post.get('id')}"
+        channel_id = str(post.get("channel_id") or "")
+        now = self.clock()
+        if data.get("channel_type") == "D":
+            user_id = str(post["user_id"])
+            caller = self.service.directory.caller(
+                user_id, str(data.get("sender_name") or "").lstrip("@"))
+            reply = answer_direct_message(self.runner, caller, str(post.get("message") or ""),
+                                          now, key)
+            if reply is not None:
+                self.answer(channel_id, reply)
+            return
+        if self.service.bot_user_id in _mentions(data):
+            reply = answer_mention(self.runner.engine, PLATFORM, key, now)
+            if reply is not None:
+                self.answer(channel_id, reply, root_id=str(post.get("root_id") or post["id"]))
+
+    def from_a_person(self, post: dict[str, Any]) -> bool:
+        props = post.get("props") or {}
+        if not isinstance(props, dict):
+            props = {}
+        return bool(post.get("id")) and bool(post.get("user_id")) \
+            and post.get("user_id") != self.service.bot_user_id \
+            and not post.get("type") \
+            and str(props.get("from_bot", "")).lower() != "true" \
+            and str(props.get("from_webhook", "")).lower() != "true"
+
+    def answer(self, channel_id: str, reply: Reply, root_id: str = "") -> None:
+        rendered = self.service.renderer.render(reply)
+        try:
+            if root_id:
+                body = rendered.post_body(channel_id)
+                body["root_id"] = root_id
+                self.service.client.create_post(body)
+            else:
+                self.service.transport.post(channel_id, rendered)
+        except Exception as error:
+            log.warning("answer in %s failed: %s", channel_id, error)
+
+
+def _mentions(data: dict[str, Any]) -> list[str]:
+    raw = data.get("mentions")
+    try:
+        found = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return []
+    return [str(user) for user in found] if isinstance(found, list) else []
+
+
+def websocket_starter(runtime: RuntimeParts) -> Callable[[], None]:
+    """For `storydesk run`: listen to the bot's posts; hand back the function that stops."""
+    transport = runtime.transports.get("mattermost")
+    directory = runtime.directories.get("mattermost")
+    if not isinstance(transport, MattermostTransport) or not isinstance(
+            directory, MattermostDirectory):
+        return lambda: None
+    service = service_from_parts(runtime.settings, transport, directory)
+    listener = MattermostListener(service, runtime.runner, runtime.settings.mattermost_url,
+                                  runtime.settings.mattermost_bot_token).start()
+    return listener.stop

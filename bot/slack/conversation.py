@@ -1,0 +1,92 @@
+"""Slack events: a direct message to the bot is a command, an @-mention gets the short help.
+
+Subscribed events (see the manifest): `message.im`, the messages in the bot's own direct
+messages, and `app_mention`, a message that mentions the bot in a channel it is in. They
+arrive the same way in Socket Mode and over HTTP (`/slack/events`, signed), and bolt
+acknowledges them. Ignored: the bot's own messages, other bots' (`bot_id`), and edits,
+joins and other message subtypes. Slack retries an event it thinks was not received
+(`X-Slack-Retry-Num`); the event id is stored with the command's effect in the
+`handled_request` table, so a retried event is neither run nor answered twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.conversation import answer_direct_message, answer_mention
+from bot.slack.incoming import command_text
+from bot.slack.render import render_message
+from handlers.reply import Reply
+
+if TYPE_CHECKING:
+    from bot.slack.app import SlackDeps
+
+log = logging.getLogger(__name__)
+
+_LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[\s:,]*", re.IGNORECASE)
+
+
+def register_conversation(app: App, deps: SlackDeps) -> None:
+    conversation = Conversation(deps)
+    app.event("app_mention")(conversation.on_mention)
+    app.event("message")(conversation.on_message)
+
+
+def request_key(body: dict[str, Any], event: dict[str, Any]) -> str:
+    """The event's identity: Slack keeps `event_id` across retries."""
+    identity = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
+    return f"slack:event:{identity}"
+
+
+def from_a_person(event: dict[str, Any], bot_user_id: str | None) -> bool:
+    user = event.get("user")
+    return bool(user) and user != bot_user_id and not event.get("bot_id") \
+        and not event.get("subtype")
+
+
+class Conversation:
+    def __init__(self, deps: SlackDeps) -> None:
+        self.deps = deps
+
+    def on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any,
+                   client: WebClient) -> None:
+        if event.get("channel_type") != "im" or not from_a_person(event, context.bot_user_id):
+            return
+        text = _LEADING_MENTION.sub("", command_text(str(event.get("text") or "")))
+        user_id = str(event["user"])
+        try:
+            caller = self.deps.directory.caller(user_id, "")
+            reply = answer_direct_message(self.deps.runner, caller, text, self.deps.clock(),
+                                          request_key(body, event))
+        except Exception:
+            log.exception("direct message from %s failed", user_id)
+            reply = Reply(text="Something went wrong on our side; nothing was changed.",
+                          tone="error")
+        if reply is not None:
+            self.post(client, str(event.get("channel") or user_id), reply)
+
+    def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: Any,
+                   client: WebClient) -> None:
+        if not from_a_person(event, context.bot_user_id):
+            return
+        reply = answer_mention(self.deps.engine, "slack", request_key(body, event),
+                               self.deps.clock())
+        if reply is not None:
+            thread = str(event.get("thread_ts") or event.get("ts") or "")
+            self.post(client, str(event.get("channel") or ""), reply, thread)
+
+    @staticmethod
+    def post(client: WebClient, channel: str, reply: Reply, thread_ts: str = "") -> None:
+        message: dict[str, Any] = render_message(reply)
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        try:
+            client.chat_postMessage(channel=channel, **message)
+        except (SlackApiError, SlackClientError, OSError) as error:
+            log.warning("answer in %s failed: %s", channel, error)
