@@ -104,10 +104,10 @@ def test_a_mattermost_username_is_looked_up(world: World) -> None:  # noqa: F811
         member_id("mattermost", "nobody", settings)
 
 
+@pytest.mark.parametrize("db_url_engine", ["postgresql"], indirect=True)
 def test_two_claims_at_the_same_moment_make_one_coordinator(engine: Engine) -> None:
-    """Both see an empty team; the second transaction fails instead of making a second."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite serialises write transactions: two claims cannot overlap")
+    """Both see an empty team; the second transaction fails instead of making a second.
+    (PostgreSQL only: SQLite serialises write transactions, so two claims cannot overlap.)"""
     with write_session(engine) as session:
         ids = [add_member(session, name).id for name in ("Dana", "Ben")]
     first = Session(engine)
