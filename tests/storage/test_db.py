@@ -84,3 +84,27 @@ def test_sqlite_concurrent_read_then_write_never_sees_database_locked(tmp_path: 
     assert row is not None and row.value == "200"
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_sqlite_writers_of_one_process_queue_on_one_lock(tmp_path: Path) -> None:
+    """A writer waits on the engine's lock, handed over at once, not on SQLite's polling."""
+    from storage.db import _writers
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'queue.db'}")
+    inside, leave = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with write_session(engine):
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert inside.wait(10)
+    taken = _writers(engine).acquire(blocking=False)  # from another thread: it is held
+    leave.set()
+    thread.join(10)
+    assert taken is False
+    assert _writers(engine).acquire(blocking=False)  # free again once the writer is done
+    _writers(engine).release()
+    engine.dispose()
