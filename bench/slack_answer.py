@@ -293,7 +293,12 @@ Medians of the runs.
 {table}
 
 `storydesk run` is one process: no helper processes. Its memory includes the scheduler,
-the outbox dispatcher and the runtime's libraries; the floor loads bolt alone."""
+the outbox dispatcher and the runtime's libraries; the floor loads bolt alone. A pitch's
+transaction does the product's work (the reviewer's choice and its reason, the history,
+the card and the reviewer's message in the outbox) where the floor inserts one row; eight
+at once queue for SQLite's single writer, which sets the median. The writers of one
+process queue on a lock handed over at once (see storage/db.py), which keeps the slowest
+answer close to the median."""
 
 
 def main() -> int:
