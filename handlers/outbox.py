@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from handlers.reply import Reply
 from storage.models import Member, Outbound
@@ -56,10 +56,9 @@ def enqueue(
         insert(Outbound)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["unique_key"])
-        .returning(col(Outbound.id))
+        .returning(Outbound)  # the new row itself, in the session: no second SELECT
     )
-    new_id = session.execute(statement).scalar()
-    return None if new_id is None else session.get(Outbound, new_id)
+    return session.scalars(statement).first()
 
 
 def notify_member(

@@ -29,7 +29,7 @@ from handlers.errors import Refused
 from handlers.members import away_periods, coordinators, is_coordinator
 from handlers.outbox import notify_member, post_to_channel
 from handlers.reply import Action, Block, Bullets, Fields, Heading, Paragraph, Reply
-from storage.models import Member, Story, StoryEvent
+from storage.models import AwayPeriod, Member, Story, StoryEvent
 
 TITLE_MAX = 150
 SUMMARY_MAX = 2000
@@ -171,18 +171,22 @@ def open_review_counts(session: Session) -> dict[int, int]:
 
 def candidates(session: Session, exclude: set[int] | None = None) -> list[Candidate]:
     counts = open_review_counts(session)
+    team = [m for m in coordinators(session) if not (exclude and m.id in exclude)]
+    away: dict[int, list[tuple[date, date]]] = {}
+    if team:  # one query for the whole team's away periods: a pitch waits on this
+        for period in session.exec(select(AwayPeriod).where(
+                col(AwayPeriod.member_id).in_([m.id for m in team]))).all():
+            away.setdefault(period.member_id, []).append((period.first_day, period.last_day))
     result = []
-    for member in coordinators(session):
+    for member in team:
         assert member.id is not None
-        if exclude and member.id in exclude:
-            continue
         result.append(
             Candidate(
                 member_id=member.id,
                 name=member.display_name,
                 open_reviews=counts.get(member.id, 0),
                 last_assigned_at=member.last_assigned_at,
-                away=[(p.first_day, p.last_day) for p in away_periods(session, member.id)],
+                away=away.get(member.id, []),
             )
         )
     return result

@@ -6,6 +6,7 @@ connection is opened again after it breaks."""
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import time
@@ -37,8 +38,11 @@ class MattermostSocket:
         self.connections = 0
         self.refused = 0
         self.stopped = threading.Event()
+        # its own quiet logger: its thread may log after a test's log capture has closed
+        quiet = logging.getLogger("tests.fake_websocket")
+        quiet.disabled = True
         self.server: Server = serve(self._session, "127.0.0.1", 0,
-                                    process_request=self._check)
+                                    process_request=self._check, logger=quiet)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
