@@ -45,14 +45,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
 from bot.commands import Caller, CommandRunner
 from bot.dispatcher import Dispatcher
-from bot.publication_watch import PublicationWatch, publication_job
+from bot.publication_watch import PublicationWatch, WatchTick, publication_job
 from bot.transport import Delivery, SendResult
 from config.settings import Settings, load_settings
 from handlers import reminders
@@ -586,7 +585,7 @@ class Quarter:
         self.tally()
         return self.result
 
-    def watched(self, tick: Any, now: datetime) -> None:
+    def watched(self, tick: WatchTick, now: datetime) -> None:
         if now < self.measure_from:
             return
         result = self.result
