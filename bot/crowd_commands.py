@@ -16,7 +16,7 @@ from handlers.errors import Refused
 from handlers.reply import Reply
 
 if TYPE_CHECKING:
-    from bot.grammar import Invocation
+    from bot.invocation import Invocation
 
 STATS_USAGE = "/story stats [months]"
 STATS_SUMMARY = ("crowd health over a rolling window (12 months by default): coordinators "

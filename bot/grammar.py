@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time
 from sqlmodel import Session
 
 from bot import crowd_commands as crowd
+from bot.invocation import Invocation
 from bot.reach_commands import REACH_DETAILS, REACH_SUMMARY, REACH_USAGE, run_reach
 from handlers import calendar, members, personal_calendar, reminders, stories
 from handlers.context import Policy
@@ -36,26 +37,6 @@ class UsageError(Exception):
         super().__init__(message)
         self.message = message
         self.subcommand = subcommand
-
-
-@dataclass
-class Invocation:
-    """Everything a subcommand needs: the unit of work, who, when, the rules, the words."""
-
-    session: Session
-    actor: Member
-    now: datetime
-    policy: Policy
-    args: str
-    resolve: Callable[[str], Member]
-
-    @property
-    def words(self) -> list[str]:
-        return self.args.split()
-
-    @property
-    def today(self) -> date:
-        return self.now.astimezone(self.policy.zone).date()
 
 
 @dataclass(frozen=True)

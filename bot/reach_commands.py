@@ -15,7 +15,7 @@ from handlers.errors import Refused
 from handlers.reply import Reply
 
 if TYPE_CHECKING:
-    from bot.grammar import Invocation
+    from bot.invocation import Invocation
 
 REACH_USAGE = ("/story reach [YYYY-Www] | /story reach add YYYY-MM-DD reached=N "
                "nonfollowers=N views=N [followers=N] | /story reach audience | /story reach mine")
