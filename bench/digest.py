@@ -36,7 +36,7 @@ from benchlib import write_section
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.charts import render_weekly
+from bot.reach.charts import render_weekly
 from handlers.context import Policy
 from handlers.decisions import OBJECTIVES
 from handlers.reach import (

@@ -55,8 +55,8 @@ WORDS = ("muon", "detector", "beam", "proton", "collider", "tracker", "silicon",
 # policy comes from, loads the adapters and the charts), the engine and the migrations.
 SETUP = """
 import csv, os, sys
-import bot.cli, bot.cli_reach, bot.reach_import, bot.runtime  # noqa
-from bot.reach_csv import open_table
+import bot.cli, bot.cli_reach, bot.reach.csv_import, bot.runtime  # noqa
+from bot.reach.csv_stream import open_table
 from config.settings import Settings
 from storage import migrate
 from storage.db import make_engine

@@ -74,7 +74,7 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_fetch(settings: Settings, since: date | None, now: datetime, out: TextIO,
               err: TextIO) -> int:
-    from bot.reach_fetch import client_from, fetch_reach
+    from bot.reach.fetch import client_from, fetch_reach
 
     if not settings.instagram_enabled:
         err.write("storydesk: set INSTAGRAM_ACCESS_TOKEN and INSTAGRAM_USER_ID to fetch from "
@@ -97,7 +97,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_import(settings: Settings, files: list[str], now: datetime, out: TextIO,
                err: TextIO) -> int:
-    from bot.reach_import import ImportProblem, Progress, import_file
+    from bot.reach.csv_import import ImportProblem, Progress, import_file
 
     engine = _engine(settings)
     policy = _policy(settings)
@@ -127,7 +127,7 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_preview(settings: Settings, week: str | None, png: str | None, now: datetime,
                 out: TextIO, err: TextIO, *, audience: bool = False) -> int:
-    from bot.charts import render_audience, render_weekly
+    from bot.reach.charts import render_audience, render_weekly
     from bot.render_text import render_text
     from handlers.errors import Refused
     from handlers.reach_summary import (

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure
 
-from bot.charts import (
+from bot.reach.charts import (
     FONT,
     HEIGHT_IN,
     MUTED,

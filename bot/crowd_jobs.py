@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from bot.charts import default_chart_dir
 from bot.crowd_charts import render_stats
+from bot.reach.charts import default_chart_dir
 from config.settings import Settings
 from handlers.context import CrowdRules, Policy
 from handlers.crowd.nudges import CrowdTickReport, run_crowd_tick

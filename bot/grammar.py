@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from bot import crowd_commands as crowd
 from bot.invocation import Invocation
-from bot.reach_commands import REACH_DETAILS, REACH_SUMMARY, REACH_USAGE, run_reach
+from bot.reach.commands import REACH_DETAILS, REACH_SUMMARY, REACH_USAGE, run_reach
 from handlers import calendar, members, personal_calendar, reminders, stories
 from handlers.context import Policy
 from handlers.decisions import FORMATS, OBJECTIVES, local_datetime

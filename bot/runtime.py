@@ -16,8 +16,8 @@ from bot.dispatcher import Dispatcher
 from bot.handled import forget_handled_job
 from bot.inbox import Inbox, default_inbox_path
 from bot.metrics import Metrics
-from bot.publication_watch import publication_job
-from bot.reach_jobs import reach_job
+from bot.reach.jobs import reach_job
+from bot.reach.publication_watch import publication_job
 from bot.scheduler import reminder_job, reminder_rules
 from bot.team_names import name_coordinators
 from bot.transport import Transport

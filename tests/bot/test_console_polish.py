@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.console import Console, ConsoleTransport
-from bot.reach_fetch import FetchReport
-from bot.reach_import import ImportResult
+from bot.reach.csv_import import ImportResult
+from bot.reach.fetch import FetchReport
 from bot.render_text import render_text
 from bot.runtime import build_runtime
 from config.settings import Settings

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bot.charts import NON_FOLLOWER_COLOUR, REACHED_COLOUR, ChartFiles, render_weekly
+from bot.reach.charts import NON_FOLLOWER_COLOUR, REACHED_COLOUR, ChartFiles, render_weekly
 from handlers.reach_summary import (
     AudienceSummary,
     ChartWeek,

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from bot.cli_reach import run_import
-from bot.reach_import import (
+from bot.reach.csv_import import (
     CONTENT_KIND,
     DAILY_KIND,
     ImportProblem,

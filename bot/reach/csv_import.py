@@ -1,7 +1,7 @@
 """`storydesk reach import FILE.csv ...`: reach figures from files, for teams without the API.
 
 Three layouts are recognised by their header, in English or German (column order does not
-matter, nor case; `bot/reach_columns.py` lists the names and where they come from):
+matter, nor case; `bot/reach/columns.py` lists the names and where they come from):
 
 - the content export of Meta Business Suite: one row per post (`Post ID` / `Beitrags-ID`);
 - Meta Business Suite's daily figures: one file per figure, its name on the line before
@@ -10,7 +10,7 @@ matter, nor case; `bot/reach_columns.py` lists the names and where they come fro
   `non_followers_reached`, `views`, `impressions`, `followers`, `new_followers`.
 
 Each file's number convention (`1,234.5` or `1.234,5`) is decided from the file
-(`bot/reach_locale.py`). The file is read as a stream and its good rows are stored in
+(`bot/reach/locales.py`). The file is read as a stream and its good rows are stored in
 batches (a day or a post imported again replaces the earlier figures); each rejected row is
 named with its line number and the reason; a day that is not over yet, in the team's time
 zone or on Instagram's clock (Pacific time), is skipped with a note. The exit status is 1
@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from bot.reach_columns import (
+from bot.reach.columns import (
     CONTENT_FIGURES,
     CONTENT_KIND,
     DAILY_KIND,
@@ -40,8 +40,8 @@ from bot.reach_columns import (
     LayoutProblem,
     detect,
 )
-from bot.reach_csv import FileProblem, Table, open_table
-from bot.reach_locale import (
+from bot.reach.csv_stream import FileProblem, Table, open_table
+from bot.reach.locales import (
     Convention,
     NumberProblem,
     decide,
@@ -62,7 +62,7 @@ BATCH = 1000
 BAR_AFTER_ROWS = 1000  # a progress bar on a terminal for files at least this long
 LINES_AFTER_ROWS = 10_000  # progress lines in logs (no terminal) for files this long
 INSTAGRAM_ZONE = ZoneInfo("America/Los_Angeles")
-"""Instagram closes its days at midnight Pacific time (see bot/instagram.py)."""
+"""Instagram closes its days at midnight Pacific time (see bot/reach/instagram.py)."""
 
 
 class ImportProblem(Exception):

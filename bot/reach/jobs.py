@@ -25,9 +25,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.charts import ChartFiles, default_chart_dir, render_audience, render_weekly
-from bot.instagram import GraphClient
-from bot.reach_fetch import FetchReport, client_from, fetch_reach
+from bot.reach.charts import ChartFiles, default_chart_dir, render_audience, render_weekly
+from bot.reach.fetch import FetchReport, client_from, fetch_reach
+from bot.reach.instagram import GraphClient
 from config.settings import Settings
 from handlers.context import Policy
 from handlers.decisions import local_datetime

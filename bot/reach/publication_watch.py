@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from bot.instagram import GraphClient, GraphError, Media
+from bot.reach.instagram import GraphClient, GraphError, Media
 from config.settings import Settings
 from handlers import publication
 from handlers.context import Policy

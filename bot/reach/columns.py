@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.reach_locale import ENGLISH, GERMAN
+from bot.reach.locales import ENGLISH, GERMAN
 
 CONTENT_KIND = "Meta Business Suite content export"
 DAILY_KIND = "daily account file"

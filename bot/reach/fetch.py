@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.instagram import GraphClient, GraphError, GraphUnavailable, TokenInvalid
+from bot.reach.instagram import GraphClient, GraphError, GraphUnavailable, TokenInvalid
 from config.settings import Settings
 from handlers.context import Policy
 from handlers.reach import (
