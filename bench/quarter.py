@@ -48,8 +48,8 @@ from benchlib import write_section
 from sqlmodel import select
 
 from bot.commands import Caller, CommandRunner
-from bot.dispatcher import Dispatcher
-from bot.transport import Delivery, SendResult
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.transport import Delivery, SendResult
 from handlers import reminders
 from handlers.context import Policy, ReminderRules
 from handlers.decisions import CadenceSlot, cadence_slots

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time
 
 from sqlmodel import Session
 
-from bot import crowd_commands as crowd
+from bot.crowd import commands as crowd
 from bot.invocation import Invocation
 from bot.reach.commands import REACH_DETAILS, REACH_SUMMARY, REACH_USAGE, run_reach
 from handlers import calendar, members, personal_calendar, reminders, stories

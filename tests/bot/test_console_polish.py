@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.console import Console, ConsoleTransport
+from bot.console.adapter import Console, ConsoleTransport
+from bot.console.render_text import render_text
 from bot.reach.csv_import import ImportResult
 from bot.reach.fetch import FetchReport
-from bot.render_text import render_text
 from bot.runtime import build_runtime
 from config.settings import Settings
 from handlers.reply import Bullets, Fields, Heading, Paragraph, Reply

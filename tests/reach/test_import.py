@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from bot.cli_reach import run_import
+from bot.cli.reach import run_import
 from bot.reach.csv_import import (
     CONTENT_KIND,
     DAILY_KIND,

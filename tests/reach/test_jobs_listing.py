@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, time
 from pathlib import Path
 
-from bot.cli_delivery import show_jobs
+from bot.cli.delivery import show_jobs
 from config.settings import Settings, WeeklyTime
 from handlers.context import Policy
 from handlers.reach_digest import upcoming_posts

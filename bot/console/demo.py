@@ -11,7 +11,7 @@ from typing import TextIO
 
 from sqlmodel import Session, select
 
-from bot.console import ConsoleTransport, run_console
+from bot.console.adapter import ConsoleTransport, run_console
 from bot.runtime import build_runtime
 from config.settings import Settings
 from handlers import calendar, members, reach, reminders, stories

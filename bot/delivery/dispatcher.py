@@ -37,7 +37,7 @@ from sqlalchemy import and_, func, or_, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Session, col, select
 
-from bot.transport import (
+from bot.delivery.transport import (
     CardRef,
     Delivery,
     PermanentFailure,

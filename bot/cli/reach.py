@@ -127,8 +127,8 @@ def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_preview(settings: Settings, week: str | None, png: str | None, now: datetime,
                 out: TextIO, err: TextIO, *, audience: bool = False) -> int:
+    from bot.console.render_text import render_text
     from bot.reach.charts import render_audience, render_weekly
-    from bot.render_text import render_text
     from handlers.errors import Refused
     from handlers.reach_summary import (
         audience_reply,

@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from bot.commands import Caller
-from bot.render_text import render_text
+from bot.console.render_text import render_text
+from bot.delivery.scheduler import SimulatedClock
+from bot.delivery.transport import Delivery, SendResult
 from bot.runtime import Runtime
-from bot.scheduler import SimulatedClock
-from bot.transport import Delivery, SendResult
 
 CONSOLE_HELP = """\
 Type a command as you would in chat:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.personal_ics import personal_feed
+from bot.calendar.personal_ics import personal_feed
 from bot.runtime import Runtime
 from handlers.calendar import CalendarEntry, calendar_entries
 from storage.db import read_session

@@ -14,13 +14,13 @@ from config.settings import Settings, SettingsError, load_settings
 
 # Each feature module adds its subcommands: `add_commands(subparsers)` setting `handler`.
 FEATURE_MODULES: list[str] = [
-    "bot.cli_delivery",
+    "bot.cli.delivery",
     "bot.mattermost.setup",
     "bot.slack.manifest",
-    "bot.cli_reach",
-    "bot.cli_backup",
-    "bot.cli_crowd",
-    "bot.cli_team",
+    "bot.cli.reach",
+    "bot.cli.backup",
+    "bot.cli.crowd",
+    "bot.cli.team",
 ]
 
 
@@ -57,13 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.demo import run_demo
+    from bot.console.demo import run_demo
 
     return run_demo(settings, sys.stdout)
 
 
 def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.console import ConsoleTransport, run_console
+    from bot.console.adapter import ConsoleTransport, run_console
     from bot.runtime import build_runtime
 
     runtime = build_runtime(settings, platforms=("console",),
@@ -129,6 +129,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     return code
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

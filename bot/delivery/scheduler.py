@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
-from bot.dispatcher import Dispatcher, DispatcherWorker, DispatchReport
+from bot.delivery.dispatcher import Dispatcher, DispatcherWorker, DispatchReport
 from config.settings import Settings
 from handlers import reminders
 from handlers.context import Policy, ReminderRules

@@ -52,9 +52,9 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_stats(settings: Settings, months: int, png: str | None, now: datetime, out: TextIO,
               err: TextIO) -> int:
-    from bot.cli_reach import _engine, _policy
-    from bot.crowd_charts import render_stats
-    from bot.render_text import render_text
+    from bot.cli.reach import _engine, _policy
+    from bot.console.render_text import render_text
+    from bot.crowd.charts import render_stats
     from handlers.crowd.stats import build_stats, coordinator_reply
     from storage.db import read_session
 
@@ -76,7 +76,7 @@ def cmd_impact(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_impact(settings: Settings, name: str, since: date | None, form: str, now: datetime,
                out: TextIO, err: TextIO) -> int:
-    from bot.cli_reach import _engine, _policy
+    from bot.cli.reach import _engine, _policy
     from handlers.crowd.impact import build_impact, impact_csv, impact_markdown, member_named
     from handlers.errors import Refused
     from storage.db import read_session

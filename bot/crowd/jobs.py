@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from bot.crowd_charts import render_stats
+from bot.crowd.charts import render_stats
 from bot.reach.charts import default_chart_dir
 from config.settings import Settings
 from handlers.context import CrowdRules, Policy
