@@ -39,7 +39,7 @@ from sqlmodel import Session
 from bot.reach.charts import render_weekly
 from handlers.context import Policy
 from handlers.decisions import OBJECTIVES
-from handlers.reach import (
+from handlers.reach.store import (
     DailyFigure,
     PostFigures,
     WeeklyFigure,
@@ -48,7 +48,7 @@ from handlers.reach import (
     store_posts,
     store_weekly,
 )
-from handlers.reach_summary import WeeklyChart, build_weekly, monday_of, weekly_reply
+from handlers.reach.summary import WeeklyChart, build_weekly, monday_of, weekly_reply
 from storage import migrate
 from storage.db import make_engine, read_session, write_session
 from storage.models import Member, Story

@@ -128,7 +128,7 @@ def show_jobs(engine: Any, settings: Settings, now: datetime, limit: int, out: T
     from bot.runtime import enabled_platforms, policy_from
     from handlers.crowd.nudges import upcoming_crowd
     from handlers.operations import due_now
-    from handlers.reach_digest import upcoming_posts
+    from handlers.reach.digest import upcoming_posts
     from handlers.reminders import upcoming
     from storage.db import read_session
 

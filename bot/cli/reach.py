@@ -130,7 +130,7 @@ def run_preview(settings: Settings, week: str | None, png: str | None, now: date
     from bot.console.render_text import render_text
     from bot.reach.charts import render_audience, render_weekly
     from handlers.errors import Refused
-    from handlers.reach_summary import (
+    from handlers.reach.summary import (
         audience_reply,
         build_audience,
         build_weekly,

@@ -14,8 +14,9 @@ from sqlmodel import Session, select
 from bot.console.adapter import ConsoleTransport, run_console
 from bot.runtime import build_runtime
 from config.settings import Settings
-from handlers import calendar, members, reach, reminders, stories
+from handlers import calendar, members, reminders, stories
 from handlers.context import Policy
+from handlers.reach import store as reach
 from handlers.stories import PitchForm
 from storage.db import write_session
 from storage.delivery import DeliveryNotice

@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from handlers.reach_summary import (
+from handlers.reach.summary import (
     DEDUPLICATED,
     GENDER_LABELS,
     YOUNG_ADULTS,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from handlers import reach, reach_summary
 from handlers.errors import Refused
+from handlers.reach import store, summary
 from handlers.reply import Reply
 
 if TYPE_CHECKING:
@@ -35,16 +35,15 @@ _WEEK = re.compile(r"^\d{4}-?[Ww]\d{1,2}$")
 def run_reach(inv: Invocation) -> Reply:
     words = inv.words
     if not words:
-        return reach_summary.weekly_summary(inv.session, inv.actor, inv.now, inv.policy)
+        return summary.weekly_summary(inv.session, inv.actor, inv.now, inv.policy)
     first = words[0].lower()
     if first == "add":
-        return reach.add_manual(inv.session, inv.actor, inv.now, inv.policy,
+        return store.add_manual(inv.session, inv.actor, inv.now, inv.policy,
                                 inv.args.split(maxsplit=1)[1] if len(words) > 1 else "")
     if len(words) == 1 and _WEEK.match(words[0]):
-        return reach_summary.weekly_summary(inv.session, inv.actor, inv.now, inv.policy,
-                                            words[0])
+        return summary.weekly_summary(inv.session, inv.actor, inv.now, inv.policy, words[0])
     if words == ["audience"]:
-        return reach_summary.audience_summary(inv.session, inv.actor, inv.now, inv.policy)
+        return summary.audience_summary(inv.session, inv.actor, inv.now, inv.policy)
     if words in (["mine"], ["impact"]):
-        return reach_summary.impact(inv.session, inv.actor, inv.now, inv.policy)
+        return summary.impact(inv.session, inv.actor, inv.now, inv.policy)
     raise Refused(f"I don't understand `reach {' '.join(words)[:40]}`. Usage: {REACH_USAGE}")

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from bot.reach.instagram import GraphClient, GraphError, GraphUnavailable, TokenInvalid
 from config.settings import Settings
 from handlers.context import Policy
-from handlers.reach import (
+from handlers.reach.store import (
     DailyFigure,
     PostFigures,
     WeeklyFigure,
@@ -31,7 +31,7 @@ from handlers.reach import (
     store_posts,
     store_weekly,
 )
-from handlers.reach_summary import day_ranges, monday_of
+from handlers.reach.summary import day_ranges, monday_of
 from handlers.wording import plural
 from storage.db import read_session, write_session
 from storage.models import SystemState

@@ -31,8 +31,8 @@ from bot.reach.instagram import GraphClient
 from config.settings import Settings
 from handlers.context import Policy
 from handlers.decisions import local_datetime
-from handlers.reach_digest import digest_due, enqueue_digests, pending_digests
-from handlers.reach_summary import build_audience, build_weekly, parse_week
+from handlers.reach.digest import digest_due, enqueue_digests, pending_digests
+from handlers.reach.summary import build_audience, build_weekly, parse_week
 from handlers.reply import Image, Reply
 from storage.db import read_session, write_session
 from storage.models import SystemState

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from handlers.reach import MAX_FIGURE
+from handlers.reach.store import MAX_FIGURE
 
 ENGLISH = "en"
 GERMAN = "de"

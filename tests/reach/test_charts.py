@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from bot.reach.charts import NON_FOLLOWER_COLOUR, REACHED_COLOUR, ChartFiles, render_weekly
-from handlers.reach_summary import (
+from handlers.reach.summary import (
     AudienceSummary,
     ChartWeek,
     WeeklyChart,

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from handlers.errors import Refused
-from handlers.reach_summary import (
+from handlers.reach.summary import (
     DEDUPLICATED,
     SUMMED,
     ChartWeek,

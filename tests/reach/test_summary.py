@@ -12,7 +12,8 @@ from sqlmodel import Session, select
 
 from handlers.context import Policy
 from handlers.errors import Refused
-from handlers.reach import (
+from handlers.reach.digest import enqueue_digests
+from handlers.reach.store import (
     DailyFigure,
     PostFigures,
     WeeklyFigure,
@@ -21,8 +22,7 @@ from handlers.reach import (
     store_posts,
     store_weekly,
 )
-from handlers.reach_digest import enqueue_digests
-from handlers.reach_summary import (
+from handlers.reach.summary import (
     AudienceSummary,
     WeeklyChart,
     audience_summary,

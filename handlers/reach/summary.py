@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from handlers.context import Policy
 from handlers.decisions import OBJECTIVES
 from handlers.errors import Refused
-from handlers.reach import VIEWS_SINCE, shortcode_of
+from handlers.reach.store import VIEWS_SINCE, shortcode_of
 from handlers.reply import Bullets, Fields, Heading, Image, Paragraph, Reply
 from storage.models import Member, Story
 from storage.reach import AudienceSnapshot, ReachDaily, ReachPost, ReachWeekly

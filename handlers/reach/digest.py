@@ -18,7 +18,7 @@ from handlers import warnings
 from handlers.context import Policy
 from handlers.decisions import local_datetime
 from handlers.outbox import post_to_channel
-from handlers.reach_summary import (
+from handlers.reach.summary import (
     DIGEST_WINDOW,
     AudienceChartMaker,
     ChartMaker,
