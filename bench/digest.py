@@ -48,7 +48,8 @@ from handlers.reach.store import (
     store_posts,
     store_weekly,
 )
-from handlers.reach.summary import WeeklyChart, build_weekly, monday_of, weekly_reply
+from handlers.reach.summary import build_weekly, weekly_reply
+from handlers.reach.weeks import WeeklyChart, monday_of
 from storage import migrate
 from storage.db import make_engine, read_session, write_session
 from storage.models import Member, Story

@@ -130,14 +130,9 @@ def run_preview(settings: Settings, week: str | None, png: str | None, now: date
     from bot.console.render_text import render_text
     from bot.reach.charts import render_audience, render_weekly
     from handlers.errors import Refused
-    from handlers.reach.summary import (
-        audience_reply,
-        build_audience,
-        build_weekly,
-        local_today,
-        parse_week,
-        weekly_reply,
-    )
+    from handlers.reach.audience import audience_reply, build_audience
+    from handlers.reach.summary import build_weekly, weekly_reply
+    from handlers.reach.weeks import local_today, parse_week
     from storage.db import read_session
 
     engine = _engine(settings)

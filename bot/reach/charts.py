@@ -23,13 +23,8 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from handlers.reach.summary import (
-    DEDUPLICATED,
-    GENDER_LABELS,
-    YOUNG_ADULTS,
-    AudienceSummary,
-    WeeklyChart,
-)
+from handlers.reach.audience import GENDER_LABELS, YOUNG_ADULTS, AudienceSummary
+from handlers.reach.weeks import DEDUPLICATED, WeeklyChart
 
 REACHED_COLOUR = "#2e8b57"  # green, as in the paper
 NON_FOLLOWER_COLOUR = "#f28e2b"  # orange

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from handlers.errors import Refused
-from handlers.reach import store, summary
+from handlers.reach import audience, store, summary
 from handlers.reply import Reply
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def run_reach(inv: Invocation) -> Reply:
     if len(words) == 1 and _WEEK.match(words[0]):
         return summary.weekly_summary(inv.session, inv.actor, inv.now, inv.policy, words[0])
     if words == ["audience"]:
-        return summary.audience_summary(inv.session, inv.actor, inv.now, inv.policy)
+        return audience.audience_summary(inv.session, inv.actor, inv.now, inv.policy)
     if words in (["mine"], ["impact"]):
         return summary.impact(inv.session, inv.actor, inv.now, inv.policy)
     raise Refused(f"I don't understand `reach {' '.join(words)[:40]}`. Usage: {REACH_USAGE}")

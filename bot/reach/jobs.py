@@ -31,8 +31,10 @@ from bot.reach.instagram import GraphClient
 from config.settings import Settings
 from handlers.context import Policy
 from handlers.decisions import local_datetime
+from handlers.reach.audience import build_audience
 from handlers.reach.digest import digest_due, enqueue_digests, pending_digests
-from handlers.reach.summary import build_audience, build_weekly, parse_week
+from handlers.reach.summary import build_weekly
+from handlers.reach.weeks import parse_week
 from handlers.reply import Image, Reply
 from storage.db import read_session, write_session
 from storage.models import SystemState

@@ -18,17 +18,9 @@ from handlers import warnings
 from handlers.context import Policy
 from handlers.decisions import local_datetime
 from handlers.outbox import post_to_channel
-from handlers.reach.summary import (
-    DIGEST_WINDOW,
-    AudienceChartMaker,
-    ChartMaker,
-    audience_reply,
-    build_audience,
-    build_weekly,
-    monday_of,
-    week_label,
-    weekly_reply,
-)
+from handlers.reach.audience import AudienceChartMaker, audience_reply, build_audience
+from handlers.reach.summary import DIGEST_WINDOW, build_weekly, weekly_reply
+from handlers.reach.weeks import ChartMaker, monday_of, week_label
 from handlers.reminders import Job
 from handlers.reply import Reply
 from handlers.timing import at_local, next_weekly
