@@ -16,6 +16,10 @@ A `TemporaryFailure` puts the message back as pending, due again after its `retr
 or an exponential back-off; nothing sleeps. A `PermanentFailure` marks it failed and the
 coordinators hear of it once per cause. A reminder past the late cutoff is recorded as
 expired instead of sent; a message sent well after its time is marked late.
+
+Over 500 lines, on purpose: it is one idea, the claim-send-record cycle of a leased row.
+The pacer, the batch lease and the worker thread exist only to serve that cycle and read
+best beside it.
 """
 
 from __future__ import annotations
