@@ -36,10 +36,10 @@ from benchlib import write_section
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.charts import render_weekly
+from bot.reach.charts import render_weekly
 from handlers.context import Policy
 from handlers.decisions import OBJECTIVES
-from handlers.reach import (
+from handlers.reach.store import (
     DailyFigure,
     PostFigures,
     WeeklyFigure,
@@ -48,7 +48,8 @@ from handlers.reach import (
     store_posts,
     store_weekly,
 )
-from handlers.reach_summary import WeeklyChart, build_weekly, monday_of, weekly_reply
+from handlers.reach.summary import build_weekly, weekly_reply
+from handlers.reach.weeks import WeeklyChart, monday_of
 from storage import migrate
 from storage.db import make_engine, read_session, write_session
 from storage.models import Member, Story

@@ -151,7 +151,7 @@ def stats(url: str) -> dict[str, Any]:
 
 
 def build(database: Path, url: str, tick: int) -> Any:
-    from bot.dispatcher import Dispatcher
+    from bot.delivery.dispatcher import Dispatcher
     from bot.slack.client import make_web_client
     from bot.slack.transport import SlackTransport
     from handlers.context import Policy, ReminderRules
@@ -266,8 +266,8 @@ def due_reviews(
 
 
 def run(args: argparse.Namespace) -> str:
-    from bot.dispatcher import DispatcherWorker
-    from bot.scheduler import Ticker, reminder_job
+    from bot.delivery.dispatcher import DispatcherWorker
+    from bot.delivery.scheduler import Ticker, reminder_job
 
     folder = Path(tempfile.mkdtemp(prefix="storydesk-bench-"))
     port_file = folder / "port"

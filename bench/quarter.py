@@ -50,9 +50,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from bot.commands import Caller, CommandRunner
-from bot.dispatcher import Dispatcher
-from bot.publication_watch import PublicationWatch, WatchTick, publication_job
-from bot.transport import Delivery, SendResult
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.transport import Delivery, SendResult
+from bot.reach.publication_watch import PublicationWatch, WatchTick, publication_job
 from config.settings import Settings, load_settings
 from handlers import reminders
 from handlers.context import Policy, ReminderRules

@@ -4,6 +4,11 @@ The same grammar serves Slack, Mattermost and the console. Each `/story` subcomm
 entry in SUBCOMMANDS: its usage line, a one-line summary, and a function that parses the
 arguments and calls the handler. A malformed input raises UsageError, which the runner
 answers with the subcommand's usage.
+
+Over 500 lines, on purpose: SUBCOMMANDS is the one table of every `/story` subcommand,
+so that help, usage and parsing come from a single list; the capabilities with several
+subcommands of their own keep them in their packages (bot/reach/commands.py,
+bot/crowd/commands.py).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from datetime import UTC, date, datetime, time
 
 from sqlmodel import Session
 
-from bot import crowd_commands as crowd
-from bot.reach_commands import REACH_DETAILS, REACH_SUMMARY, REACH_USAGE, run_reach
+from bot.crowd import commands as crowd
+from bot.invocation import Invocation
+from bot.reach.commands import REACH_DETAILS, REACH_SUMMARY, REACH_USAGE, run_reach
 from handlers import calendar, members, personal_calendar, reminders, stories
 from handlers.context import Policy
 from handlers.decisions import FORMATS, OBJECTIVES, local_datetime
@@ -36,26 +42,6 @@ class UsageError(Exception):
         super().__init__(message)
         self.message = message
         self.subcommand = subcommand
-
-
-@dataclass
-class Invocation:
-    """Everything a subcommand needs: the unit of work, who, when, the rules, the words."""
-
-    session: Session
-    actor: Member
-    now: datetime
-    policy: Policy
-    args: str
-    resolve: Callable[[str], Member]
-
-    @property
-    def words(self) -> list[str]:
-        return self.args.split()
-
-    @property
-    def today(self) -> date:
-        return self.now.astimezone(self.policy.zone).date()
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,16 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from bot.commands import CommandRunner, Directory
-from bot.crowd_jobs import crowd_job, crowd_rules
-from bot.dispatcher import Dispatcher
+from bot.crowd.jobs import crowd_job, crowd_rules
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.scheduler import reminder_job, reminder_rules
+from bot.delivery.transport import Transport
 from bot.handled import forget_handled_job
 from bot.inbox import Inbox, default_inbox_path
 from bot.metrics import Metrics
-from bot.publication_watch import publication_job
-from bot.reach_jobs import reach_job
-from bot.scheduler import reminder_job, reminder_rules
+from bot.reach.jobs import reach_job
+from bot.reach.publication_watch import publication_job
 from bot.team_names import name_coordinators
-from bot.transport import Transport
 from config.settings import Settings
 from handlers.context import Policy
 from handlers.decisions import CadenceSlot

@@ -31,7 +31,7 @@ Starter = Callable[[Runtime], Callable[[], None]]
 
 
 def starters(runtime: Runtime) -> list[Starter]:
-    from bot.scheduler import delivery_starter
+    from bot.delivery.scheduler import delivery_starter
 
     found: list[Starter] = []
     if runtime.settings.slack_socket_mode:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.ics import calendar_routes
+from bot.calendar.ics import calendar_routes
 from bot.runtime import Runtime
 from storage.db import database_answers
 

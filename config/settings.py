@@ -3,6 +3,9 @@
 Every variable is documented in `config/.env.example`. A missing or malformed value raises
 `SettingsError` naming the variable; the command line turns it into one line on stderr
 and exit status 2.
+
+Over 500 lines, on purpose: every setting is read and validated here, so the complete
+list of what Storydesk reads from its environment is one file.
 """
 
 from __future__ import annotations

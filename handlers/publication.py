@@ -1,7 +1,7 @@
 """Publication without typing: posts seen on Instagram are matched to the schedule, and a
 slot that passes unrecorded is raised to the coordinators.
 
-The bot's watch (bot/publication_watch.py) fetches the account's newest media while a slot
+The bot's watch (bot/reach/publication_watch.py) fetches the account's newest media while a slot
 is open and hands them to `record_posts`. Each post is looked at once (a `SeenPost` row):
 
 - a **sure** match (posted within a few hours of a scheduled story's slot, and the caption

@@ -28,8 +28,8 @@ with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx wor
     from starlette.testclient import TestClient
 
 from bot.commands import CommandRunner
-from bot.console import Console, ConsoleTransport
-from bot.dispatcher import Dispatcher
+from bot.console.adapter import Console, ConsoleTransport
+from bot.delivery.dispatcher import Dispatcher
 from bot.mattermost import render as mm_render
 from bot.mattermost.dialogs import pitch_dialog
 from bot.mattermost.service import build_mattermost

@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from bot.commands import CommandRunner, Directory
+from bot.delivery.transport import Transport
 from bot.errors import StartupError
 from bot.mattermost.client import MattermostClient, MattermostError, MattermostUnreachable
 from bot.mattermost.directory import USER_ID, MattermostDirectory
@@ -23,7 +24,6 @@ from bot.mattermost.render import MattermostRenderer
 from bot.mattermost.signing import ActionSigner
 from bot.mattermost.transport import ChannelResolver, MattermostTransport
 from bot.metrics import Metrics
-from bot.transport import Transport
 from config.settings import Settings
 from handlers.context import Policy
 

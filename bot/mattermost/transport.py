@@ -21,10 +21,10 @@ import logging
 import threading
 from pathlib import Path
 
+from bot.delivery.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
 from bot.mattermost.client import MattermostClient, MattermostError, MattermostUnreachable
 from bot.mattermost.directory import USER_ID
 from bot.mattermost.render import MattermostRenderer, RenderedReply
-from bot.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
 from handlers.reply import Reply
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,9 @@ so nothing a person was told lives only in memory.
   first, the next one to start replays it from the inbox under the same request key.
 - A first-time person is named from the request's `user_name`; their profile (name, time
   zone) is asked of users.info after the answer, so a slow Web API never delays one.
+
+Over 500 lines, on purpose: `Listeners` holds every slash command, button and form handler
+of the one bolt App, each beside the acknowledgement rule above that it follows.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.delivery.transport import PermanentFailure, TemporaryFailure
 from bot.errors import StartupError
-from bot.transport import PermanentFailure, TemporaryFailure
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_RETRY_AFTER = 30.0

@@ -25,9 +25,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
+from bot.delivery.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
 from bot.slack.client import classify, error_code
 from bot.slack.render import image_blocks, render_message, render_response
-from bot.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
 from handlers.reply import Image
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from handlers.context import Policy
 from handlers.errors import Refused
 from handlers.members import is_coordinator
-from handlers.reach_summary import posts_for
+from handlers.reach.summary import posts_for
 from handlers.reply import Block, Bullets, Fields, Heading, Paragraph, Reply
 from storage.models import Member, Story
 

@@ -37,7 +37,7 @@ from handlers.decisions import FORMATS, OBJECTIVE_HINTS, OBJECTIVES, local_datet
 from handlers.errors import Refused
 from handlers.members import is_coordinator
 from handlers.outbox import post_to_channel
-from handlers.reach_summary import posts_for
+from handlers.reach.summary import posts_for
 from handlers.reply import Block, Bullets, Code, Fields, Heading, Image, Paragraph, Reply
 from storage.crowd import MemberProfile, StoryFeature
 from storage.models import Member, Outbound, Story, StoryEvent

@@ -37,7 +37,7 @@ from bot.backup import (
     tables,
 )
 from bot.cli import main
-from bot.demo import seed_demo
+from bot.console.demo import seed_demo
 from handlers import personal_calendar, stories
 from handlers.context import Policy
 from handlers.stories import PitchForm

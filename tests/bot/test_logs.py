@@ -17,11 +17,11 @@ import pytest
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.console import ConsoleTransport
-from bot.dispatcher import DispatcherWorker
+from bot.console.adapter import ConsoleTransport
+from bot.delivery.dispatcher import DispatcherWorker
+from bot.delivery.scheduler import Ticker
 from bot.logs import CHATTY_LIBRARIES, configure_logging
 from bot.runtime import build_runtime
-from bot.scheduler import Ticker
 from bot.slack.bolt_log import bolt_logger
 from config.settings import Settings
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.cli import main
-from bot.cli_team import TeamError, member_id
+from bot.cli.team import TeamError, member_id
 from bot.commands import Caller
 from bot.runtime import build_runtime
 from config.settings import Settings

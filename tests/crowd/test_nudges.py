@@ -10,7 +10,7 @@ from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot.crowd_jobs import CrowdJobs
+from bot.crowd.jobs import CrowdJobs
 from config.settings import load_settings
 from handlers.context import Policy
 from handlers.crowd.nudges import run_crowd_tick
@@ -162,7 +162,7 @@ def test_the_monthly_post_goes_to_the_coordinators_channel_with_its_chart(
 def test_storydesk_jobs_lists_the_crowd_messages(tmp_path: Path) -> None:
     from io import StringIO
 
-    from bot.cli_delivery import show_jobs
+    from bot.cli.delivery import show_jobs
     from storage.migrate import upgrade
 
     settings = load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}"},

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.cli_crowd import run_impact, run_stats
+from bot.cli.crowd import run_impact, run_stats
 from bot.commands import Caller, CommandRunner
-from bot.render_text import render_text
+from bot.console.render_text import render_text
 from config.settings import load_settings
 from handlers.context import Policy
 from handlers.crowd.impact import build_impact, impact, impact_csv, impact_markdown
@@ -150,7 +150,7 @@ def test_impact_as_markdown_and_csv(session: Session, team: dict[str, Member],
 def test_command_line_impact_and_stats_with_its_chart(tmp_path: Path) -> None:
     settings = load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"},
                              env_file=None)
-    from bot.cli_reach import _engine
+    from bot.cli.reach import _engine
 
     engine = _engine(settings)
     with write_session(engine) as session:

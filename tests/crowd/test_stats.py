@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.commands import Caller, CommandRunner
-from bot.render_text import render_text
+from bot.console.render_text import render_text
 from handlers import reminders
 from handlers.context import Policy
 from handlers.crowd import profile

@@ -14,9 +14,9 @@ from freezegun.api import FrozenDateTimeFactory
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from bot.dispatcher import Dispatcher
-from bot.scheduler import Ticker, reminder_job
-from bot.transport import Delivery, SendResult
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.scheduler import Ticker, reminder_job
+from bot.delivery.transport import Delivery, SendResult
 from handlers.context import Policy
 from storage.db import read_session
 from storage.models import Outbound

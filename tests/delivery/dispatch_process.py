@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import event, func
 from sqlmodel import col, select
 
-from bot.dispatcher import Dispatcher, DispatchReport
+from bot.delivery.dispatcher import Dispatcher, DispatchReport
 from storage.db import make_engine, read_session
 from storage.models import Outbound
 from tests.delivery.fake_platform import HttpTransport

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bot.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
+from bot.delivery.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
 
 PERMANENT_ERRORS = frozenset({"channel_not_found", "user_not_found", "not_in_channel",
                               "is_archived", "account_inactive"})

@@ -13,8 +13,8 @@ from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from bot.dispatcher import Dispatcher
-from bot.scheduler import Ticker, reminder_job
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.scheduler import Ticker, reminder_job
 from handlers import stories, wording
 from handlers.context import Policy
 from handlers.stories import PitchForm

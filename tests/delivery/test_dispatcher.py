@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-import bot.dispatcher as dispatcher_module
+import bot.delivery.dispatcher as dispatcher_module
 from bot.commands import Caller, CommandRunner
-from bot.dispatcher import Dispatcher, DispatcherWorker
-from bot.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
+from bot.delivery.dispatcher import Dispatcher, DispatcherWorker
+from bot.delivery.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
 from handlers.context import Policy
 from handlers.outbox import enqueue
 from handlers.reply import Reply

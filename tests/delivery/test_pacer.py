@@ -7,9 +7,9 @@ import threading
 import pytest
 from sqlalchemy.engine import Engine
 
-from bot import dispatcher
-from bot.dispatcher import Dispatcher, Pacer
-from bot.transport import TemporaryFailure
+from bot.delivery import dispatcher
+from bot.delivery.dispatcher import Dispatcher, Pacer
+from bot.delivery.transport import TemporaryFailure
 from tests.delivery.test_dispatcher import NOW, ScriptedTransport, people, queue
 
 

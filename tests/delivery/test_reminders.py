@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.transport import Delivery
+from bot.delivery.transport import Delivery
 from handlers import members, reminders, stories
 from handlers.context import Policy
 from handlers.errors import Refused

@@ -15,10 +15,10 @@ from sqlmodel import select
 
 from bot.cli import main
 from bot.commands import Caller
-from bot.console import Console, ConsoleTransport
+from bot.console.adapter import Console, ConsoleTransport
+from bot.delivery.scheduler import Ticker, next_simulated_tick, reminder_rules, start_delivery
+from bot.delivery.transport import Delivery, SendResult
 from bot.runtime import build_runtime, policy_from
-from bot.scheduler import Ticker, next_simulated_tick, reminder_rules, start_delivery
-from bot.transport import Delivery, SendResult
 from config.settings import Settings, load_settings
 from handlers import stories
 from handlers.stories import PitchForm

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
 
-from bot.dispatcher import Dispatcher
-from bot.scheduler import reminder_job
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.scheduler import reminder_job
 from handlers import stories
 from handlers.context import Policy
 from handlers.outbox import enqueue

@@ -13,9 +13,10 @@ from freezegun import freeze_time
 from sqlmodel import Session, col, select
 
 from bot.grammar import help_reply
-from handlers import auto_accept, reach_digest, reminders, stories, warnings
+from handlers import auto_accept, reminders, stories, warnings
 from handlers.context import Policy, ReminderRules
 from handlers.errors import Refused
+from handlers.reach import digest as reach_digest
 from handlers.stories import PitchForm
 from storage.models import AwayPeriod, Member, Outbound, Story, StoryEvent
 

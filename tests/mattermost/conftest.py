@@ -21,7 +21,7 @@ with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx wor
     from starlette.testclient import TestClient
 
 from bot.commands import CommandRunner
-from bot.dispatcher import Dispatcher
+from bot.delivery.dispatcher import Dispatcher
 from bot.mattermost.service import MattermostService, build_mattermost
 from bot.mattermost.web import MattermostEndpoints
 from config.settings import Settings

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from bot.commands import Caller
-from bot.dispatcher import Dispatcher
+from bot.delivery.dispatcher import Dispatcher
 from handlers.outbox import post_to_channel
 from handlers.reply import Reply
 from storage.db import read_session, write_session

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.mattermost.client import MattermostClient
-from bot.mattermost.service import MattermostService, build_mattermost
-from bot.mattermost.transport import MattermostTransport
-from bot.transport import (
+from bot.delivery.transport import (
     CardRef,
     Delivery,
     PermanentFailure,
@@ -19,6 +16,9 @@ from bot.transport import (
     SendResult,
     TemporaryFailure,
 )
+from bot.mattermost.client import MattermostClient
+from bot.mattermost.service import MattermostService, build_mattermost
+from bot.mattermost.transport import MattermostTransport
 from handlers.reply import Action, Heading, Image, Paragraph, Reply
 from tests.mattermost.conftest import BOT_TOKEN, World, mm_settings
 

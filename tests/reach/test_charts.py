@@ -8,14 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bot.charts import NON_FOLLOWER_COLOUR, REACHED_COLOUR, ChartFiles, render_weekly
-from handlers.reach_summary import (
-    AudienceSummary,
-    ChartWeek,
-    WeeklyChart,
-    views_switch_week,
-    week_figures,
-)
+from bot.reach.charts import NON_FOLLOWER_COLOUR, REACHED_COLOUR, ChartFiles, render_weekly
+from handlers.reach.audience import AudienceSummary
+from handlers.reach.weeks import ChartWeek, WeeklyChart, views_switch_week, week_figures
 
 START = date(2025, 3, 3)
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from bot.cli import main
-from bot.cli_reach import run_fetch, run_import, run_preview
+from bot.cli.reach import run_fetch, run_import, run_preview
 from config.settings import Settings
 from tests.reach.graph_server import EXPIRED, TOKEN, USER, VERSION, GraphServer
 from tests.reach.test_instagram import make_account

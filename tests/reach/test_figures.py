@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from handlers.errors import Refused
-from handlers.reach_summary import (
+from handlers.reach.weeks import (
     DEDUPLICATED,
     SUMMED,
     ChartWeek,

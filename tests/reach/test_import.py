@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from bot.cli_reach import run_import
-from bot.reach_import import (
+from bot.cli.reach import run_import
+from bot.reach.csv_import import (
     CONTENT_KIND,
     DAILY_KIND,
     ImportProblem,

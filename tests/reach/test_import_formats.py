@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from bot.cli import main
-from bot.cli_reach import run_import
-from bot.reach_import import (
+from bot.cli.reach import run_import
+from bot.reach.csv_import import (
     CONTENT_KIND,
     DAILY_KIND,
     META_DAILY_KIND,

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from bot.instagram import GraphClient, GraphUnavailable, TokenInvalid, day_of
-from bot.reach_fetch import fetch_reach
+from bot.reach.fetch import fetch_reach
+from bot.reach.instagram import GraphClient, GraphUnavailable, TokenInvalid, day_of
 from handlers.context import Policy
-from handlers.reach_summary import weekly_summary
+from handlers.reach.summary import weekly_summary
 from handlers.reply import Fields
 from storage.db import read_session, write_session
 from storage.models import Outbound

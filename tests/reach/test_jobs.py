@@ -12,9 +12,9 @@ from PIL import Image
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from bot.charts import ChartFiles
-from bot.instagram import GraphClient
-from bot.reach_jobs import ReachJobs
+from bot.reach.charts import ChartFiles
+from bot.reach.instagram import GraphClient
+from bot.reach.jobs import ReachJobs
 from config.settings import Settings, WeeklyTime
 from handlers.context import Policy
 from handlers.reply import Image as ImageBlock

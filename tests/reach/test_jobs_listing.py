@@ -7,10 +7,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, time
 from pathlib import Path
 
-from bot.cli_delivery import show_jobs
+from bot.cli.delivery import show_jobs
 from config.settings import Settings, WeeklyTime
 from handlers.context import Policy
-from handlers.reach_digest import upcoming_posts
+from handlers.reach.digest import upcoming_posts
 from storage.db import make_engine
 from storage.migrate import upgrade
 

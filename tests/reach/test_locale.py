@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.reach_locale import (
+from bot.reach.locales import (
     ENGLISH,
     ENGLISH_NUMBERS,
     GERMAN,

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from bot.commands import Caller, CommandRunner
-from bot.instagram import GraphClient
-from bot.publication_watch import PublicationWatch, WatchTick, claim_check
+from bot.reach.instagram import GraphClient
+from bot.reach.publication_watch import PublicationWatch, WatchTick, claim_check
 from config.settings import Settings
 from handlers.context import Policy
 from handlers.reply import Reply

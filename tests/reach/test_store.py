@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from handlers.context import Policy
 from handlers.errors import Refused
-from handlers.reach import (
+from handlers.reach.store import (
     DailyFigure,
     PostFigures,
     WeeklyFigure,

@@ -12,7 +12,9 @@ from sqlmodel import Session, select
 
 from handlers.context import Policy
 from handlers.errors import Refused
-from handlers.reach import (
+from handlers.reach.audience import AudienceSummary, audience_summary
+from handlers.reach.digest import enqueue_digests
+from handlers.reach.store import (
     DailyFigure,
     PostFigures,
     WeeklyFigure,
@@ -21,15 +23,8 @@ from handlers.reach import (
     store_posts,
     store_weekly,
 )
-from handlers.reach_digest import enqueue_digests
-from handlers.reach_summary import (
-    AudienceSummary,
-    WeeklyChart,
-    audience_summary,
-    build_weekly,
-    impact,
-    weekly_summary,
-)
+from handlers.reach.summary import build_weekly, impact, weekly_summary
+from handlers.reach.weeks import WeeklyChart
 from handlers.reply import Fields, Image, Reply
 from storage.models import Member, Outbound, Story
 from tests.conftest import add_member

@@ -32,7 +32,7 @@ with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx wor
     from starlette.testclient import TestClient
 
 from bot.commands import CommandRunner
-from bot.dispatcher import Dispatcher, DispatchReport, build_delivery
+from bot.delivery.dispatcher import Dispatcher, DispatchReport, build_delivery
 from bot.slack.app import SlackApp, SlackDeps, build_app
 from bot.slack.client import make_web_client
 from bot.slack.directory import SlackDirectory

@@ -11,16 +11,16 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from bot.dispatcher import Dispatcher
-from bot.slack.client import make_web_client
-from bot.slack.transport import SlackTransport
-from bot.transport import (
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.transport import (
     CardRef,
     Delivery,
     PermanentFailure,
     Recipient,
     TemporaryFailure,
 )
+from bot.slack.client import make_web_client
+from bot.slack.transport import SlackTransport
 from handlers.outbox import enqueue
 from handlers.reply import Action, Heading, Image, Paragraph, Reply
 from storage.db import read_session, write_session

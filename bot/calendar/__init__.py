@@ -1,0 +1,1 @@
+"""Calendar feeds: the team ICS feed and each member's personal feed."""

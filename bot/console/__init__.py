@@ -1,0 +1,1 @@
+"""The console: Storydesk in a terminal, the demo, and replies rendered as plain text."""

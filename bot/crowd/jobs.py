@@ -1,0 +1,82 @@
+"""The crowd tick job: kind nudges, the year's-end "your year" messages, and the monthly
+crowd-health post (with its chart) for the coordinators' channel."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from bot.crowd.charts import render_stats
+from bot.reach.charts import default_chart_dir
+from config.settings import Settings
+from handlers.context import CrowdRules, Policy
+from handlers.crowd.nudges import CrowdTickReport, run_crowd_tick
+from handlers.crowd.stats import CrowdStats, build_stats, enqueue_monthly, pending_monthly
+from handlers.reply import Image, Reply
+from storage.db import read_session, write_session
+
+log = logging.getLogger(__name__)
+
+
+def crowd_rules(settings: Settings) -> CrowdRules:
+    return CrowdRules(objective_targets=settings.objective_targets,
+                      format_targets=settings.format_targets,
+                      nudge_after_months=settings.nudge_after_months)
+
+
+@dataclass
+class CrowdTick:
+    report: CrowdTickReport = field(default_factory=CrowdTickReport)
+    posted: int = 0
+
+
+class CrowdJobs:
+    def __init__(self, engine: Engine, settings: Settings, policy: Policy,
+                 chart_dir: Path) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.policy = policy
+        self.chart_dir = chart_dir
+
+    def chart(self, stats: CrowdStats) -> str:
+        return str(render_stats(stats, self.chart_dir / f"crowd-{stats.last_day:%Y-%m}.png"))
+
+    def __call__(self, now: datetime) -> CrowdTick:
+        post = self.settings.digest_post
+        with write_session(self.engine) as session:
+            report = run_crowd_tick(session, now, self.policy)
+            posted = enqueue_monthly(session, now, self.policy, weekday=post.weekday,
+                                     at=post.at, chart=self.chart)
+        self.redraw_missing()
+        if report.nudged or report.your_year or posted:
+            log.debug("crowd tick %s: %d nudged, %d your-year, %d posts",
+                      now.isoformat(timespec="seconds"), len(report.nudged),
+                      len(report.your_year), len(posted))
+        return CrowdTick(report, len(posted))
+
+
+    def redraw_missing(self) -> list[str]:
+        """Draw again a chart that a queued crowd-health post needs if its file went
+        missing (a restart that cleared the temporary directory), as of when it was queued;
+        Slack refuses a message whose file is gone."""
+        redrawn = []
+        with read_session(self.engine) as session:
+            for row in pending_monthly(session):
+                reply = Reply.from_json(row.payload)
+                for block in reply.blocks:
+                    if isinstance(block, Image) and not Path(block.path).exists() \
+                            and row.created_at is not None:
+                        figures = build_stats(session, row.created_at, self.policy)
+                        render_stats(figures, Path(block.path))
+                        redrawn.append(block.path)
+                        log.info("redrew the missing chart %s", block.path)
+        return redrawn
+
+
+def crowd_job(engine: Engine, settings: Settings, policy: Policy) -> CrowdJobs:
+    """The tick job the composition root adds to the runtime's jobs."""
+    return CrowdJobs(engine, settings, policy, default_chart_dir())
