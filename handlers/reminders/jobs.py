@@ -1,0 +1,73 @@
+"""What comes next (`storydesk jobs`), and when the next thing is due for a simulated
+clock that jumps ahead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from handlers.context import Policy
+from handlers.decisions import STATE_LABELS
+from handlers.reminders.direct import planned_reminders
+from handlers.reminders.occurrences import next_pitch_call
+from handlers.reminders.snapshot import CATCH_UP_DAYS, existing_keys, load_snapshot
+from handlers.reminders.team_posts import empty_slot_occurrences
+from handlers.timing import at_local, next_weekly
+
+LOOKAHEAD_DAYS = 60  # how far ahead `upcoming` looks
+
+
+@dataclass(frozen=True)
+class Job:
+    when: datetime
+    what: str
+    to: str
+
+
+def upcoming(session: Session, now: datetime, policy: Policy, limit: int = 20) -> list[Job]:
+    """The next reminders and posts after `now`, soonest first."""
+    snapshot = load_snapshot(session, now, policy)
+    rules = policy.reminders
+    zone = policy.zone
+    jobs: list[Job] = []
+    plans = planned_reminders(snapshot, now - timedelta(days=CATCH_UP_DAYS),
+                              now + timedelta(days=LOOKAHEAD_DAYS))
+    existing = existing_keys(session, (o.key for p in plans for o in p.occurrences))
+    for plan in plans:
+        if not plan.recipient.reminders_enabled:
+            continue
+        following = [o for o in plan.occurrences if o.due > now and o.key not in existing]
+        if following:
+            first = following[0]
+            what = {"before": "draft reminder", "on-the-day": "draft due today",
+                    "overdue": f"draft overdue {first.days} days",
+                    "escalation": "overdue draft, to the reviewer",
+                    "review": "review waiting"}[first.label]
+            jobs.append(Job(first.due, f"{what}: story #{plan.story.id} "
+                            f"({STATE_LABELS[plan.story.state]})",
+                            f"DM {plan.recipient.display_name} ({plan.recipient.platform})"))
+    week = next_weekly(now, rules.coming_week_weekday, rules.coming_week_at, zone)
+    jobs.append(Job(week, "coming-week post", "team channel"))
+    jobs.append(Job(next_pitch_call(now, zone, rules), "call for pitches", "group channel"))
+    days = sorted({s.scheduled_at.astimezone(zone).date() for s in snapshot.scheduled
+                   if s.scheduled_at and s.scheduled_at > now})
+    for day in days:
+        moment = at_local(day, rules.publishing_today_at, zone)
+        if moment > now:
+            jobs.append(Job(moment, f"publishing today ({day:%a %d %b})", "team channel"))
+    horizon = now + timedelta(weeks=rules.free_slot_weeks)
+    for slot, occurrence in empty_slot_occurrences(session, snapshot, horizon):
+        if occurrence.moment > now:
+            jobs.append(Job(occurrence.moment,
+                            f"empty-slot warning for {slot.astimezone(zone):%a %d %b %H:%M}",
+                            "team channel"))
+    jobs.sort(key=lambda job: job.when)
+    return jobs[:limit]
+
+
+def next_moment(session: Session, now: datetime, policy: Policy) -> datetime | None:
+    """When something is next due, for a simulated clock that jumps ahead."""
+    jobs = upcoming(session, now, policy, limit=1)
+    return jobs[0].when if jobs else None

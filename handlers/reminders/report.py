@@ -1,0 +1,16 @@
+"""What one tick did, counted by the direct reminders, the channel posts and the tick."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TickReport:
+    queued: int = 0
+    late: int = 0
+    expired: int = 0
+    skipped: int = 0
+    accepted: int = 0  # pitches accepted automatically (STORYDESK_AUTO_ACCEPT_HOURS)
+    handed_over: int = 0  # reviews moved from a reviewer away today to another coordinator
+    keys: list[str] = field(default_factory=list)
