@@ -1,0 +1,133 @@
+"""The pitch: what its fields accept (length limits, result and web links, the embargo
+date), and taking it in: the story, its reviewer, its card and the reviewer's message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlmodel import Session
+
+from handlers.context import Policy
+from handlers.decisions import FORMATS, OBJECTIVES
+from handlers.errors import Refused
+from handlers.reply import Reply
+from handlers.stories.card import announce_card, card_blocks, tell_reviewer
+from handlers.stories.moves import record
+from handlers.stories.reviewers import assign_reviewer
+from handlers.stories.zone import local_today
+from storage.models import Member, Story
+
+TITLE_MAX = 150
+SUMMARY_MAX = 2000
+FEATURED_MAX = 500
+REASON_MAX = 500
+LINK_MAX = 400
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_ARXIV = re.compile(r"^(arxiv:)?\d{4}\.\d{4,5}(v\d+)?$", re.IGNORECASE)
+_DOI = re.compile(r"^(doi:)?10\.\d{4,9}/\S+$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class PitchForm:
+    title: str
+    summary: str = ""
+    objective: str | None = None
+    format: str | None = None
+    featured: str = ""
+    result_link: str | None = None
+    embargo_until: date | None = None
+
+
+def validate_pitch(form: PitchForm, today: date) -> dict[str, str]:
+    """Field name -> what is wrong with it; empty when the pitch can be taken."""
+    errors: dict[str, str] = {}
+    title = form.title.strip()
+    if not title:
+        errors["title"] = "A pitch needs a title."
+    elif len(title) > TITLE_MAX:
+        errors["title"] = f"Keep the title under {TITLE_MAX} characters (it has {len(title)})."
+    if len(form.summary) > SUMMARY_MAX:
+        errors["summary"] = f"Keep the summary under {SUMMARY_MAX} characters."
+    if form.objective is not None and form.objective not in OBJECTIVES:
+        errors["objective"] = f"Choose one of: {', '.join(OBJECTIVES)}."
+    if form.format is not None and form.format not in FORMATS:
+        errors["format"] = f"Choose one of: {', '.join(FORMATS)}."
+    if len(form.featured) > FEATURED_MAX:
+        errors["featured"] = f"Keep this under {FEATURED_MAX} characters."
+    if form.result_link and not is_result_link(form.result_link):
+        errors["result_link"] = "Give a web link, an arXiv id (2401.12345) or a DOI."
+    if form.embargo_until and form.embargo_until < today:
+        errors["embargo_until"] = "The embargo date is in the past."
+    return errors
+
+
+def is_result_link(text: str) -> bool:
+    text = text.strip()
+    return len(text) <= LINK_MAX and bool(
+        _URL.match(text) or _ARXIV.match(text) or _DOI.match(text)
+    )
+
+
+def is_web_link(text: str) -> bool:
+    return len(text) <= LINK_MAX and bool(_URL.match(text.strip()))
+
+
+def clean_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def pitch(session: Session, actor: Member, now: datetime, policy: Policy, form: PitchForm) -> Reply:
+    today = local_today(now, policy)
+    errors = validate_pitch(form, today)
+    if errors:
+        raise Refused(" ".join(errors.values()), field_errors=errors)
+    assert actor.id is not None
+    story = Story(
+        title=clean_line(form.title),
+        summary=form.summary.strip(),
+        objective=form.objective,
+        format=form.format,
+        author_id=actor.id,
+        featured=form.featured.strip(),
+        result_link=(form.result_link or "").strip() or None,
+        embargo_until=form.embargo_until,
+        created_at=now,
+        state_changed_at=now,
+    )
+    session.add(story)
+    session.flush()
+    assignment = assign_reviewer(session, story, now, policy)
+    record(session, story, actor, now, "pitched", None, "pitched", story.title)
+    if assignment.member_id is not None:
+        reviewer = session.get(Member, assignment.member_id)
+        assert reviewer is not None
+        record(
+            session,
+            story,
+            None,
+            now,
+            "assigned",
+            None,
+            None,
+            f"{reviewer.display_name}: {assignment.reason}",
+        )
+    announce_card(session, story, now, policy)
+    reviewer = tell_reviewer(
+        session,
+        story,
+        now,
+        policy,
+        f"You are reviewing story #{story.id}: {story.title} "
+        f"(pitched by {actor.display_name}). {assignment.reason}.",
+        "review-assigned",
+    )
+    who = reviewer.display_name if reviewer else "nobody yet"
+    return Reply(
+        text=f"Thanks! Story #{story.id} is pitched. Reviewer: {who} ({assignment.reason}).",
+        blocks=card_blocks(session, story, policy),
+        tone="success",
+        story_id=story.id,
+    )

@@ -1,0 +1,187 @@
+"""Reviewer assignment: the candidates (open reviews, last assignment, away days), the
+choice made at the pitch, `/story reassign`, and handing a pitch or a draft over to another
+coordinator when its reviewer is away.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from handlers import decisions
+from handlers.context import Policy
+from handlers.decisions import OPEN_REVIEW_STATES, Candidate
+from handlers.errors import Refused
+from handlers.members import away_periods, coordinators, is_coordinator
+from handlers.reply import Reply
+from handlers.stories.card import announce_card, tell_reviewer
+from handlers.stories.moves import load_for_move, record
+from handlers.stories.zone import local_today
+from storage.models import AwayPeriod, Member, Story
+
+
+def open_review_counts(session: Session) -> dict[int, int]:
+    rows = session.exec(
+        select(Story.reviewer_id, func.count())
+        .where(col(Story.state).in_(OPEN_REVIEW_STATES), col(Story.reviewer_id).is_not(None))
+        .group_by(col(Story.reviewer_id))
+    ).all()
+    return {reviewer_id: count for reviewer_id, count in rows if reviewer_id is not None}
+
+
+def candidates(session: Session, exclude: set[int] | None = None) -> list[Candidate]:
+    counts = open_review_counts(session)
+    team = [m for m in coordinators(session) if not (exclude and m.id in exclude)]
+    away: dict[int, list[tuple[date, date]]] = {}
+    if team:  # one query for the whole team's away periods: a pitch waits on this
+        for period in session.exec(select(AwayPeriod).where(
+                col(AwayPeriod.member_id).in_([m.id for m in team]))).all():
+            away.setdefault(period.member_id, []).append((period.first_day, period.last_day))
+    result = []
+    for member in team:
+        assert member.id is not None
+        result.append(
+            Candidate(
+                member_id=member.id,
+                name=member.display_name,
+                open_reviews=counts.get(member.id, 0),
+                last_assigned_at=member.last_assigned_at,
+                away=away.get(member.id, []),
+            )
+        )
+    return result
+
+
+def assign_reviewer(
+    session: Session, story: Story, now: datetime, policy: Policy, exclude: set[int] | None = None
+) -> decisions.Assignment:
+    today = local_today(now, policy)
+    last_day = story.draft_due or today + timedelta(days=policy.draft_days)
+    assignment = decisions.choose_reviewer(
+        candidates(session, exclude), story.author_id, today, last_day
+    )
+    set_reviewer(session, story, assignment, now)
+    return assignment
+
+
+def set_reviewer(
+    session: Session, story: Story, assignment: decisions.Assignment, now: datetime
+) -> None:
+    story.reviewer_id = assignment.member_id
+    story.assignment_reason = assignment.reason[:500]
+    session.add(story)
+    if assignment.member_id is not None:
+        reviewer = session.get(Member, assignment.member_id)
+        assert reviewer is not None
+        reviewer.last_assigned_at = now
+        session.add(reviewer)
+    session.flush()
+
+
+def reassign(
+    session: Session,
+    actor: Member,
+    now: datetime,
+    policy: Policy,
+    story_id: int,
+    to: Member | None = None,
+    expected_version: int | None = None,
+) -> Reply:
+    story = load_for_move(session, actor, story_id, "reassign", expected_version)
+    previous = session.get(Member, story.reviewer_id) if story.reviewer_id else None
+    if to is not None:
+        if not is_coordinator(to):
+            raise Refused(f"{to.display_name} is not a coordinator; reviewers come from the team.")
+        if to.id == story.author_id:
+            raise Refused(f"{to.display_name} wrote story #{story.id}; pick another reviewer.")
+        if to.id == story.reviewer_id:
+            raise Refused(f"{to.display_name} already reviews story #{story.id}.")
+        assert to.id is not None
+        assignment = decisions.Assignment(to.id, f"reassigned by {actor.display_name}")
+        set_reviewer(session, story, assignment, now)
+    else:
+        exclude = {story.reviewer_id} if story.reviewer_id else None
+        assignment = assign_reviewer(session, story, now, policy, exclude)
+        if assignment.member_id is None:
+            raise Refused(f"Nobody else can review story #{story.id}: {assignment.reason}.")
+    reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else None
+    assert reviewer is not None
+    old = previous.display_name if previous else "nobody"
+    record(
+        session,
+        story,
+        actor,
+        now,
+        "reassigned",
+        None,
+        None,
+        f"{old} -> {reviewer.display_name}: {assignment.reason}",
+    )
+    announce_card(session, story, now, policy)
+    tell_reviewer(
+        session,
+        story,
+        now,
+        policy,
+        f"You are now reviewing story #{story.id}: {story.title} ({assignment.reason}).",
+        "review-assigned",
+    )
+    return Reply(
+        text=f"Story #{story.id} is now reviewed by {reviewer.display_name} (was {old}).",
+        tone="success",
+        story_id=story.id,
+    )
+
+
+def hand_over_if_away(session: Session, story: Story, now: datetime, policy: Policy) -> bool:
+    """A draft that arrives while its reviewer is away goes to another coordinator, with
+    the reason; it stays with them when nobody else can take it. True if handed over."""
+    if story.reviewer_id is None:
+        return False
+    today = local_today(now, policy)
+    review_days = timedelta(days=policy.reminders.review_nudge_days)
+    away = [p for p in away_periods(session, story.reviewer_id)
+            if p.first_day <= today <= p.last_day]
+    if not away:
+        return False
+    reviewer = session.get(Member, story.reviewer_id)
+    back = max(p.last_day for p in away)
+    options = [c for c in candidates(session, {story.reviewer_id})
+               if not decisions.is_away(c, today, today + review_days)]
+    assignment = decisions.choose_reviewer(options, story.author_id, today, today + review_days)
+    if assignment.member_id is None:
+        return False
+    name = reviewer.display_name if reviewer else "the reviewer"
+    assignment = decisions.Assignment(
+        assignment.member_id, f"{name} is away until {back.isoformat()}; {assignment.reason}")
+    set_reviewer(session, story, assignment, now)
+    new = session.get(Member, assignment.member_id)
+    record(session, story, None, now, "reassigned", None, None,
+           f"{name} -> {new.display_name if new else '?'}: {assignment.reason}")
+    return True
+
+
+WAITING_ON_REVIEWER = ("pitched", "in_review")
+
+
+def hand_over_waiting_reviews(session: Session, now: datetime, policy: Policy) -> list[int]:
+    """For the tick: a pitch or a draft whose reviewer is away today goes to another
+    coordinator, who is told why; the ids handed over."""
+    handed = []
+    waiting = session.exec(
+        select(Story).where(col(Story.state).in_(WAITING_ON_REVIEWER),
+                            col(Story.reviewer_id).is_not(None)).order_by(col(Story.id))
+    ).all()
+    for story in waiting:
+        if not hand_over_if_away(session, story, now, policy):
+            continue
+        announce_card(session, story, now, policy)
+        what = "the pitch" if story.state == "pitched" else f"the draft ({story.draft_link})"
+        tell_reviewer(session, story, now, policy,
+                      f"You are now reviewing story #{story.id}: {story.title}, {what} "
+                      f"({story.assignment_reason}).", "review-assigned")
+        assert story.id is not None
+        handed.append(story.id)
+    return handed
