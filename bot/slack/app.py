@@ -169,7 +169,8 @@ def register_listeners(app: App, deps: SlackDeps, pool: ThreadPoolExecutor) -> L
     app.action(BUTTON_PATTERN)(listeners.on_button)
     app.view(PITCH_CALLBACK)(listeners.on_pitch_form)
     app.view(FORM_PATTERN)(listeners.on_story_form)
-    register_conversation(app, deps)  # direct messages and @-mentions (bot.slack.conversation)
+    # direct messages and @-mentions (bot.slack.conversation); answers after the ack
+    register_conversation(app, deps, listeners.after)
     app.error(listeners.on_error)
     return listeners
 

@@ -7,18 +7,25 @@ acknowledges them. Ignored: the bot's own messages, other bots' (`bot_id`), and 
 joins and other message subtypes. Slack retries an event it thinks was not received
 (`X-Slack-Retry-Num`); the event id is stored with the command's effect in the
 `handled_request` table, so a retried event is neither run nor answered twice.
+
+The command commits before the event is acknowledged; the answer is posted after, on the
+app's background threads, and the person is taken as far as known without asking Slack,
+so a slow Web API delays neither the acknowledgement (Slack retries an event after three
+seconds) nor the command.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.commands import Caller
 from bot.conversation import answer_direct_message, answer_mention
 from bot.slack.incoming import command_text
 from bot.slack.render import render_message
@@ -32,8 +39,12 @@ log = logging.getLogger(__name__)
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[\s:,]*", re.IGNORECASE)
 
 
-def register_conversation(app: App, deps: SlackDeps) -> None:
-    conversation = Conversation(deps)
+# Runs a function after the acknowledgement, on the app's background threads.
+After = Callable[..., None]
+
+
+def register_conversation(app: App, deps: SlackDeps, after: After) -> None:
+    conversation = Conversation(deps, after)
     app.event("app_mention")(conversation.on_mention)
     app.event("message")(conversation.on_message)
 
@@ -51,8 +62,9 @@ def from_a_person(event: dict[str, Any], bot_user_id: str | None) -> bool:
 
 
 class Conversation:
-    def __init__(self, deps: SlackDeps) -> None:
+    def __init__(self, deps: SlackDeps, after: After) -> None:
         self.deps = deps
+        self.after = after
 
     def on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any,
                    client: WebClient) -> None:
@@ -60,8 +72,9 @@ class Conversation:
             return
         text = _LEADING_MENTION.sub("", command_text(str(event.get("text") or "")))
         user_id = str(event["user"])
+        caller = self.deps.directory.cached(user_id) or Caller(
+            "slack", user_id, user_id, provisional=True)
         try:
-            caller = self.deps.directory.caller(user_id, "")
             reply = answer_direct_message(self.deps.runner, caller, text, self.deps.clock(),
                                           request_key(body, event))
         except Exception:
@@ -69,7 +82,7 @@ class Conversation:
             reply = Reply(text="Something went wrong on our side; nothing was changed.",
                           tone="error")
         if reply is not None:
-            self.post(client, str(event.get("channel") or user_id), reply)
+            self.after(self.post, client, str(event.get("channel") or user_id), reply)
 
     def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: Any,
                    client: WebClient) -> None:
@@ -79,7 +92,7 @@ class Conversation:
                                self.deps.clock())
         if reply is not None:
             thread = str(event.get("thread_ts") or event.get("ts") or "")
-            self.post(client, str(event.get("channel") or ""), reply, thread)
+            self.after(self.post, client, str(event.get("channel") or ""), reply, thread)
 
     @staticmethod
     def post(client: WebClient, channel: str, reply: Reply, thread_ts: str = "") -> None:

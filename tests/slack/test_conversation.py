@@ -35,7 +35,9 @@ def send_event(bench: SlackBench, data: dict[str, Any], retry: int | None = None
     if retry is not None:
         headers["X-Slack-Retry-Num"] = str(retry)
         headers["X-Slack-Retry-Reason"] = "http_timeout"
-    return bench.post(body, headers).status_code
+    status = bench.post(body, headers).status_code
+    bench.settle()  # the answer is posted after the acknowledgement
+    return status
 
 
 def dm(text: str, event_id: str = "Ev0DM0000001", user: str = "U0DANA",
@@ -75,6 +77,25 @@ def test_a_retried_event_is_neither_run_nor_answered_twice(bench: SlackBench) ->
         assert len(session.exec(select(ReminderSnooze)).all()) == 1
         handled = session.get(HandledRequest, "slack:event:Ev0DMRETRY01")
         assert handled is not None and handled.platform == "slack"
+
+
+def test_a_direct_message_commits_and_is_acknowledged_while_the_web_api_is_held(
+        bench: SlackBench) -> None:
+    """Neither users.info nor chat.postMessage stands between the command and the ack."""
+    bench.fake.hold()  # the Web API answers nothing until released
+    body = json.dumps(dm("pitch Cosmic rays over the campus #outreach", "Ev0DMHELD001",
+                         user="U0EMIL"))
+    timestamp = int(time.time())
+    response = bench.post(body, {"Content-Type": "application/json",
+                                 "X-Slack-Request-Timestamp": str(timestamp),
+                                 "X-Slack-Signature": signature(body, timestamp)})
+    assert response.status_code == 200
+    assert [s.title for s in bench.stories()] == ["Cosmic rays over the campus"]
+    assert not any(call.finished.is_set() for call in bench.fake.calls_to("chat.postMessage"))
+    bench.fake.release()
+    bench.settle()
+    assert any("is pitched" in str(call.params.get("text"))
+               for call in bench.fake.calls_to("chat.postMessage"))
 
 
 def test_help_and_unknown_words_in_a_direct_message(bench: SlackBench) -> None:
