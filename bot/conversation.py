@@ -16,12 +16,11 @@ import re
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
 from bot.commands import Caller, CommandRunner
+from handlers import requests
 from handlers.reply import Paragraph, Reply
 from storage.db import read_session, write_session
-from storage.requests import HandledRequest
 
 _LEADING_COMMAND = re.compile(r"^\s*/?(story|pitch)\b\s*", re.IGNORECASE)
 
@@ -47,27 +46,23 @@ def as_command(text: str) -> tuple[str, str]:
 
 def was_handled(engine: Engine, key: str) -> bool:
     with read_session(engine) as session:
-        return session.get(HandledRequest, key) is not None
+        return requests.was_handled(session, key)
 
 
 def remember_request(engine: Engine, key: str, platform: str, reply: Reply | None,
                      now: datetime, kind: str = "message") -> bool:
     """Store that the request `key` was handled; False if it had been already."""
-    try:
-        with write_session(engine) as session:
-            if session.get(HandledRequest, key) is not None:
-                return False
-            session.add(HandledRequest(key=key, platform=platform, kind=kind,
-                                       reply=reply.to_json() if reply else None,
-                                       created_at=now))
-    except IntegrityError:  # another replica stored it at this very moment
-        return False
+    with write_session(engine) as session:
+        if not requests.claim(session, key, platform, kind, now):
+            return False
+        if reply is not None:
+            requests.remember_reply(session, key, reply)
     return True
 
 
 def is_copy(reply: Reply) -> bool:
     """The runner's mark on the answer to a request it had handled before."""
-    return bool(reply.data.get("duplicate") or reply.data.get("repeated"))
+    return bool(reply.data.get("repeated"))
 
 
 def answer_direct_message(runner: CommandRunner, caller: Caller, text: str, now: datetime,

@@ -170,7 +170,7 @@ def register_listeners(app: App, deps: SlackDeps, pool: ThreadPoolExecutor) -> L
     app.view(PITCH_CALLBACK)(listeners.on_pitch_form)
     app.view(FORM_PATTERN)(listeners.on_story_form)
     # direct messages and @-mentions (bot.slack.conversation); answers after the ack
-    register_conversation(app, deps, listeners.after)
+    register_conversation(app, deps, listeners.after, listeners.refresh_profile)
     app.error(listeners.on_error)
     return listeners
 
@@ -225,7 +225,7 @@ class Listeners:
                                                  request),
             hold=("command", request.key, command),
             late=lambda reply: answer(response_url, reply),
-            then=lambda: self.refresh_profile(caller),
+            who=caller,
         )
         if outcome is None:
             ack(text=WORKING, response_type="ephemeral")
@@ -311,6 +311,7 @@ class Listeners:
         self.within_deadline(
             lambda: Outcome(self.deps.runner.press(caller, name, story_id, version,
                                                    self.deps.clock(), request=request)),
+            who=caller,
             late=lambda reply: None if reply.ok else answer(response_url, reply),
             now=lambda reply: None if reply.ok else self.answer_later(response_url, reply),
             hold=("interaction", request.key, body),
@@ -340,6 +341,7 @@ class Listeners:
         self.within_deadline(
             lambda: Outcome(self.deps.runner.submit_pitch(caller, form, self.deps.clock(),
                                                           request=request)),
+            who=caller,
             late=lambda reply: None if reply.ok else self.direct_message(user_id, reply),
             now=lambda reply: None if reply.ok else self.dm_later(user_id, reply),
             hold=("interaction", request.key, body),
@@ -384,6 +386,7 @@ class Listeners:
 
         self.within_deadline(
             work,
+            who=caller,
             late=lambda reply: None if reply.ok else tell(reply),
             now=lambda reply: None if reply.ok else self.background.submit(tell, reply),
             hold=("interaction", request.key, body),
@@ -417,18 +420,20 @@ class Listeners:
         late: Callable[[Reply], object],
         now: Callable[[Reply], object] | None = None,
         hold: tuple[str, str | None, dict[str, Any]] | None = None,
-        then: Callable[[], object] | None = None,
+        who: Caller | None = None,
     ) -> Outcome | None:
         """The work's outcome if it finished within the deadline, else None.
 
         On time, `now(reply)` runs (what is left to say, if anything). Past the deadline
         the request is written to the inbox (`hold`: kind, key, raw payload) before the
         caller acknowledges, and `late(reply)` answers once the work has committed.
-        `then` runs on the pool after the work, whichever way it went.
+        After the work, whichever way it went, `who`'s profile is asked of Slack if only the
+        request's own name was known (see refresh_profile).
         """
         future = self.pool.submit(guarded, work)
-        if then is not None:
-            future.add_done_callback(lambda _done: self.after(quietly, then))
+        if who is not None and who.provisional:
+            future.add_done_callback(
+                lambda _done: self.after(quietly, lambda: self.refresh_profile(who)))
         try:
             outcome = future.result(timeout=self.deps.answer_deadline)
         except FutureTimeout:
@@ -503,16 +508,15 @@ class Listeners:
                     ensure_member(session, PLATFORM, found.user_id, found.display_name,
                                   self.deps.clock(), timezone=found.timezone,
                                   locale=found.locale)
+        except Exception:  # only a profile: the next request tries again
+            log.exception("could not fill in the profile of %s", caller.user_id)
         finally:
             with self._refresh_lock:
                 self._refreshing.discard(caller.user_id)
 
     def caller(self, user: dict[str, Any]) -> Caller:
         fallback = str(user.get("name") or user.get("username") or "")
-        caller = self.quick_caller(str(user.get("id") or ""), fallback)
-        if caller.provisional:
-            self.background.submit(quietly, lambda: self.refresh_profile(caller))
-        return caller
+        return self.quick_caller(str(user.get("id") or ""), fallback)
 
     def is_coordinator(self, user_id: str) -> bool:
         with read_session(self.deps.engine) as session:

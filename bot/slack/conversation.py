@@ -43,8 +43,9 @@ _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[\s:,]*", re.IGNOREC
 After = Callable[..., None]
 
 
-def register_conversation(app: App, deps: SlackDeps, after: After) -> None:
-    conversation = Conversation(deps, after)
+def register_conversation(app: App, deps: SlackDeps, after: After,
+                          refresh: Callable[[Caller], None]) -> None:
+    conversation = Conversation(deps, after, refresh)
     app.event("app_mention")(conversation.on_mention)
     app.event("message")(conversation.on_message)
 
@@ -62,9 +63,11 @@ def from_a_person(event: dict[str, Any], bot_user_id: str | None) -> bool:
 
 
 class Conversation:
-    def __init__(self, deps: SlackDeps, after: After) -> None:
+    def __init__(self, deps: SlackDeps, after: After,
+                 refresh: Callable[[Caller], None]) -> None:
         self.deps = deps
         self.after = after
+        self.refresh = refresh  # a first-seen person's profile, asked after the answer
 
     def on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any,
                    client: WebClient) -> None:
@@ -83,6 +86,8 @@ class Conversation:
                           tone="error")
         if reply is not None:
             self.after(self.post, client, str(event.get("channel") or user_id), reply)
+        if caller.provisional:
+            self.after(self.refresh, caller)
 
     def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: Any,
                    client: WebClient) -> None:
