@@ -24,7 +24,7 @@ from handlers import dm_actions, members, publication, reminders, requests, stor
 from handlers.context import Policy
 from handlers.errors import Refused
 from handlers.members import ensure_member, find_member
-from handlers.outbox import enqueue
+from handlers.outbox import enqueue, notify_member
 from handlers.reply import Reply
 from storage.db import read_session, write_session
 from storage.models import Member
@@ -361,9 +361,7 @@ def _record_answer(session: Session, request: Request | None, platform: str, act
         enqueue(session, key=key, platform=platform, reply=answer, now=now, member=actor,
                 kind="response")
     elif request.answer_by_dm:
-        # the answer to the person's own request: not held for working hours
-        enqueue(session, key=key, platform=platform, reply=reply, now=now, member=actor,
-                kind="answer")
+        notify_member(session, actor, reply, key=key, now=now, kind="answer")
 
 
 class _Rollback(Exception):

@@ -70,8 +70,10 @@ def notify_member(
     now: datetime,
     due_at: datetime | None = None,
     story_id: int | None = None,
+    kind: str = "message",
 ) -> Outbound | None:
-    """A direct message, on the member's own platform."""
+    """A direct message, on the member's own platform. `kind="answer"` for the answer to the
+    member's own request, which is not held for their working hours."""
     return enqueue(
         session,
         key=key,
@@ -81,6 +83,7 @@ def notify_member(
         due_at=due_at,
         member=member,
         story_id=story_id,
+        kind=kind,
     )
 
 

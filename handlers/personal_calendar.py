@@ -149,6 +149,7 @@ def _issue(
         ),
         key=f"calendar-link:member-{actor.id}:{digest[:16]}",
         now=now,
+        kind="answer",  # asked for just now: not held until the member's morning
     )
 
 

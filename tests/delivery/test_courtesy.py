@@ -205,3 +205,20 @@ def test_wording_counts_days_from_the_moment_of_delivery() -> None:
     assert wording.text_at(data, local("2026-12-01 09:00")).endswith("is due today.")
     late = wording.text_at(data, local("2026-12-02 09:00"), reviewer_told=True)
     assert "1 day ago" in late and late.endswith("Your reviewer has been told too.")
+
+
+def test_a_calendar_link_asked_for_at_night_arrives_at_once(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    """The answer to one's own request is not held for the morning, unlike a notice."""
+    from dataclasses import replace
+
+    from handlers import personal_calendar
+
+    team = make_team(engine)
+    with write_session(engine) as session:  # Thursday 22:30: Dana asks for her link
+        personal_calendar.calendar_link(
+            session, member(session, team["Dana"]), local("2026-11-26 22:30"),
+            replace(policy, public_url="https://storydesk.example.org"))
+    [link] = dms(kind_desk.at(local("2026-11-26 22:31")), "Dana")
+    assert "https://storydesk.example.org/calendar/" in link.reply.text
