@@ -32,6 +32,8 @@ from storage.models import Member
 log = logging.getLogger(__name__)
 
 _SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|([^>]*))?>$", re.IGNORECASE)
+# Words of a command that name a person: looked up before the transaction opens.
+_MENTION_WORD = re.compile(r"<@[^>\s]+>|(?<!\S)@[\w.\-]+")
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ class CommandRunner:
         if sub is None:
             return Outcome(grammar.unknown_subcommand(word))
 
+        looked_up = self._look_up(caller.platform, rest)
+
         def call(session: Session, actor: Member) -> Reply:
             invocation = grammar.Invocation(
                 session=session,
@@ -158,7 +162,8 @@ class CommandRunner:
                 now=now,
                 policy=self.policy,
                 args=rest,
-                resolve=lambda mention: self._resolve(session, caller.platform, mention, now),
+                resolve=lambda mention: self._resolve(session, caller.platform, mention, now,
+                                                      looked_up),
             )
             return sub.run(invocation)
 
@@ -253,9 +258,21 @@ class CommandRunner:
             locale=caller.locale,
         )
 
-    def _resolve(self, session: Session, platform: str, mention: str, now: datetime) -> Member:
+    def _look_up(self, platform: str, text: str) -> dict[str, Caller | None]:
+        """The people the command mentions, asked of the platform before the transaction
+        opens: a slow users API never holds the database's write lock."""
         directory = self.directories.get(platform)
-        found = directory.lookup(mention) if directory else None
+        if directory is None:
+            return {}
+        return {word: directory.lookup(word) for word in set(_MENTION_WORD.findall(text))}
+
+    def _resolve(self, session: Session, platform: str, mention: str, now: datetime,
+                 looked_up: dict[str, Caller | None] | None = None) -> Member:
+        if looked_up is not None and mention in looked_up:
+            found = looked_up[mention]
+        else:  # a name without "@": rare, and the directories cache what they learn
+            directory = self.directories.get(platform)
+            found = directory.lookup(mention) if directory else None
         if found is None:
             match = _SLACK_MENTION.match(mention)
             if match and platform == "slack":
