@@ -18,6 +18,9 @@ from storage.db import database_answers
 
 log = logging.getLogger(__name__)
 
+# What a reverse proxy adds to a request it passes on (nginx, Caddy, Traefik, Apache).
+FORWARDED_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
 RouteProvider = Callable[[Runtime], list[BaseRoute]]
 
 
@@ -30,6 +33,13 @@ def create_web_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None
         return JSONResponse({"status": "database unreachable"}, status_code=503)
 
     def metrics(request: Request) -> Response:
+        if not runtime.settings.metrics_token and came_through_a_proxy(request):
+            log.warning("/metrics refused to a request forwarded by a proxy (%s): set "
+                        "STORYDESK_METRICS_TOKEN to scrape through it, or scrape the port "
+                        "directly", request.headers.get("x-forwarded-for", "Forwarded"))
+            return Response(
+                "/metrics is not served through a proxy without STORYDESK_METRICS_TOKEN\n",
+                status_code=403, media_type="text/plain")
         if not metrics_allowed(runtime.settings.metrics_token, request):
             return Response(
                 "/metrics needs the header Authorization: Bearer <STORYDESK_METRICS_TOKEN>\n",
@@ -48,6 +58,12 @@ def create_web_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None
     routes.extend(calendar_routes(runtime))
     routes.extend(extra_routes or [])
     return Starlette(routes=routes)
+
+
+def came_through_a_proxy(request: Request) -> bool:
+    """Forwarded by a reverse proxy (the one Slack and Mattermost reach the app through),
+    so possibly from anywhere, rather than asked by a scraper on the host's network."""
+    return any(name in request.headers for name in FORWARDED_HEADERS)
 
 
 def metrics_allowed(token: str, request: Request) -> bool:

@@ -97,3 +97,24 @@ def test_a_weak_or_malformed_token_is_refused(value: str, problem: str) -> None:
         load_settings({"STORYDESK_METRICS_TOKEN": value}, env_file=None)
     assert "STORYDESK_METRICS_TOKEN" in str(error.value)
     assert problem in str(error.value)
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "X-Real-IP"])
+def test_without_a_token_metrics_are_not_served_through_a_proxy(
+        db_url_engine: Engine, header: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The reverse proxy in front of /slack/events may pass on every path: without a
+    token, what it forwards gets no metrics; a scraper on the host's network does."""
+    runtime = build_runtime(Settings(), platforms=("console",), engine=db_url_engine)
+    client = TestClient(create_web_app(runtime))
+    forwarded = client.get("/metrics", headers={header: "203.0.113.7"})
+    assert forwarded.status_code == 403
+    assert "STORYDESK_METRICS_TOKEN" in forwarded.text
+    assert "set STORYDESK_METRICS_TOKEN" in caplog.text
+    assert client.get("/metrics").status_code == 200
+
+
+def test_with_a_token_a_proxy_may_pass_the_scrape_on(runtime: Runtime) -> None:
+    client = TestClient(create_web_app(runtime))
+    response = client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.7",
+                                               "Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
