@@ -13,6 +13,11 @@ leases run out (or, on the same host, its process id is gone) and any process th
 the file drains them at its next start or tick: it runs the request again under the same
 request key, so a request whose transaction did commit before the crash is not applied
 twice but only answered. Entries that were answered are deleted.
+
+A request the inbox cannot hold (a full disk, an unwritable or locked file) lives only in
+the process working on it, so it is never answered "Working on it…": the platform adapter
+waits for the work until its last moment, and says plainly what is not yet certain if the
+work is still not done (`WriteFailures` reports the cause to the operator).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120
+# How long a write waits for another process's lock on the file, unless told otherwise.
+BUSY_TIMEOUT_SECONDS = 10
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -103,8 +110,8 @@ class Inbox:
         if connection is None:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=10, isolation_level=None,
-                                         check_same_thread=False)
+            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS,
+                                         isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
             # FULL: an entry is on disk before the platform hears "Working on it…".
             connection.execute("PRAGMA synchronous=FULL")
@@ -112,9 +119,9 @@ class Inbox:
         return connection
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, wait: float | None = None) -> Iterator[sqlite3.Connection]:
         db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
+        self._begin(db, wait)
         try:
             yield db
         except BaseException:
@@ -122,12 +129,28 @@ class Inbox:
             raise
         db.execute("COMMIT")
 
+    @staticmethod
+    def _begin(db: sqlite3.Connection, wait: float | None) -> None:
+        """Take the write lock, waiting at most `wait` seconds for another process's."""
+        if wait is None:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        db.execute(f"PRAGMA busy_timeout={max(0, int(wait * 1000))}")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        finally:
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+
     # --- the life of an entry ------------------------------------------------------------
 
     def hold(self, key: str, platform: str, kind: str, payload: dict[str, Any],
-             now: datetime) -> int | None:
-        """Keep a request until `done`; None if an entry with this key is already held."""
-        with self._transaction() as db:
+             now: datetime, *, wait: float | None = None) -> int | None:
+        """Keep a request until `done`; None if an entry with this key is already held.
+
+        `wait` bounds the wait for a lock another process holds on the file: a platform's
+        deadline is no longer than that, and past it the entry would be of no use.
+        """
+        with self._transaction(wait) as db:
             cursor = db.execute(
                 "INSERT INTO inbox (key, platform, kind, payload, received_at, owner, "
                 "lease_until, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 1) "
@@ -198,6 +221,43 @@ class Inbox:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+class WriteFailures:
+    """Requests the inbox could not hold, each kind of failure logged once.
+
+    A full disk or an unwritable file fails every slow request the same way: one error
+    naming the file and the cause is what an operator needs (the metric
+    storydesk_inbox_write_failures_total counts every request it touched). After a write
+    succeeds again the slate is clean, so a failure that comes back is reported again.
+    """
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def failed(self, path: str, error: Exception) -> None:
+        kind = f"{type(error).__name__}: {error}"
+        with self._lock:
+            first = kind not in self._seen
+            self._seen.add(kind)
+        if not first:
+            log.debug("the inbox %s still fails (%s)", path, kind)
+            return
+        log.error(
+            "could not write a %s request to the inbox %s (%s). Until this is fixed, a "
+            "request that outlives the platform's deadline is lost if the process stops "
+            "before it finishes. Check the free disk space, that the file and its folder "
+            "are writable, and that no other program holds it locked (STORYDESK_INBOX_PATH).",
+            self.platform, path, kind, exc_info=error)
+
+    def succeeded(self, path: str) -> None:
+        with self._lock:
+            if not self._seen:
+                return
+            self._seen.clear()
+        log.info("the inbox %s holds %s requests again", path, self.platform)
 
 
 def default_inbox_path(database_url: str) -> str:

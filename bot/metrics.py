@@ -1,4 +1,4 @@
-"""Prometheus metrics: commands handled, ack latency, outbox depth."""
+"""Prometheus metrics: commands handled, ack latency, outbox depth, inbox failures."""
 
 from __future__ import annotations
 
@@ -35,11 +35,19 @@ class Metrics:
             "storydesk_ack_seconds", "Time from a request's arrival to its acknowledgement",
             ["platform"], buckets=ACK_BUCKETS, registry=self.registry,
         )
+        self.inbox_write_failures = Counter(
+            "storydesk_inbox_write_failures_total",
+            "Requests past the answer deadline that the inbox could not hold, by platform "
+            "and error", ["platform", "error"], registry=self.registry,
+        )
 
     def count_command(self, command: str, outcome: str, seconds: float, platform: str) -> None:
         name = command.split(":")[0]
         self.commands.labels(command=name, outcome=outcome).inc()
         self.answer_seconds.labels(platform=platform, command=name).observe(seconds)
+
+    def count_inbox_write_failure(self, platform: str, error: str) -> None:
+        self.inbox_write_failures.labels(platform=platform, error=error).inc()
 
     def watch_outbox(self, engine: Engine) -> None:
         self.registry.register(OutboxCollector(engine))

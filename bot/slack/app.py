@@ -17,6 +17,11 @@ so nothing a person was told lives only in memory.
   inbox (bot/inbox.py, a file of its own), Slack gets "Working on it…", and the answer
   follows through the response_url once the work has committed; if the process dies
   first, the next one to start replays it from the inbox under the same request key.
+- If the inbox cannot hold the request (a full disk, an unwritable or locked file), nothing
+  would survive a restart, so nothing is promised: the work is waited for up to
+  ACK_DEADLINE, the last moment at which an ack still reaches Slack in time, and answered
+  in the ack if it finished; if not, the person is told plainly that the answer follows if
+  it goes through, and to send it again if none comes.
 - A first-time person is named from the request's `user_name`; their profile (name, time
   zone) is asked of users.info after the answer, so a slow Web API never delays one.
 
@@ -36,6 +41,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from enum import Enum
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -45,7 +51,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
 
 from bot.commands import Caller, CommandRunner, Outcome, Request
-from bot.inbox import Entry, Inbox
+from bot.inbox import Entry, Inbox, WriteFailures
 from bot.slack.bolt_log import bolt_logger
 from bot.slack.client import error_code
 from bot.slack.conversation import register_conversation
@@ -86,7 +92,13 @@ WORKERS = 16
 BACKGROUND_WORKERS = 4
 # Slack gives up after three seconds; what has not committed by then is answered later.
 ANSWER_DEADLINE = 2.0
+# With nothing in the inbox, the work is waited for until the ack can only just reach Slack.
+ACK_DEADLINE = 2.7
 WORKING = "Working on it… the answer follows here in a moment."
+# What a request the inbox could not hold is told: it is not lost yet, nor safe.
+NOT_YET = ("This is taking longer than usual. If your {what} goes through, the answer "
+           "follows here; if none comes within a couple of minutes, it was not taken: "
+           "please {again}.")
 REFUSAL = ("Only coordinators can use the buttons on story cards; you are a contributor. "
            "`/story show {story}` shows the story, `/story team` lists the coordinators.")
 FAILED = ("Something went wrong on our side; nothing was changed. The coordinators can find "
@@ -109,6 +121,8 @@ class SlackDeps:
     observe_ack: Callable[[float], None] | None = None
     inbox: Inbox | None = None
     answer_deadline: float = ANSWER_DEADLINE
+    ack_deadline: float = ACK_DEADLINE
+    count_inbox_failure: Callable[[str], None] | None = None  # by the error's type name
 
     def today(self) -> date:
         return local_today(self.clock(), self.policy)
@@ -175,6 +189,20 @@ def register_listeners(app: App, deps: SlackDeps, pool: ThreadPoolExecutor) -> L
     return listeners
 
 
+class Pending(Enum):
+    """Where a request stands when Slack has to be answered before its work is done."""
+
+    HELD = "held"  # in the inbox: answered when it commits, after a restart if need be
+    AT_RISK = "at risk"  # only in this process: answered when it commits, unless it stops
+
+
+@dataclass(frozen=True)
+class Held:
+    """A request in the inbox; `entry` is None when a copy of it already was (a retry)."""
+
+    entry: int | None
+
+
 class Listeners:
     """The callbacks: run the request's transaction (within the deadline), then ack."""
 
@@ -186,6 +214,7 @@ class Listeners:
             max_workers=BACKGROUND_WORKERS, thread_name_prefix="slack-after"))
         self._refreshing: set[str] = set()
         self._refresh_lock = threading.Lock()
+        self.inbox_failures = WriteFailures(PLATFORM)
 
     def busy(self) -> bool:
         return self.pool.running > 0 or self.background.running > 0
@@ -227,8 +256,11 @@ class Listeners:
             late=lambda reply: answer(response_url, reply),
             who=caller,
         )
-        if outcome is None:
+        if outcome is Pending.HELD:
             ack(text=WORKING, response_type="ephemeral")
+            return
+        if outcome is Pending.AT_RISK:
+            ack(text=not_yet("command", "send it again").text, response_type="ephemeral")
             return
         reply = outcome.reply
         if reply.form == "pitch":
@@ -308,7 +340,7 @@ class Listeners:
         request = Request(key=f"slack:action:{user_id}:{action.get('action_ts')}:{name}",
                           kind="button", answer_url=response_url or None,
                           answer_by_dm=not response_url)
-        self.within_deadline(
+        outcome = self.within_deadline(
             lambda: Outcome(self.deps.runner.press(caller, name, story_id, version,
                                                    self.deps.clock(), request=request)),
             who=caller,
@@ -316,6 +348,8 @@ class Listeners:
             now=lambda reply: None if reply.ok else self.answer_later(response_url, reply),
             hold=("interaction", request.key, body),
         )
+        if outcome is Pending.AT_RISK:
+            self.answer_later(response_url, not_yet("press", "press the button again"))
 
     # --- modals --------------------------------------------------------------------------
 
@@ -338,7 +372,7 @@ class Listeners:
         user_id = str(user.get("id") or "")
         caller = self.caller(user)
         request = Request(key=view_key(view), kind="view", answer_by_dm=True)
-        self.within_deadline(
+        outcome = self.within_deadline(
             lambda: Outcome(self.deps.runner.submit_pitch(caller, form, self.deps.clock(),
                                                           request=request)),
             who=caller,
@@ -346,6 +380,8 @@ class Listeners:
             now=lambda reply: None if reply.ok else self.dm_later(user_id, reply),
             hold=("interaction", request.key, body),
         )
+        if outcome is Pending.AT_RISK:
+            self.dm_later(user_id, not_yet("pitch", "pitch it again"))
 
     def on_story_form(self, ack: Callable[..., Any], body: dict[str, Any],
                       view: dict[str, Any]) -> None:
@@ -384,13 +420,16 @@ class Listeners:
             if not (target.response_url and answer(target.response_url, reply)):
                 self.direct_message(user_id, reply)
 
-        self.within_deadline(
+        outcome = self.within_deadline(
             work,
             who=caller,
             late=lambda reply: None if reply.ok else tell(reply),
             now=lambda reply: None if reply.ok else self.background.submit(tell, reply),
             hold=("interaction", request.key, body),
         )
+        if outcome is Pending.AT_RISK:
+            self.background.submit(tell, not_yet("form", "press the button and fill it in "
+                                                         "again"))
 
     def replay_interaction(self, entry: Entry) -> None:
         """Run a press or a form left in the inbox by a process that stopped."""
@@ -421,15 +460,18 @@ class Listeners:
         now: Callable[[Reply], object] | None = None,
         hold: tuple[str, str | None, dict[str, Any]] | None = None,
         who: Caller | None = None,
-    ) -> Outcome | None:
-        """The work's outcome if it finished within the deadline, else None.
+    ) -> Outcome | Pending:
+        """The work's outcome if it finished in time, else where the request stands.
 
-        On time, `now(reply)` runs (what is left to say, if anything). Past the deadline
-        the request is written to the inbox (`hold`: kind, key, raw payload) before the
-        caller acknowledges, and `late(reply)` answers once the work has committed.
+        On time, `now(reply)` runs (what is left to say, if anything). Past the answer
+        deadline the request is written to the inbox (`hold`: kind, key, raw payload)
+        before the caller acknowledges, and `late(reply)` answers once the work has
+        committed. If the inbox cannot hold it, the work is waited for until the ack
+        deadline: an answer in the ack is worth more than a promise nothing backs.
         After the work, whichever way it went, `who`'s profile is asked of Slack if only the
         request's own name was known (see refresh_profile).
         """
+        started = time.monotonic()
         future = self.pool.submit(guarded, work)
         if who is not None and who.provisional:
             future.add_done_callback(
@@ -437,28 +479,55 @@ class Listeners:
         try:
             outcome = future.result(timeout=self.deps.answer_deadline)
         except FutureTimeout:
-            entry = self.hold(hold)
-            log.warning("a Slack request outlived the %.1f s deadline; it is answered when "
-                        "its transaction commits", self.deps.answer_deadline)
-            future.add_done_callback(lambda done: self.after(self.finish_late, done, late,
-                                                             entry))
-            return None
+            held = self.hold(hold, started)
+            last = None if held else self.last_moment(future, started)
+            if last is None:
+                return self.answer_late(future, late, held)
+            outcome = last
         if now is not None:
             now(outcome.reply)
         return outcome
 
-    def hold(self, hold: tuple[str, str | None, dict[str, Any]] | None) -> int | None:
+    def last_moment(self, future: Future[Outcome], started: float) -> Outcome | None:
+        """The work's outcome if it finishes before the ack deadline, else None."""
+        left = started + self.deps.ack_deadline - time.monotonic()
+        try:
+            return future.result(timeout=max(0.0, left))
+        except FutureTimeout:
+            return None
+
+    def answer_late(self, future: Future[Outcome], late: Callable[[Reply], object],
+                    held: Held | None) -> Pending:
+        if held is None:
+            log.warning("a Slack request outlived the %.1f s deadline and is not in the "
+                        "inbox; it is answered if its transaction commits before this "
+                        "process stops", self.deps.ack_deadline)
+        else:
+            log.warning("a Slack request outlived the %.1f s deadline; it is answered when "
+                        "its transaction commits", self.deps.answer_deadline)
+        entry = held.entry if held else None
+        future.add_done_callback(lambda done: self.after(self.finish_late, done, late, entry))
+        return Pending.AT_RISK if held is None else Pending.HELD
+
+    def hold(self, hold: tuple[str, str | None, dict[str, Any]] | None,
+             started: float) -> Held | None:
+        """The request on disk in the inbox, or None if it could not be put there."""
         inbox = self.deps.inbox
         if hold is None or inbox is None:
             return None
         kind, key, payload = hold
         if key is None:
             return None
+        wait = started + self.deps.ack_deadline - time.monotonic()
         try:
-            return inbox.hold(key, PLATFORM, kind, payload, self.deps.clock())
-        except Exception:
-            log.exception("could not write the request to the inbox")
+            entry = inbox.hold(key, PLATFORM, kind, payload, self.deps.clock(), wait=wait)
+        except Exception as error:
+            self.inbox_failures.failed(inbox.path, error)
+            if self.deps.count_inbox_failure is not None:
+                self.deps.count_inbox_failure(type(error).__name__)
             return None
+        self.inbox_failures.succeeded(inbox.path)
+        return Held(entry)
 
     def finish_late(self, done: Future[Outcome], late: Callable[[Reply], object],
                     entry: int | None) -> None:
@@ -556,6 +625,10 @@ def guarded(work: Callable[[], Outcome]) -> Outcome:
     except Exception:
         log.exception("slack work failed")
         return Outcome(Reply(text=FAILED, tone="error"))
+
+
+def not_yet(what: str, again: str) -> Reply:
+    return Reply(text=NOT_YET.format(what=what, again=again), tone="info")
 
 
 def quietly(function: Callable[[], object]) -> None:

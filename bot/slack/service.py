@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -56,7 +57,9 @@ def build_slack_app(runtime: Runtime) -> SlackApp:
     ack_seconds = runtime.metrics.ack_seconds.labels(platform=PLATFORM)
     deps = SlackDeps(runner=runtime.runner, engine=runtime.engine, policy=runtime.policy,
                      directory=directory, observe_ack=ack_seconds.observe,
-                     inbox=runtime.open_inbox())
+                     inbox=runtime.open_inbox(),
+                     count_inbox_failure=partial(runtime.metrics.count_inbox_write_failure,
+                                                 PLATFORM))
     app = build_app(deps, client=directory.client,
                     signing_secret=runtime.settings.slack_signing_secret)
     runtime.on_stop.append(app.close)

@@ -19,6 +19,7 @@ from bot.cli import main
 from bot.errors import StartupError
 from bot.runtime import build_runtime
 from bot.slack.client import check_token, make_web_client
+from bot.slack.service import build_slack_app
 from bot.slack.transport import SlackTransport
 from bot.web import create_web_app
 from config.settings import Settings
@@ -139,6 +140,21 @@ def test_runtime_serves_slack_events_and_counts_in_metrics(
     assert http.post("/slack/events", content=body,
                      headers={"X-Slack-Signature": "v0=00"}).status_code == 401
     assert http.get("/healthz").status_code == 200
+
+
+def test_inbox_write_failures_are_counted_in_the_runtimes_metrics(
+        db_url_engine: Engine, fake_slack: FakeSlack, tmp_path: Path) -> None:
+    settings = slack_settings(fake_slack, inbox_path=str(tmp_path / "inbox.db"))
+    runtime = build_runtime(settings, engine=db_url_engine)
+    app = build_slack_app(runtime)
+    try:
+        assert app.deps.count_inbox_failure is not None
+        app.deps.count_inbox_failure("OperationalError")
+    finally:
+        app.close()
+    assert runtime.metrics.registry.get_sample_value(
+        "storydesk_inbox_write_failures_total",
+        {"platform": "slack", "error": "OperationalError"}) == 1.0
 
 
 def test_socket_mode_has_no_http_route(db_url_engine: Engine, fake_slack: FakeSlack) -> None:
