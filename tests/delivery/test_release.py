@@ -168,6 +168,44 @@ def test_two_replicas_at_once_release_a_story_once(engine: Engine, policy: Polic
     assert len(keys) == len(set(keys))
 
 
+# --- said beforehand -----------------------------------------------------------------------
+
+
+def test_the_overdue_reminders_and_the_reviewers_message_name_the_release_day(
+    desk: Desk, engine: Engine
+) -> None:
+    team = make_team(engine)
+    story_id, reviewer = drafting_story(desk.engine, desk.policy, team,
+                                        local("2026-11-23 10:00"), DUE)
+    on_day = dms(desk.at(local("2026-12-03 09:00")), "Dana")
+    assert "releases" not in on_day[0].reply.text  # only once the draft is overdue
+    monday = dms(desk.at(local("2026-12-07 09:00")))
+    assert dms(monday, reviewer)[0].reply.text == (
+        f'The draft of story #{story_id} "Muons" by Dana is 4 days overdue (it was due '
+        "Thursday 03 December). A word from you may help. Unless the draft comes, Storydesk "
+        f"releases the story on Thursday 24 December; `/story withdraw {story_id} <reason>` "
+        "releases it now.")
+    assert dms(monday, "Dana")[0].reply.text.endswith(
+        "If you need more time, tell your reviewer. Unless it comes first, Storydesk releases "
+        "the story on Thursday 24 December: it is withdrawn, and you can pitch it again "
+        "whenever you like.")
+    # Worded when it arrives: the last reminder before the release says "tomorrow".
+    last = dms(desk.at(local("2026-12-23 09:00")), "Dana")
+    assert "20 days ago" in last[0].reply.text
+    assert "releases the story tomorrow, Thursday 24 December:" in last[0].reply.text
+
+
+def test_with_the_setting_off_no_message_speaks_of_a_release(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    off = replace(policy, release_after_days=None)
+    _accepted(session, team, off)
+    reminders.run_tick(session, local("2026-12-07 09:00"), off)
+    texts = texts_to(session, team["Dana"].id)[-1:] + texts_to(session, team["Ada"].id)[-1:]
+    assert "4 days ago" in texts[0] and "4 days overdue" in texts[1]
+    assert not any("release" in text for text in texts)
+
+
 def _keys_about(session: Session, story_id: int) -> list[str]:
     return list(session.exec(select(Outbound.unique_key).where(Outbound.story_id == story_id)
                              .order_by(col(Outbound.id))).all())
