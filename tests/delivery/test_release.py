@@ -10,8 +10,9 @@ from datetime import date
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from handlers import reminders, stories
+from handlers import release, reminders, stories
 from handlers.context import Policy
+from handlers.operations import due_now
 from storage.db import read_session, write_session
 from storage.models import Member, Outbound, Story, StoryEvent
 from tests.delivery.conftest import Desk, dms, local, posts
@@ -204,6 +205,42 @@ def test_with_the_setting_off_no_message_speaks_of_a_release(
     texts = texts_to(session, team["Dana"].id)[-1:] + texts_to(session, team["Ada"].id)[-1:]
     assert "4 days ago" in texts[0] and "4 days overdue" in texts[1]
     assert not any("release" in text for text in texts)
+
+
+# --- what comes next -----------------------------------------------------------------------
+
+
+def test_jobs_list_the_release_and_no_reminder_after_it(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    story_id = _accepted(session, team, policy)
+    now = local("2026-12-23 09:30")  # the last reminder before the release is due
+    jobs = reminders.upcoming(session, now, policy, limit=50)
+    assert [(job.when, job.what, job.to) for job in jobs if job.what.startswith("release")] == [
+        (local("2026-12-24 00:00"),
+         f"release, no draft 21 days after due: story #{story_id} (accepted)",
+         "DM Dana and Ada")]
+    assert not [job for job in jobs if job.what.startswith("draft overdue")]  # 22 days: never
+    assert reminders.next_moment(session, now, policy) == local("2026-12-24 00:00")
+    # Missed while the bot was down: due now, released by the next tick.
+    late = local("2026-12-24 08:00")
+    assert [(job.what, job.state) for job in due_now(session, late, policy)
+            if job.what.startswith("release")] == [
+        (f"release, no draft 21 days after due: story #{story_id} (accepted)", "releases")]
+    reminders.run_tick(session, late, policy)
+    assert not [job for job in due_now(session, late, policy) if job.what.startswith("release")]
+    assert not [job for job in reminders.upcoming(session, late, policy)
+                if job.what.startswith("release")]
+
+
+def test_no_release_is_listed_with_the_setting_off(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    off = replace(policy, release_after_days=None)
+    _accepted(session, team, off)
+    assert not [job for job in reminders.upcoming(session, local("2026-12-20 12:00"), off, 50)
+                if job.what.startswith("release")]
+    assert release.release_moment(DUE, off) is None
 
 
 def _keys_about(session: Session, story_id: int) -> list[str]:
