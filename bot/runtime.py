@@ -42,6 +42,7 @@ def policy_from(settings: Settings, channel_platforms: tuple[str, ...]) -> Polic
         min_lead_hours=settings.min_lead_hours,
         changes_days=settings.changes_days,
         auto_accept_hours=settings.auto_accept_hours,
+        release_after_days=settings.release_after_days,
         channel_platforms=channel_platforms,
         reminders=reminder_rules(settings),
         public_url=settings.public_url.rstrip("/"),

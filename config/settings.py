@@ -90,6 +90,9 @@ class Settings:
     min_lead_hours: int = 24
     changes_days: int = 5
     auto_accept_hours: int | None = None
+    # Days after its due date that a draft never sent is released (withdrawn) by the bot;
+    # None: never.
+    release_after_days: int | None = 21
     log_level: str = "INFO"
     log_format: str = "text"
     http_host: str = "0.0.0.0"
@@ -203,6 +206,22 @@ def parse_pace(raw: str) -> float:
     if not 0.01 <= value <= 100:
         raise ValueError("expected between 0.01 and 100 messages a second")
     return value
+
+
+def parse_days_or_off(raw: str) -> int | None:
+    """A number of days from 1 to 365, or `off` (also `0`) for never."""
+    value = raw.strip()
+    if value.lower() == "off":
+        return None
+    try:
+        days = int(value)
+    except ValueError:
+        days = -1
+    if days == 0:
+        return None
+    if not 1 <= days <= 365:
+        raise ValueError(f"expected a number of days from 1 to 365, or off; got {value!r}")
+    return days
 
 
 def parse_clock(raw: str) -> time:
@@ -437,6 +456,8 @@ def load_settings(
         auto_accept_hours=read.get(
             "STORYDESK_AUTO_ACCEPT_HOURS", lambda r: parse_int(r, 1, 24 * 60), None
         ),
+        release_after_days=read.get("STORYDESK_RELEASE_AFTER_DAYS", parse_days_or_off,
+                                    Settings.release_after_days),
         log_level=read.get("STORYDESK_LOG_LEVEL", parse_log_level, "INFO"),
         log_format=read.get("STORYDESK_LOG_FORMAT", parse_log_format, "text"),
         http_host=read.get("STORYDESK_HTTP_HOST", str.strip, Settings.http_host),

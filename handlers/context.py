@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.decisions import CadenceSlot
@@ -57,6 +57,9 @@ class Policy:
     min_lead_hours: int = 24
     changes_days: int = 5
     auto_accept_hours: int | None = None
+    # Days after its due date that a draft never sent is released (withdrawn) by the bot;
+    # None: never (STORYDESK_RELEASE_AFTER_DAYS=off).
+    release_after_days: int | None = 21
     channel_platforms: tuple[str, ...] = ("console",)
     reminders: ReminderRules = field(default_factory=ReminderRules)
     # Where Storydesk is reachable from outside (STORYDESK_PUBLIC_URL), without a trailing
@@ -69,3 +72,10 @@ class Policy:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def release_on(self, draft_due: date) -> date | None:
+        """The team's local day on which a draft due `draft_due` and never sent is
+        released, or None when drafts are never released."""
+        if self.release_after_days is None:
+            return None
+        return draft_due + timedelta(days=self.release_after_days)

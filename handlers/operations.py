@@ -2,8 +2,8 @@
 
 Behind `storydesk outbox` (failed and waiting messages with their ids and causes, so that
 `storydesk outbox retry <id>` has an id to take) and the "due now" part of
-`storydesk jobs` (what the next tick will queue or record as expired, and what is queued
-but not sent yet).
+`storydesk jobs` (what the next tick will queue, record as expired or release, and what is
+queued but not sent yet).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from handlers.reminders import (
     period_post_due,
     pitch_call_occurrence,
     planned_reminders,
+    release_jobs,
     settle,
 )
 from handlers.wording import plural
@@ -100,7 +101,7 @@ def outbox_listing(session: Session, limit: int = 20) -> OutboxListing:
 
 @dataclass(frozen=True)
 class DueJob(Job):
-    state: str  # "not queued yet", "expires", "queued"
+    state: str  # "not queued yet", "expires", "queued", "releases"
 
 
 LABELS = {"before": "draft reminder", "on-the-day": "draft due today",
@@ -118,7 +119,8 @@ def due_now(session: Session, now: datetime, policy: Policy, limit: int = 20) ->
 
     Reminders are decided as the tick decides them (`settle`): the newest due one is queued,
     older ones past the late cutoff are recorded as expired. The coming-week post and the
-    call for pitches are listed while due in their period and not queued yet.
+    call for pitches are listed while due in their period and not queued yet; a story past
+    its release day, until the next tick releases it.
     """
     jobs: list[DueJob] = []
     snapshot = load_snapshot(session, now, policy)
@@ -132,6 +134,8 @@ def due_now(session: Session, now: datetime, policy: Policy, limit: int = 20) ->
         if decision.send is not None and plan.recipient.reminders_enabled:
             jobs.append(DueJob(decision.send.due, _what(decision.send, plan), to,
                                "not queued yet"))
+    jobs += [DueJob(job.when, job.what, job.to, "releases")
+             for job in release_jobs(snapshot) if job.when <= now]
     rules, zone = policy.reminders, policy.zone
     first = policy.channel_platforms[0] if policy.channel_platforms else "console"
     posts = [(coming_week_occurrence(now, zone, rules), "coming-week post", "team channel"),

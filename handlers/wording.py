@@ -34,8 +34,10 @@ def facts(
     since: datetime | None = None,
     author: str = "",
     escalation_key: str = "",
+    release_on: date | None = None,
 ) -> dict[str, Any]:
-    """What a reminder is about, as JSON-friendly data, for `reword` to render later."""
+    """What a reminder is about, as JSON-friendly data, for `reword` to render later.
+    `release_on`: the day the bot releases the story if the draft does not come."""
     assert story.id is not None
     return {
         "kind": kind,
@@ -49,6 +51,7 @@ def facts(
         "author": author,
         "draft_link": story.draft_link or "",
         "escalation_key": escalation_key,
+        "release_on": release_on.isoformat() if release_on else None,
     }
 
 
@@ -76,8 +79,13 @@ def text_at(data: dict[str, Any], at: datetime, reviewer_told: bool = False) -> 
     if kind == "escalation":
         late = (today - due).days
         name = data.get("author") or "the author"
-        return (f"The draft of {title} by {name} is {_days(late)} overdue "
+        text = (f"The draft of {title} by {name} is {_days(late)} overdue "
                 f"(it was due {due_text}). A word from you may help.")
+        release = _release_day(data, today)
+        if release:
+            text += (f" Unless the draft comes, Storydesk releases the story {release}; "
+                     f"`/story withdraw {data['story_id']} <reason>` releases it now.")
+        return text
     what = "revision" if data.get("state") == "changes_requested" else "draft"
     ahead = (due - today).days
     if ahead > 1:
@@ -90,7 +98,24 @@ def text_at(data: dict[str, Any], at: datetime, reviewer_told: bool = False) -> 
             "If you need more time, tell your reviewer.")
     if reviewer_told:
         text += " Your reviewer has been told too."
+    release = _release_day(data, today)
+    if release:
+        text += (f" Unless it comes first, Storydesk releases the story {release}: it is "
+                 "withdrawn, and you can pitch it again whenever you like.")
     return text
+
+
+def _release_day(data: dict[str, Any], today: date) -> str:
+    """When the story is released, as it reads on `today`; empty if it never is."""
+    if not data.get("release_on"):
+        return ""
+    release = date.fromisoformat(data["release_on"])
+    ahead = (release - today).days
+    if ahead > 1:
+        return f"on {release:%A %d %B}"
+    if ahead == 1:
+        return f"tomorrow, {release:%A %d %B}"
+    return "today"
 
 
 def still_true(story: Story | None, data: dict[str, Any]) -> bool:

@@ -147,7 +147,8 @@ def show_jobs(engine: Any, settings: Settings, now: datetime, limit: int, out: T
               f"the dispatcher. Times in {policy.timezone}.\n")
     state_notes = {"not queued yet": "the next tick queues it",
                    "expires": "past the late cutoff: the next tick records it as expired",
-                   "queued": "queued, not sent yet (see `storydesk outbox`)"}
+                   "queued": "queued, not sent yet (see `storydesk outbox`)",
+                   "releases": "the next tick releases it"}
     hidden = max(0, len(due) - limit)
     due = due[:limit]
     if due:

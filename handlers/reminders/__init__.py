@@ -7,8 +7,9 @@ tick, a restart or a second replica never queues one twice.
 
 - Authors, by direct message: `remind_days_before` days before the draft date, on the
   day, then every `overdue_every_days` while overdue; after `escalate_after_days` overdue
-  days the reviewer is told too. Reviewers: a draft in review untouched for
-  `review_nudge_days` (and again after as many days).
+  days the reviewer is told too; both are told the day the story is released (withdrawn
+  by the tick, see `handlers.release`) if the draft does not come. Reviewers: a draft in
+  review untouched for `review_nudge_days` (and again after as many days).
 - Direct messages are computed in the recipient's zone and deferred (never dropped) by
   days off, quiet hours, away periods and snoozes; members who turned reminders off are
   skipped (recorded as such, so turning them back on does not replay the past).
@@ -30,11 +31,12 @@ The package, one module per idea (each name below is importable from `handlers.r
 - `team_posts`: the channel posts: coming week, publishing today, empty slots, two stories
   on one day, the call for pitches.
 - `tick`: `run_tick`, which runs the above in order; `report`: what a tick did.
-- `snoozing`: `/story snooze`; `jobs`: what comes next (`storydesk jobs`).
+- `snoozing`: `/story snooze`; `jobs`: what comes next (`storydesk jobs`), releases of
+  abandoned drafts included.
 """
 
 from handlers.reminders.direct import Planned, planned_reminders, reminder_reply
-from handlers.reminders.jobs import LOOKAHEAD_DAYS, Job, next_moment, upcoming
+from handlers.reminders.jobs import LOOKAHEAD_DAYS, Job, next_moment, release_jobs, upcoming
 from handlers.reminders.occurrences import (
     PITCH_CALL_ANCHOR,
     REMINDER_KEY_PREFIXES,
@@ -100,6 +102,7 @@ __all__ = [
     "period_post_due",
     "pitch_call_occurrence",
     "planned_reminders",
+    "release_jobs",
     "reminder_reply",
     "review_occurrences",
     "run_tick",

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from handlers import wording
 from handlers.dm_actions import author_reminder_actions, reviewer_reminder_actions
 from handlers.outbox import notify_member
+from handlers.release import release_moment
 from handlers.reminders.occurrences import (
     SUPERSEDE_WITHIN,
     Occurrence,
@@ -50,15 +51,19 @@ def planned_reminders(snapshot: Snapshot, since: datetime, until: datetime) -> l
         if author is None:
             continue
         start = max(since, snapshot.accepted_at.get(story.id, story.state_changed_at or since))
-        occurrences = draft_occurrences(story.id, story.draft_due, start, until,
-                                        snapshot.deferral(author, story.id), rules)
+        # Reminders end where the story's release begins: none would be true any more.
+        released = release_moment(story.draft_due, snapshot.policy)
+        occurrences = [o for o in draft_occurrences(story.id, story.draft_due, start, until,
+                                                    snapshot.deferral(author, story.id), rules)
+                       if released is None or o.due < released]
         if occurrences:
             result.append(Planned(author, story, tuple(occurrences)))
         reviewer = snapshot.members.get(story.reviewer_id) if story.reviewer_id else None
         if reviewer is not None and reviewer.id is not None:
             escalation = escalation_occurrence(story.id, story.draft_due, reviewer.id,
                                                snapshot.deferral(reviewer, story.id), rules)
-            if start <= escalation.moment <= until:
+            if (start <= escalation.moment <= until
+                    and (released is None or escalation.due < released)):
                 result.append(Planned(reviewer, story, (escalation,)))
     for story in snapshot.in_review:
         assert story.id is not None
@@ -85,10 +90,14 @@ def reminder_reply(snapshot: Snapshot, planned: Planned, occurrence: Occurrence)
     if occurrence.label == "overdue" and story.reviewer_id is not None and story.draft_due:
         escalation_key = (f"draft-escalation:story-{story.id}:due-{story.draft_due.isoformat()}"
                           f":reviewer-{story.reviewer_id}")
+    release_on = None
+    if occurrence.label in ("overdue", "escalation") and story.draft_due is not None:
+        release_on = snapshot.policy.release_on(story.draft_due)
     data = wording.facts(
         occurrence.label, story, zone, due=story.draft_due,
         since=story.state_changed_at if occurrence.label == "review" else None,
-        author=author.display_name if author else "", escalation_key=escalation_key)
+        author=author.display_name if author else "", escalation_key=escalation_key,
+        release_on=release_on)
     text = wording.text_at(data, max(snapshot.now, occurrence.due))
     if occurrence.label == "review":
         next_step = Paragraph(f"`/story approve {story.id}` or `/story changes {story.id} <note>`.")

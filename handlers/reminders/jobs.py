@@ -10,9 +10,10 @@ from sqlmodel import Session
 
 from handlers.context import Policy
 from handlers.decisions import STATE_LABELS
+from handlers.release import release_moment
 from handlers.reminders.direct import planned_reminders
 from handlers.reminders.occurrences import next_pitch_call
-from handlers.reminders.snapshot import CATCH_UP_DAYS, existing_keys, load_snapshot
+from handlers.reminders.snapshot import CATCH_UP_DAYS, Snapshot, existing_keys, load_snapshot
 from handlers.reminders.team_posts import empty_slot_occurrences
 from handlers.timing import at_local, next_weekly
 
@@ -48,6 +49,7 @@ def upcoming(session: Session, now: datetime, policy: Policy, limit: int = 20) -
             jobs.append(Job(first.due, f"{what}: story #{plan.story.id} "
                             f"({STATE_LABELS[plan.story.state]})",
                             f"DM {plan.recipient.display_name} ({plan.recipient.platform})"))
+    jobs += [job for job in release_jobs(snapshot) if job.when > now]
     week = next_weekly(now, rules.coming_week_weekday, rules.coming_week_at, zone)
     jobs.append(Job(week, "coming-week post", "team channel"))
     jobs.append(Job(next_pitch_call(now, zone, rules), "call for pitches", "group channel"))
@@ -65,6 +67,25 @@ def upcoming(session: Session, now: datetime, policy: Policy, limit: int = 20) -
                             "team channel"))
     jobs.sort(key=lambda job: job.when)
     return jobs[:limit]
+
+
+def release_jobs(snapshot: Snapshot) -> list[Job]:
+    """When each story still waiting for its draft is released if the draft does not come
+    (`handlers.release`); nothing when releases are off."""
+    jobs = []
+    for story in snapshot.drafting:
+        assert story.draft_due is not None
+        moment = release_moment(story.draft_due, snapshot.policy)
+        if moment is None:
+            continue
+        what = "revision" if story.state == "changes_requested" else "draft"
+        people = [snapshot.members.get(member_id)
+                  for member_id in (story.author_id, story.reviewer_id) if member_id]
+        names = " and ".join(person.display_name for person in people if person)
+        jobs.append(Job(moment, f"release, no {what} {snapshot.policy.release_after_days} "
+                        f"days after due: story #{story.id} ({STATE_LABELS[story.state]})",
+                        f"DM {names}"))
+    return jobs
 
 
 def next_moment(session: Session, now: datetime, policy: Policy) -> datetime | None:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from handlers import auto_accept
+from handlers import auto_accept, release
 from handlers.context import Policy
 from handlers.reminders.direct import queue_direct_reminders
 from handlers.reminders.report import TickReport
@@ -20,6 +20,8 @@ def run_tick(session: Session, now: datetime, policy: Policy) -> TickReport:
     report = TickReport()
     report.handed_over = len(hand_over_waiting_reviews(session, now, policy))
     report.accepted = len(auto_accept.run(session, now, policy))
+    # Before the snapshot, so that a story released now gets no reminder from this tick.
+    report.released = len(release.run(session, now, policy))
     snapshot = load_snapshot(session, now, policy)
     queue_direct_reminders(session, snapshot, report)
     queue_team_posts(session, snapshot, report)

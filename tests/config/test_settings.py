@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.runtime import policy_from
 from config.settings import QuietHours, SettingsError, WeeklyTime, load_settings
 
 
@@ -62,6 +63,28 @@ def test_a_bad_value_names_its_variable(variable: str, value: str, problem: str)
         load(**{variable: value})
     assert error.value.variable == variable
     assert problem in str(error.value)
+
+
+def test_abandoned_drafts_are_released_after_21_days_unless_set_otherwise_or_off() -> None:
+    assert load().release_after_days == 21
+    assert load(STORYDESK_RELEASE_AFTER_DAYS="").release_after_days == 21
+    assert load(STORYDESK_RELEASE_AFTER_DAYS=" 30 ").release_after_days == 30
+    assert load(STORYDESK_RELEASE_AFTER_DAYS="1").release_after_days == 1
+    assert load(STORYDESK_RELEASE_AFTER_DAYS="365").release_after_days == 365
+    assert load(STORYDESK_RELEASE_AFTER_DAYS="off").release_after_days is None
+    assert load(STORYDESK_RELEASE_AFTER_DAYS="OFF").release_after_days is None
+    assert load(STORYDESK_RELEASE_AFTER_DAYS="0").release_after_days is None
+    policy = policy_from(load(STORYDESK_RELEASE_AFTER_DAYS="10"), ("console",))
+    assert policy.release_after_days == 10
+
+
+@pytest.mark.parametrize("value", ["366", "-1", "three weeks", "2.5", "never"])
+def test_a_release_delay_out_of_range_stops_start_up(value: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        load(STORYDESK_RELEASE_AFTER_DAYS=value)
+    assert str(error.value) == (
+        "STORYDESK_RELEASE_AFTER_DAYS: expected a number of days from 1 to 365, or off; "
+        f"got {value!r}")
 
 
 def test_each_platform_may_name_its_own_channels_and_falls_back_to_the_shared() -> None:

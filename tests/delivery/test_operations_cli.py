@@ -120,3 +120,28 @@ def test_jobs_with_nothing_due_says_so(
     # A Sunday: last Monday's posts are past their cutoff, this one's not yet due.
     out = storydesk(tmp_path, capsys, "jobs", now=datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
     assert "Due now: nothing." in out
+
+
+def test_jobs_shows_when_an_abandoned_draft_is_released(
+        db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    policy = policy_from(Settings(database_url=db_url), ("console",))
+    accepted = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
+    with write_session(engine) as session:
+        ada = add_member(session, "Ada", coordinator=True)
+        dana = add_member(session, "Dana")
+        for title, due in (("Muons", date(2026, 11, 2)), ("Pions", date(2026, 11, 10))):
+            reply = stories.pitch(session, dana, accepted, policy, PitchForm(title=title))
+            assert reply.story_id is not None
+            stories.accept(session, ada, accepted, policy, reply.story_id, due)
+    engine.dispose()
+    out = storydesk(tmp_path, capsys, "jobs", "--limit", "50")
+    due, following = out.split("Due now (")[1].split("Next:")
+    # Muons was due 2 November: released on the 23rd, and the bot was not running then.
+    released = next(line for line in due.splitlines() if "release" in line)
+    assert "Mon 2026-11-23 00:00" in released and "story #1 (accepted)" in released
+    assert "DM Dana and Ada" in released and released.endswith("the next tick releases it")
+    coming = next(line for line in following.splitlines() if "release" in line)
+    assert coming.startswith("  Tue 2026-12-01 00:00  release, no draft 21 days after due: "
+                             "story #2 (accepted)")
