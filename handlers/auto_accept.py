@@ -8,6 +8,7 @@ happened and how to decline after all. Pitches without a reviewer wait for a per
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,6 +21,8 @@ from handlers.members import away_periods
 from handlers.reply import Paragraph
 from handlers.timing import MIDNIGHT, at_local, zone_named
 from storage.models import Member, Story
+
+log = logging.getLogger(__name__)
 
 
 def _windows(day: date, zone: ZoneInfo, rules: ReminderRules) -> list[tuple[datetime, datetime]]:
@@ -72,7 +75,14 @@ def run(session: Session, now: datetime, policy: Policy) -> list[int]:
         away = [(p.first_day, p.last_day) for p in away_periods(session, reviewer.id)]
         if working_hours(since, now, zone, policy.reminders, away) < hours:
             continue
-        _accept(session, story, reviewer, now, policy, hours)
+        # Locked and read afresh: the reviewer's own decision, or another replica's tick,
+        # may have come since the list was read.
+        locked = session.get(Story, story.id, with_for_update=True, populate_existing=True)
+        if locked is None or locked.state != "pitched" or locked.reviewer_id != reviewer.id:
+            continue
+        _accept(session, locked, reviewer, now, policy, hours)
+        log.info("story #%s accepted automatically after %d working hours of %s",
+                 story.id, hours, reviewer.display_name)
         assert story.id is not None
         accepted.append(story.id)
     return accepted

@@ -13,6 +13,7 @@ moment ago, or a second replica's tick that released it first, is respected.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
@@ -23,6 +24,8 @@ from handlers.decisions import DRAFTING_STATES
 from handlers.reply import Paragraph
 from handlers.timing import MIDNIGHT, at_local
 from storage.models import Member, Story
+
+log = logging.getLogger(__name__)
 
 
 def release_moment(draft_due: date, policy: Policy) -> datetime | None:
@@ -61,6 +64,8 @@ def run(session: Session, now: datetime, policy: Policy) -> list[int]:
         if story is None or not is_abandoned(story, today, policy):
             continue
         _release(session, story, now, policy, days)
+        log.info("story #%s released: no draft %d days after it was due (%s)", story_id,
+                 days, story.draft_due)
         released.append(story_id)
     return released
 

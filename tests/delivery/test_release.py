@@ -260,3 +260,38 @@ def _accepted(session: Session, team: dict[str, Member], policy: Policy) -> int:
                    reply.story_id, DUE)
     mark_sent(session)
     return reply.story_id
+
+
+def test_two_replicas_at_once_accept_a_lazy_pitch_once(engine: Engine, policy: Policy) -> None:
+    """Lazy acceptance takes the same care: the pitch is locked and read again."""
+    lazy = replace(policy, auto_accept_hours=8)
+    team = make_team(engine)
+    with write_session(engine) as session:
+        story_id = stories.pitch(session, member(session, team["Dana"]),
+                                 local("2026-11-27 17:00"), lazy,
+                                 stories.PitchForm(title="Muons")).story_id
+    start = threading.Barrier(4)
+    accepted: list[int] = []
+    errors: list[BaseException] = []
+
+    def replica() -> None:
+        try:
+            start.wait()
+            with write_session(engine) as session:
+                accepted.append(reminders.run_tick(session, local("2026-11-30 13:00"),
+                                                   lazy).accepted)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=replica) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and sorted(accepted) == [0, 0, 0, 1]
+    with read_session(engine) as session:
+        accepts = session.exec(select(StoryEvent).where(
+            StoryEvent.story_id == story_id, StoryEvent.action == "accept")).all()
+        assert len(accepts) == 1
+        keys = list(session.exec(select(Outbound.unique_key)).all())
+    assert len(keys) == len(set(keys))
