@@ -381,6 +381,17 @@ def _record_answer(session: Session, request: Request | None, platform: str, act
         notify_member(session, actor, reply, key=key, now=now, kind="answer")
 
 
+# What a request is told when its answer cannot be given in time and nothing on disk
+# would bring it back after a restart: it is not lost yet, nor safe.
+NOT_YET = ("This is taking longer than usual. If your {what} goes through, the answer "
+           "follows here; if none comes within a couple of minutes, it was not taken: "
+           "please {again}.")
+
+
+def not_yet(what: str, again: str) -> Reply:
+    return Reply(text=NOT_YET.format(what=what, again=again), tone="info")
+
+
 class _Rollback(Exception):
     def __init__(self, reply: Reply) -> None:
         super().__init__(reply.text)

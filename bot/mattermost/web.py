@@ -6,8 +6,9 @@
   nothing happens. The command's transaction commits before the answer, which is
   command-response JSON. Mattermost waits up to 30 seconds for it (its default
   OutgoingIntegrationRequestsTimeout), so only work that takes longer than `answer_within`
-  (20 s) is answered with a short note ("Working on it…", which claims nothing done) and
-  later through the `response_url`.
+  (20 s) is answered with a short note (the answer follows if the command goes through; if
+  none comes, send it again: nothing on disk would replay it after a restart) and later
+  through the `response_url`.
 - `POST /mattermost/dialog`: a dialog submission (Mattermost's SubmitDialogRequest). Its
   state must carry our HMAC for this user and be less than an hour old; it works once: the
   state's key is recorded in `handled_request` with its effect, so a form submitted five
@@ -43,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.commands import Caller, CommandRunner
+from bot.commands import Caller, CommandRunner, not_yet
 from bot.commands import Request as ChatRequest
 from bot.mattermost import dialogs
 from bot.mattermost.client import MattermostError, MattermostUnreachable
@@ -153,7 +154,8 @@ class MattermostEndpoints:
         except TimeoutError:
             response_url = form.get("response_url", "")
             job.add_done_callback(lambda done: self._answer_later(done, response_url))
-            result = _ephemeral("Working on it… the answer follows in a moment.")
+            # Nothing on disk brings the command back if this process stops now.
+            result = _ephemeral(not_yet("command", "send it again").text)
         except Exception:
             log.exception("/%s by %s failed", command, user_id)
             result = _ephemeral(FAILED)

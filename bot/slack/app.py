@@ -50,7 +50,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
 
-from bot.commands import Caller, CommandRunner, Outcome, Request
+from bot.commands import Caller, CommandRunner, Outcome, Request, not_yet
 from bot.inbox import Entry, Inbox, WriteFailures
 from bot.slack.bolt_log import bolt_logger
 from bot.slack.client import error_code
@@ -95,10 +95,6 @@ ANSWER_DEADLINE = 2.0
 # With nothing in the inbox, the work is waited for until the ack can only just reach Slack.
 ACK_DEADLINE = 2.7
 WORKING = "Working on it… the answer follows here in a moment."
-# What a request the inbox could not hold is told: it is not lost yet, nor safe.
-NOT_YET = ("This is taking longer than usual. If your {what} goes through, the answer "
-           "follows here; if none comes within a couple of minutes, it was not taken: "
-           "please {again}.")
 REFUSAL = ("Only coordinators can use the buttons on story cards; you are a contributor. "
            "`/story show {story}` shows the story, `/story team` lists the coordinators.")
 FAILED = ("Something went wrong on our side; nothing was changed. The coordinators can find "
@@ -625,10 +621,6 @@ def guarded(work: Callable[[], Outcome]) -> Outcome:
     except Exception:
         log.exception("slack work failed")
         return Outcome(Reply(text=FAILED, tone="error"))
-
-
-def not_yet(what: str, again: str) -> Reply:
-    return Reply(text=NOT_YET.format(what=what, again=again), tone="info")
 
 
 def quietly(function: Callable[[], object]) -> None:

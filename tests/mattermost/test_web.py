@@ -154,7 +154,8 @@ def test_slow_work_is_answered_through_the_response_url(
         slow = Adapter(adapter.world, adapter.service, adapter.runner, endpoints, client,
                        adapter.dispatcher, adapter.now)
         first = slow.command("emil", "story", "list all", response_url=hook).json()
-    assert first["text"].startswith("Working on it")
+    assert first["text"].startswith("This is taking longer than usual. If your command goes "
+                                    "through, the answer follows here")
     [late] = wait_for(lambda: adapter.world.server.hook_bodies(hook))
     assert late["response_type"] == "ephemeral"
     assert late["text"].startswith("All stories")
