@@ -8,10 +8,12 @@ skipped; in CI (CI=true) an unreachable PostgreSQL fails the run instead.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import event, text
@@ -24,6 +26,32 @@ from handlers.decisions import CadenceSlot
 from handlers.members import COORDINATOR
 from storage.db import make_engine, write_session
 from storage.models import Member
+
+T = TypeVar("T")
+
+
+def at_once(count: int, work: Callable[[], T]) -> list[T]:
+    """`work` run by `count` threads released together (replicas, say); what each
+    returned, in the order they finished. The first error any of them raised is raised."""
+    start = threading.Barrier(count)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            start.wait()
+            results.append(work())
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 PG_URL = os.environ.get("STORYDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _pg_state: dict[str, bool] = {}

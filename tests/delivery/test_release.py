@@ -3,7 +3,6 @@ real tick and dispatcher on a frozen clock, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import date
 
@@ -15,6 +14,7 @@ from handlers.context import Policy
 from handlers.operations import due_now
 from storage.db import read_session, write_session
 from storage.models import Member, Outbound, Story, StoryEvent
+from tests.conftest import at_once
 from tests.delivery.conftest import Desk, dms, local, posts
 from tests.delivery.test_reminders import drafting_story, make_team, mark_sent, member
 
@@ -145,24 +145,12 @@ def test_two_replicas_at_once_release_a_story_once(engine: Engine, policy: Polic
     team = make_team(engine)
     story_id, _ = drafting_story(engine, policy, team, local("2026-11-23 10:00"), DUE)
     now = local("2026-12-24 00:00")
-    start = threading.Barrier(4)
-    released: list[int] = []
-    errors: list[BaseException] = []
 
-    def replica() -> None:
-        try:
-            start.wait()
-            with write_session(engine) as session:
-                released.append(reminders.run_tick(session, now, policy).released)
-        except BaseException as error:
-            errors.append(error)
+    def replica() -> int:
+        with write_session(engine) as session:
+            return reminders.run_tick(session, now, policy).released
 
-    threads = [threading.Thread(target=replica) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors and sorted(released) == [0, 0, 0, 1]
+    assert sorted(at_once(4, replica)) == [0, 0, 0, 1]
     with read_session(engine) as session:
         assert len(withdrawals(session, story_id)) == 1
         keys = list(session.exec(select(Outbound.unique_key)).all())
@@ -270,25 +258,12 @@ def test_two_replicas_at_once_accept_a_lazy_pitch_once(engine: Engine, policy: P
         story_id = stories.pitch(session, member(session, team["Dana"]),
                                  local("2026-11-27 17:00"), lazy,
                                  stories.PitchForm(title="Muons")).story_id
-    start = threading.Barrier(4)
-    accepted: list[int] = []
-    errors: list[BaseException] = []
 
-    def replica() -> None:
-        try:
-            start.wait()
-            with write_session(engine) as session:
-                accepted.append(reminders.run_tick(session, local("2026-11-30 13:00"),
-                                                   lazy).accepted)
-        except BaseException as error:
-            errors.append(error)
+    def replica() -> int:
+        with write_session(engine) as session:
+            return reminders.run_tick(session, local("2026-11-30 13:00"), lazy).accepted
 
-    threads = [threading.Thread(target=replica) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors and sorted(accepted) == [0, 0, 0, 1]
+    assert sorted(at_once(4, replica)) == [0, 0, 0, 1]
     with read_session(engine) as session:
         accepts = session.exec(select(StoryEvent).where(
             StoryEvent.story_id == story_id, StoryEvent.action == "accept")).all()

@@ -3,7 +3,6 @@ and delivered by the dispatcher, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,7 +19,7 @@ from handlers.stories import PitchForm
 from storage.db import read_session, write_session
 from storage.delivery import DeliveryNotice
 from storage.models import Member, Outbound, Story
-from tests.conftest import add_member
+from tests.conftest import add_member, at_once
 from tests.delivery.conftest import Desk, dms, local, posts
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -367,23 +366,12 @@ def test_two_replicas_ticking_at_once_queue_each_reminder_once(
         drafting_story(engine, policy, team, local("2026-11-23 10:00"), date(2026, 12, 3),
                        author=name, title=f"Story by {name}")
     now = local("2026-11-30 09:00")
-    start = threading.Barrier(4)
-    errors: list[BaseException] = []
 
     def replica() -> None:
-        try:
-            start.wait()
-            with write_session(engine) as session:
-                reminders.run_tick(session, now, policy)
-        except BaseException as error:
-            errors.append(error)
+        with write_session(engine) as session:
+            reminders.run_tick(session, now, policy)
 
-    threads = [threading.Thread(target=replica) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    at_once(4, replica)
     with read_session(engine) as session:
         keys = list(session.exec(select(Outbound.unique_key)).all())
     reminder_keys = [k for k in keys if k.startswith("draft-reminder:")]
