@@ -544,6 +544,13 @@ def _check_combinations(settings: Settings) -> None:
     if bool(settings.mattermost_url) != bool(settings.mattermost_bot_token):
         missing = "MATTERMOST_BOT_TOKEN" if settings.mattermost_url else "MATTERMOST_URL"
         raise SettingsError(missing, "is required when the other Mattermost variable is set")
+    release, escalate = settings.release_after_days, settings.escalate_after_days
+    if release is not None and release <= escalate:
+        raise SettingsError(
+            "STORYDESK_RELEASE_AFTER_DAYS",
+            f"must be more than STORYDESK_ESCALATE_AFTER_DAYS ({escalate}), or the story is "
+            f"released before its reviewer hears that the draft is late; got {release}",
+        )
     # MATTERMOST_COMMAND_TOKENS is checked when the bot starts, not here: the tokens come
     # from `storydesk mattermost setup`, which itself runs with these very settings.
     if bool(settings.instagram_access_token) != bool(settings.instagram_user_id):

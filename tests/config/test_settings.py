@@ -69,13 +69,28 @@ def test_abandoned_drafts_are_released_after_21_days_unless_set_otherwise_or_off
     assert load().release_after_days == 21
     assert load(STORYDESK_RELEASE_AFTER_DAYS="").release_after_days == 21
     assert load(STORYDESK_RELEASE_AFTER_DAYS=" 30 ").release_after_days == 30
-    assert load(STORYDESK_RELEASE_AFTER_DAYS="1").release_after_days == 1
+    assert load(STORYDESK_RELEASE_AFTER_DAYS="2",
+                STORYDESK_ESCALATE_AFTER_DAYS="1").release_after_days == 2
     assert load(STORYDESK_RELEASE_AFTER_DAYS="365").release_after_days == 365
     assert load(STORYDESK_RELEASE_AFTER_DAYS="off").release_after_days is None
     assert load(STORYDESK_RELEASE_AFTER_DAYS="OFF").release_after_days is None
     assert load(STORYDESK_RELEASE_AFTER_DAYS="0").release_after_days is None
     policy = policy_from(load(STORYDESK_RELEASE_AFTER_DAYS="10"), ("console",))
     assert policy.release_after_days == 10
+
+
+@pytest.mark.parametrize(("release", "escalate"), [("4", None), ("3", None), ("7", "7")])
+def test_a_release_not_after_the_escalation_stops_start_up(release: str,
+                                                           escalate: str | None) -> None:
+    """The reviewer hears that a draft is late before the bot gives up on it."""
+    extra = {} if escalate is None else {"STORYDESK_ESCALATE_AFTER_DAYS": escalate}
+    with pytest.raises(SettingsError) as error:
+        load(STORYDESK_RELEASE_AFTER_DAYS=release, **extra)
+    assert str(error.value) == (
+        f"STORYDESK_RELEASE_AFTER_DAYS: must be more than STORYDESK_ESCALATE_AFTER_DAYS "
+        f"({escalate or 4}), or the story is released before its reviewer hears that the "
+        f"draft is late; got {release}")
+    assert load(STORYDESK_RELEASE_AFTER_DAYS="off", **extra).release_after_days is None
 
 
 @pytest.mark.parametrize("value", ["366", "-1", "three weeks", "2.5", "never"])
