@@ -253,47 +253,27 @@ def _story_entries(
 ) -> list[PersonalEntry]:
     label = f"#{story.id} {story.title}"
     found: list[PersonalEntry] = []
+
+    def add(kind: str, title: str, description: str, *, at: datetime | None = None,
+            day: date | None = None, url: str | None = None) -> None:
+        found.append(PersonalEntry(uid=f"story-{story.id}-{kind}", kind=kind,
+                                   title=f"{title}: {label}", description=description,
+                                   changed_at=stamp, sequence=story.version, at=at, day=day,
+                                   url=url))
+
     if story.author_id == member.id:
         if story.state in DRAFTING_STATES and story.draft_due is not None:
-            found.append(
-                PersonalEntry(
-                    uid=f"story-{story.id}-draft-due",
-                    kind="draft-due",
-                    title=f"Draft due: {label}",
-                    description=(
-                        f"Submit the draft of story #{story.id} with "
-                        f"/story draft {story.id} <link>."
-                    ),
-                    day=story.draft_due,
-                    changed_at=stamp,
-                    sequence=story.version,
-                )
-            )
+            add("draft-due", "Draft due",
+                f"Submit the draft of story #{story.id} with /story draft {story.id} <link>.",
+                day=story.draft_due)
         if story.state == "scheduled" and story.scheduled_at is not None:
-            found.append(
-                PersonalEntry(
-                    uid=f"story-{story.id}-publication",
-                    kind="publication",
-                    title=f"Publishing: {label}",
-                    description=f"Story #{story.id} is scheduled to go out on Instagram.",
-                    at=story.scheduled_at,
-                    changed_at=stamp,
-                    sequence=story.version,
-                )
-            )
+            add("publication", "Publishing",
+                f"Story #{story.id} is scheduled to go out on Instagram.",
+                at=story.scheduled_at)
         if story.state == "published" and story.published_at is not None:
-            found.append(
-                PersonalEntry(
-                    uid=f"story-{story.id}-publication",
-                    kind="publication",
-                    title=f"Published: {label}",
-                    description=f"Story #{story.id} is out: {story.permalink or 'on Instagram'}.",
-                    at=story.published_at,
-                    url=story.permalink,
-                    changed_at=stamp,
-                    sequence=story.version,
-                )
-            )
+            add("publication", "Published",
+                f"Story #{story.id} is out: {story.permalink or 'on Instagram'}.",
+                at=story.published_at, url=story.permalink)
     waiting_since = story.state_changed_at or story.created_at
     if story.reviewer_id == member.id and waiting_since is not None:
         # Placed when the reminder about it would come: the day the nudge falls due, at the
@@ -302,38 +282,16 @@ def _story_entries(
             days=policy.reminders.review_nudge_days
         )
         at = datetime.combine(nudge_day, policy.reminders.remind_at, tzinfo=zone).astimezone(UTC)
+        since = f"{waiting_since.astimezone(zone):%Y-%m-%d}"
         if story.state == "pitched":
-            found.append(
-                PersonalEntry(
-                    uid=f"story-{story.id}-pitch-waiting",
-                    kind="pitch-waiting",
-                    title=f"Decide on the pitch: {label}",
-                    description=(
-                        f"Pitched on {waiting_since.astimezone(zone):%Y-%m-%d}. "
-                        f"/story accept {story.id} or /story decline {story.id} <reason>."
-                    ),
-                    at=at,
-                    changed_at=stamp,
-                    sequence=story.version,
-                )
-            )
+            add("pitch-waiting", "Decide on the pitch",
+                f"Pitched on {since}. /story accept {story.id} or /story decline {story.id} "
+                "<reason>.", at=at)
         if story.state == "in_review":
-            found.append(
-                PersonalEntry(
-                    uid=f"story-{story.id}-review-waiting",
-                    kind="review-waiting",
-                    title=f"Review the draft: {label}",
-                    description=(
-                        f"Draft submitted on {waiting_since.astimezone(zone):%Y-%m-%d}: "
-                        f"{story.draft_link or 'no link'}. /story approve {story.id} or "
-                        f"/story changes {story.id} <note>."
-                    ),
-                    at=at,
-                    url=story.draft_link,
-                    changed_at=stamp,
-                    sequence=story.version,
-                )
-            )
+            add("review-waiting", "Review the draft",
+                f"Draft submitted on {since}: {story.draft_link or 'no link'}. /story approve "
+                f"{story.id} or /story changes {story.id} <note>.",
+                at=at, url=story.draft_link)
     return found
 
 
