@@ -141,6 +141,10 @@ def _lookup(table: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
 _CONTENT = _lookup(CONTENT_NAMES)
 _DAILY = _lookup(DAILY_NAMES)
+# Columns of a content export Storydesk does not keep, and the language each says (English
+# where both languages share the name).
+_CONTENT_UNUSED: dict[str, str | None] = {**dict.fromkeys(CONTENT_UNUSED[1], GERMAN),
+                                          **dict.fromkeys(CONTENT_UNUSED[0], ENGLISH)}
 for _metric in DAILY_METRICS:
     _DAILY[normalise(_metric)] = (_metric, None)  # Storydesk's own names: no language
 
@@ -185,25 +189,8 @@ def detect(header: Sequence[str], title: str = "") -> Layout:
 
 
 def _content(header: Sequence[str], names: list[str]) -> Layout:
-    columns: dict[str, int] = {}
-    languages: list[str | None] = []
-    unused = set(CONTENT_UNUSED[0]) | set(CONTENT_UNUSED[1])
-    not_recognised: list[str] = []
-    rates: list[str] = []
-    for index, name in enumerate(names):
-        if name in _CONTENT:
-            name_field, language = _CONTENT[name]
-            if name_field in columns:
-                raise LayoutProblem(f"{header[columns[name_field]].strip()!r} and "
-                                    f"{header[index].strip()!r} are the same column")
-            columns[name_field] = index
-            languages.append(language)
-        elif name in unused:
-            languages.append(ENGLISH if name in CONTENT_UNUSED[0] else GERMAN)
-        elif name in RATE_NAMES:
-            rates.append(header[index].strip())
-        elif name:
-            not_recognised.append(header[index].strip())
+    columns, languages, not_recognised, rates = _read_header(header, names, _CONTENT,
+                                                             _CONTENT_UNUSED)
     if not any(name_field in columns for name_field in CONTENT_FIGURES):
         raise LayoutProblem("a content export needs at least one of the columns Views, "
                             "Impressions, Reach, Likes, Shares, Comments, Saves, Follows "
@@ -212,26 +199,38 @@ def _content(header: Sequence[str], names: list[str]) -> Layout:
 
 
 def _daily(header: Sequence[str], names: list[str]) -> Layout:
+    columns, languages, not_recognised, rates = _read_header(header, names, _DAILY, {})
+    if len(columns) == 1:
+        raise LayoutProblem("a daily account file needs `date` and at least one of "
+                            + ", ".join(DAILY_METRICS))
+    return Layout(DAILY_KIND, columns, _language(languages), not_recognised, rates)
+
+
+def _read_header(
+    header: Sequence[str], names: list[str], known: dict[str, tuple[str, str | None]],
+    unused: dict[str, str | None],
+) -> tuple[dict[str, int], list[str | None], list[str], list[str]]:
+    """(field -> column index, each known column's language, the header names not
+    recognised, the rate columns) of a header whose normalised names are `names`."""
     columns: dict[str, int] = {}
     languages: list[str | None] = []
     not_recognised: list[str] = []
     rates: list[str] = []
     for index, name in enumerate(names):
-        if name in _DAILY:
-            name_field, language = _DAILY[name]
+        if name in known:
+            name_field, language = known[name]
             if name_field in columns:
                 raise LayoutProblem(f"{header[columns[name_field]].strip()!r} and "
                                     f"{header[index].strip()!r} are the same column")
             columns[name_field] = index
             languages.append(language)
+        elif name in unused:
+            languages.append(unused[name])
         elif name in RATE_NAMES:
             rates.append(header[index].strip())
         elif name:
             not_recognised.append(header[index].strip())
-    if len(columns) == 1:
-        raise LayoutProblem("a daily account file needs `date` and at least one of "
-                            + ", ".join(DAILY_METRICS))
-    return Layout(DAILY_KIND, columns, _language(languages), not_recognised, rates)
+    return columns, languages, not_recognised, rates
 
 
 def _meta_daily(header: Sequence[str], names: list[str], title: str) -> Layout:
