@@ -1,7 +1,7 @@
 """posts seen on the Instagram account, and the lease of the publication watch
 
 Revision ID: 0007_publication
-Revises: 0009_calendars
+Revises: 0004_requests
 Create Date: 2026-11-30 12:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import storage.models
 
 revision = '0007_publication'
-down_revision = '0009_calendars'
+down_revision = '0004_requests'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """personal calendar links
 
 Revision ID: 0009_calendars
-Revises: 0008_crowd
+Revises: 0004_requests
 Create Date: 2026-11-30 12:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import storage.models
 
 revision = '0009_calendars'
-down_revision = '0008_crowd'
+down_revision = '0004_requests'
 branch_labels = None
 depends_on = None
 
