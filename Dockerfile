@@ -28,7 +28,8 @@ RUN /opt/storydesk/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /dis
 
 # --- The image that runs. --------------------------------------------------------------------
 FROM dependencies
-RUN useradd --create-home --uid 10001 storydesk
+RUN useradd --create-home --uid 10001 storydesk \
+ && install -d -o storydesk -g storydesk /var/lib/storydesk
 ENV PATH=/opt/storydesk/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MPLBACKEND=Agg \

@@ -355,3 +355,16 @@ def test_make_install_uses_the_lock_file() -> None:
     assert "--require-hashes -r requirements-dev.lock" in makefile
     assert "pip install --quiet --no-deps --no-build-isolation -e ." in makefile
     assert re.search(r"^lock:", makefile, re.M)
+
+
+def test_the_inbox_outlives_the_container() -> None:
+    """Slack requests acknowledged before they committed wait in the inbox file; a
+    container that `docker compose up --build` recreates must find them there."""
+    compose_file = compose()
+    storydesk = compose_file["services"]["storydesk"]
+    inbox = Path(storydesk["environment"]["STORYDESK_INBOX_PATH"])
+    mounts = {target: source for source, target in
+              (volume.split(":")[:2] for volume in storydesk["volumes"])}
+    assert str(inbox.parent) in mounts and mounts[str(inbox.parent)] in compose_file["volumes"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"install -d -o storydesk -g storydesk {inbox.parent}" in dockerfile
