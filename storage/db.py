@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -80,10 +81,23 @@ def _writers(engine: Engine) -> threading.RLock:
 
 
 @contextmanager
+def _queued(lock: threading.RLock) -> Iterator[None]:
+    """Wait for this process's other writers as long as SQLite would wait for another
+    process's (busy_timeout), then give up the same way: "database is locked"."""
+    if not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_SECONDS):
+        raise OperationalError("BEGIN IMMEDIATE", None,
+                               Exception("database is locked (this process's writers)"))
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """One unit of work that writes: committed on success, rolled back on any error."""
     bound = engine.execution_options(**{_WRITE_OPTION: True})
-    queue = _writers(engine) if is_sqlite(engine) else nullcontext()
+    queue = _queued(_writers(engine)) if is_sqlite(engine) else nullcontext()
     with queue, Session(bound, expire_on_commit=False) as session:
         try:
             yield session

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel, select
 
+from storage import db
 from storage.db import make_engine, read_session, write_session
 from storage.models import Member, SystemState
 
@@ -107,4 +109,32 @@ def test_sqlite_writers_of_one_process_queue_on_one_lock(tmp_path: Path) -> None
     assert taken is False
     assert _writers(engine).acquire(blocking=False)  # free again once the writer is done
     _writers(engine).release()
+    engine.dispose()
+
+
+def test_a_writer_waits_for_this_process_no_longer_than_for_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process's own queue gives up like SQLite's busy timeout does, so one stuck
+    writer cannot park every command thread without end."""
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_SECONDS", 0.2)
+    engine = make_engine(f"sqlite:///{tmp_path / 'stuck.db'}")
+    holding, release = threading.Event(), threading.Event()
+
+    def stuck_writer() -> None:
+        with write_session(engine):
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=stuck_writer)
+    thread.start()
+    assert holding.wait(5)
+    try:
+        with pytest.raises(OperationalError, match="database is locked"), \
+                write_session(engine):
+            pass
+    finally:
+        release.set()
+        thread.join()
+    with write_session(engine):  # and the queue moves on once the writer is done
+        pass
     engine.dispose()
