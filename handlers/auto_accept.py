@@ -4,6 +4,11 @@ With `STORYDESK_AUTO_ACCEPT_HOURS` set, the tick accepts every pitch that has wa
 many of its reviewer's working hours (their working days, outside quiet hours, in their
 zone, not counting days away) with the default draft date, and tells the reviewer that it
 happened and how to decline after all. Pitches without a reviewer wait for a person.
+
+The hours are the current reviewer's: they count from the pitch, or from the story's last
+reassignment (`/story reassign`, or the hand-over from an away reviewer), whichever came
+later, so that a pitch handed over is never accepted in its new reviewer's name before
+they had their hours.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from handlers import stories
@@ -20,7 +26,7 @@ from handlers.context import Policy, ReminderRules
 from handlers.members import away_periods
 from handlers.reply import Paragraph
 from handlers.timing import MIDNIGHT, at_local, zone_named
-from storage.models import Member, Story
+from storage.models import Member, Story, StoryEvent
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +72,10 @@ def run(session: Session, now: datetime, policy: Policy) -> list[int]:
         select(Story).where(Story.state == "pitched", col(Story.reviewer_id).is_not(None))
         .order_by(col(Story.id))
     ).all()
+    reassigned = last_reassigned(session, [s.id for s in pitched if s.id is not None])
     for story in pitched:
         reviewer = session.get(Member, story.reviewer_id)
-        since = story.state_changed_at or story.created_at
+        since = waiting_since(story, reassigned.get(story.id or 0))
         if reviewer is None or reviewer.id is None or since is None:
             continue
         zone = zone_named(reviewer.timezone, policy.zone)
@@ -86,6 +93,26 @@ def run(session: Session, now: datetime, policy: Policy) -> list[int]:
         assert story.id is not None
         accepted.append(story.id)
     return accepted
+
+
+def last_reassigned(session: Session, story_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each story was last given to another reviewer, in one query."""
+    if not story_ids:
+        return {}
+    rows = session.exec(
+        select(StoryEvent.story_id, func.max(StoryEvent.at))
+        .where(StoryEvent.action == "reassigned", col(StoryEvent.story_id).in_(story_ids))
+        .group_by(col(StoryEvent.story_id))
+    ).all()
+    return {story_id: at for story_id, at in rows if at is not None}
+
+
+def waiting_since(story: Story, reassigned_at: datetime | None) -> datetime | None:
+    """Since when the pitch has waited on its current reviewer."""
+    pitched = story.state_changed_at or story.created_at
+    if pitched is None or reassigned_at is None:
+        return pitched or reassigned_at
+    return max(pitched, reassigned_at)
 
 
 def _accept(session: Session, story: Story, reviewer: Member, now: datetime, policy: Policy,

@@ -252,6 +252,43 @@ def test_a_pitch_not_declined_within_the_hours_is_accepted_and_the_reviewer_told
     assert reminders.run_tick(session, local("2026-11-30 14:00"), lazy).accepted == 0
 
 
+def test_a_reassigned_pitch_waits_the_new_reviewers_hours_from_the_reassignment(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    lazy = replace(policy, auto_accept_hours=8)
+    reply = stories.pitch(session, team["Dana"], local("2026-11-30 09:00"), lazy,
+                          PitchForm(title="Muons"))  # Monday
+    story_id = reply.story_id
+    assert story_id is not None and state(session, story_id).reviewer_id == team["Ada"].id
+    stories.reassign(session, team["Ada"], local("2026-11-30 16:00"), lazy, story_id,
+                     team["Ben"])
+    # Eight hours since the pitch, one of them Ben's: still his to decide.
+    assert reminders.run_tick(session, local("2026-11-30 17:00"), lazy).accepted == 0
+    # Monday 16-20 and Tuesday 08-12 make Ben's eight working hours.
+    assert reminders.run_tick(session, local("2026-12-01 11:59"), lazy).accepted == 0
+    assert state(session, story_id).state == "pitched"
+    assert reminders.run_tick(session, local("2026-12-01 12:00"), lazy).accepted == 1
+    assert state(session, story_id).state == "accepted"
+    told = rows_to(session, team["Ben"])[-1].text
+    assert told.startswith(f'Story #{story_id} "Muons" was accepted automatically: it waited 8')
+
+
+def test_a_pitch_handed_over_by_the_tick_is_not_accepted_by_the_same_tick(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    lazy = replace(policy, auto_accept_hours=8)
+    reply = stories.pitch(session, team["Dana"], local("2026-11-30 09:00"), lazy,
+                          PitchForm(title="Muons"))
+    story_id = reply.story_id
+    assert story_id is not None
+    session.add(AwayPeriod(member_id=team["Ada"].id, first_day=date(2026, 12, 1),
+                           last_day=date(2026, 12, 4)))
+    session.flush()
+    report = reminders.run_tick(session, local("2026-12-01 09:00"), lazy)
+    assert (report.handed_over, report.accepted) == (1, 0)
+    assert state(session, story_id).state == "pitched"
+
+
 # --- team-channel warnings -----------------------------------------------------------------
 
 
