@@ -24,7 +24,6 @@ from sqlmodel import Session, col, select
 from handlers import stories
 from handlers.context import Policy, ReminderRules
 from handlers.members import away_periods
-from handlers.reply import Paragraph
 from handlers.timing import MIDNIGHT, at_local, zone_named
 from storage.models import Member, Story, StoryEvent
 
@@ -119,19 +118,11 @@ def _accept(session: Session, story: Story, reviewer: Member, now: datetime, pol
             hours: int) -> None:
     due = stories.local_today(now, policy) + timedelta(days=policy.draft_days)
     story.draft_due = due
-    story.state = "accepted"
-    story.state_changed_at = now
-    stories.record(session, story, None, now, "accept", "pitched", "accepted",
-                   f"draft due {due}; accepted automatically: not declined within {hours} "
-                   "working hours")
+    stories.change_state(session, story, None, now, "accept",
+                         f"draft due {due}; accepted automatically: not declined within "
+                         f"{hours} working hours")
     stories.announce_card(session, story, now, policy)
-    stories.tell_author(
-        session, story, now,
-        f'Good news: story #{story.id} "{story.title}" is accepted. Your draft is due on '
-        f"{due:%A %d %B}; {reviewer.display_name} will help.",
-        Paragraph(f"When your draft is ready, send its link with `/story draft {story.id} "
-                  "<link>`."),
-    )
+    stories.tell_accepted(session, story, now, due, reviewer)
     stories.tell_reviewer(
         session, story, now, policy,
         f'Story #{story.id} "{story.title}" was accepted automatically: it waited {hours} of '
