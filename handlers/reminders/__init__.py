@@ -59,7 +59,6 @@ from handlers.reminders.occurrences import (
 from handlers.reminders.report import TickReport
 from handlers.reminders.snapshot import (
     CATCH_UP_DAYS,
-    DRAFT_REMINDER_STATES,
     DUE_DATE_ACTIONS,
     KEY_QUERY_CHUNK,
     Snapshot,
@@ -72,7 +71,6 @@ from handlers.reminders.tick import run_tick
 
 __all__ = [
     "CATCH_UP_DAYS",
-    "DRAFT_REMINDER_STATES",
     "DUE_DATE_ACTIONS",
     "KEY_QUERY_CHUNK",
     "LOOKAHEAD_DAYS",
