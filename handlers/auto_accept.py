@@ -24,22 +24,18 @@ from sqlmodel import Session, col, select
 from handlers import stories
 from handlers.context import Policy, ReminderRules
 from handlers.members import away_periods
-from handlers.timing import MIDNIGHT, at_local, zone_named
+from handlers.timing import MIDNIGHT, allowed_windows, at_local, zone_named
 from storage.models import Member, Story, StoryEvent
 
 log = logging.getLogger(__name__)
 
 
 def _windows(day: date, zone: ZoneInfo, rules: ReminderRules) -> list[tuple[datetime, datetime]]:
-    """The working stretches of one local day, as UTC instants."""
-    start, end = rules.quiet_start, rules.quiet_end
+    """The working stretches of one local day, as UTC instants: the hours in which a
+    direct message may arrive are the hours a reviewer is counted as working."""
     next_midnight = at_local(day + timedelta(days=1), MIDNIGHT, zone)
-    if start is None or end is None:
-        return [(at_local(day, MIDNIGHT, zone), next_midnight)]
-    if start > end:  # quiet over midnight: work from `end` to `start`
-        return [(at_local(day, end, zone), at_local(day, start, zone))]
-    return [(at_local(day, MIDNIGHT, zone), at_local(day, start, zone)),
-            (at_local(day, end, zone), next_midnight)]
+    return [(at_local(day, start, zone), next_midnight if end is None else at_local(day, end, zone))
+            for start, end in allowed_windows(rules)]
 
 
 def working_hours(since: datetime, until: datetime, zone: ZoneInfo, rules: ReminderRules,
