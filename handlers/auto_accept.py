@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from handlers import stories
 from handlers.context import Policy, ReminderRules
-from handlers.members import away_periods
+from handlers.members import away_days
 from handlers.timing import MIDNIGHT, allowed_windows, at_local, zone_named
 from storage.models import Member, Story, StoryEvent
 
@@ -68,14 +68,14 @@ def run(session: Session, now: datetime, policy: Policy) -> list[int]:
         .order_by(col(Story.id))
     ).all()
     reassigned = last_reassigned(session, [s.id for s in pitched if s.id is not None])
+    away = away_days(session, (s.reviewer_id for s in pitched if s.reviewer_id is not None))
     for story in pitched:
         reviewer = session.get(Member, story.reviewer_id)
         since = waiting_since(story, reassigned.get(story.id or 0))
         if reviewer is None or reviewer.id is None or since is None:
             continue
         zone = zone_named(reviewer.timezone, policy.zone)
-        away = [(p.first_day, p.last_day) for p in away_periods(session, reviewer.id)]
-        if working_hours(since, now, zone, policy.reminders, away) < hours:
+        if working_hours(since, now, zone, policy.reminders, away.get(reviewer.id, ())) < hours:
             continue
         # Locked and read afresh: the reviewer's own decision, or another replica's tick,
         # may have come since the list was read.
