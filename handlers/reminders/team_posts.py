@@ -51,11 +51,15 @@ def _post(session: Session, snapshot: Snapshot, report: TickReport, channel: str
         report.keys.append(occurrence.key)
 
 
-def _platform_keys(policy: Policy, keys: Iterable[str]) -> dict[str, str]:
+def channel_post_key(policy: Policy, key: str) -> str:
     """Channel posts are queued once per platform as `key@platform`: a post is done when
     the first platform's row exists (they are queued together)."""
     first = policy.channel_platforms[0] if policy.channel_platforms else "console"
-    return {key: f"{key}@{first}" for key in keys}
+    return f"{key}@{first}"
+
+
+def _platform_keys(policy: Policy, keys: Iterable[str]) -> dict[str, str]:
+    return {key: channel_post_key(policy, key) for key in keys}
 
 
 def queue_team_posts(session: Session, snapshot: Snapshot, report: TickReport) -> None:
