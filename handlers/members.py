@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -209,8 +209,17 @@ def add_away(session: Session, actor: Member, first: date, last: date, today: da
     )
 
 
-def away_periods(session: Session, member_id: int) -> list[AwayPeriod]:
-    return list(session.exec(select(AwayPeriod).where(AwayPeriod.member_id == member_id)).all())
+def away_days(session: Session, member_ids: Iterable[int]) -> dict[int, list[tuple[date, date]]]:
+    """Each member's away periods (first and last day), for many members in one query: the
+    tick asks about every waiting story's reviewer at once."""
+    ids = sorted(set(member_ids))
+    away: dict[int, list[tuple[date, date]]] = {}
+    if not ids:
+        return away
+    for period in session.exec(select(AwayPeriod).where(col(AwayPeriod.member_id).in_(ids))
+                               .order_by(col(AwayPeriod.first_day))).all():
+        away.setdefault(period.member_id, []).append((period.first_day, period.last_day))
+    return away
 
 
 def current_or_next_away(session: Session, member: Member, today: date) -> AwayPeriod | None:

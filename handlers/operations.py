@@ -14,13 +14,11 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, func, select
 
 from handlers.context import Policy
-from handlers.decisions import STATE_LABELS
 from handlers.reminders import (
     CATCH_UP_DAYS,
     SUPERSEDE_WITHIN,
     Job,
-    Occurrence,
-    Planned,
+    channel_post_key,
     coming_week_occurrence,
     existing_keys,
     load_snapshot,
@@ -28,9 +26,9 @@ from handlers.reminders import (
     pitch_call_occurrence,
     planned_reminders,
     release_jobs,
+    reminder_description,
     settle,
 )
-from handlers.wording import plural
 from storage.models import Member, Outbound
 
 WAITING = ("pending", "sending")
@@ -104,16 +102,6 @@ class DueJob(Job):
     state: str  # "not queued yet", "expires", "queued", "releases"
 
 
-LABELS = {"before": "draft reminder", "on-the-day": "draft due today",
-          "escalation": "overdue draft, to the reviewer", "review": "review waiting"}
-
-
-def _what(occurrence: Occurrence, plan: Planned) -> str:
-    what = (f"draft overdue {plural(occurrence.days, 'day')}" if occurrence.label == "overdue"
-            else LABELS.get(occurrence.label, occurrence.label))
-    return f"{what}: story #{plan.story.id} ({STATE_LABELS[plan.story.state]})"
-
-
 def due_now(session: Session, now: datetime, policy: Policy, limit: int = 20) -> list[DueJob]:
     """What is already due: what the next tick queues, and messages waiting to go out.
 
@@ -130,19 +118,19 @@ def due_now(session: Session, now: datetime, policy: Policy, limit: int = 20) ->
     for plan in plans:
         to = f"DM {plan.recipient.display_name} ({plan.recipient.platform})"
         decision = settle(plan.occurrences, existing, now)
-        jobs += [DueJob(o.due, _what(o, plan), to, "expires") for o in decision.expired]
+        jobs += [DueJob(o.due, reminder_description(o, plan.story), to, "expires")
+                 for o in decision.expired]
         if decision.send is not None and plan.recipient.reminders_enabled:
-            jobs.append(DueJob(decision.send.due, _what(decision.send, plan), to,
-                               "not queued yet"))
+            jobs.append(DueJob(decision.send.due, reminder_description(decision.send, plan.story),
+                               to, "not queued yet"))
     jobs += [DueJob(job.when, job.what, job.to, "releases")
              for job in release_jobs(snapshot) if job.when <= now]
     rules, zone = policy.reminders, policy.zone
-    first = policy.channel_platforms[0] if policy.channel_platforms else "console"
     posts = [(coming_week_occurrence(now, zone, rules), "coming-week post", "team channel"),
              (pitch_call_occurrence(now, zone, rules), "call for pitches", "group channel")]
-    queued = existing_keys(session, (f"{o.key}@{first}" for o, _, _ in posts))
+    queued = existing_keys(session, (channel_post_key(policy, o.key) for o, _, _ in posts))
     for occurrence, what, where in posts:
-        done = {occurrence.key} if f"{occurrence.key}@{first}" in queued else set()
+        done = {occurrence.key} if channel_post_key(policy, occurrence.key) in queued else set()
         if period_post_due(occurrence, done, now):
             jobs.append(DueJob(occurrence.due, what, where, "not queued yet"))
     rows = list(session.exec(

@@ -194,10 +194,6 @@ class WatchReport:
     known: int = 0
 
 
-def _same_link(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and (a or "").rstrip("/").lower() == (b or "").rstrip("/").lower()
-
-
 def record_posts(session: Session, now: datetime, policy: Policy,
                  posts: Sequence[Post]) -> WatchReport:
     """Match every post not seen before; record, ask or announce it (see the module)."""
@@ -290,9 +286,11 @@ def _ask(session: Session, story: Story, post: Post, reason: str, now: datetime,
             f'"{story.title}": {link}. {reason}'.rstrip())
     buttons = (Action("confirm_post", f"Yes, it is #{story.id}", story.id, story.version,
                       "primary"),)
-    hint = Paragraph(f'"Yes" records story #{story.id} as published with this post. If it '
-                     f"is another story: `/story published N {link}`; if it is no story, "
-                     "nothing needs doing.")
+    command = _by_hand(post)
+    other = (f"If it is another story: `{command}`; if it is no story, nothing needs doing."
+             if command else f"Instagram gave no link for it; if it is not #{story.id}, nothing "
+             "needs doing.")
+    hint = Paragraph(f'"Yes" records story #{story.id} as published with this post. {other}')
     post_to_channel(session, policy.channel_platforms, "team",
                     Reply(text=text, blocks=(Paragraph(text), _caption(post), hint),
                           actions=buttons, tone="warning", visibility="in_channel",
@@ -304,13 +302,21 @@ def _announce(session: Session, post: Post, now: datetime, policy: Policy) -> No
     _remember(session, post, None, "unscheduled", now)
     link = post.permalink or f"media {post.media_id}"
     text = f"A new post on Instagram{_when(post, policy)} that no story was scheduled for: {link}"
-    command = f"/story published N {post.permalink} {post.media_id}" if post.permalink else ""
+    command = _by_hand(post)
     hint = Paragraph(f"If it belongs to a story: `{command}`. Otherwise nothing needs doing."
                      if command else "Instagram gave no link for it; nothing needs doing.")
     post_to_channel(session, policy.channel_platforms, "team",
                     Reply(text=text, blocks=(Paragraph(text), _caption(post), hint),
                           visibility="in_channel"),
                     key=f"post-unscheduled:{post.media_id}", now=now)
+
+
+def _by_hand(post: Post) -> str | None:
+    """The command that attaches `post` to a story, if it can be typed: `/story published`
+    needs the permalink (a media id alone is refused), so a post without one has none."""
+    if not post.permalink:
+        return None
+    return f"/story published N {post.permalink} {post.media_id}"
 
 
 # --- buttons --------------------------------------------------------------------------------

@@ -73,13 +73,10 @@ def run(session: Session, now: datetime, policy: Policy) -> list[int]:
 def _release(session: Session, story: Story, now: datetime, policy: Policy,
              days: int) -> None:
     assert story.draft_due is not None
-    previous = story.state
-    what = "revision" if previous == "changes_requested" else "draft"
+    what = "revision" if story.state == "changes_requested" else "draft"
     due = story.draft_due
-    story.state = "withdrawn"
-    story.state_changed_at = now
-    stories.record(session, story, None, now, "withdraw", previous, "withdrawn",
-                   f"released: no {what} {days} days after it was due ({due})")
+    stories.change_state(session, story, None, now, "withdraw",
+                         f"released: no {what} {days} days after it was due ({due})")
     stories.announce_card(session, story, now, policy)
     title = f'Story #{story.id} "{story.title}"'
     kept = "the pitch, your earlier draft and its history" if story.draft_link \

@@ -64,7 +64,7 @@ def day_start(rules: ReminderRules) -> time:
     return rules.remind_at
 
 
-def _windows(rules: ReminderRules) -> list[tuple[time, time | None]]:
+def allowed_windows(rules: ReminderRules) -> list[tuple[time, time | None]]:
     """The allowed stretches of a working day, local; None as an end means midnight."""
     start, end = rules.quiet_start, rules.quiet_end
     if start is None or end is None:
@@ -87,7 +87,7 @@ def next_allowed(moment: datetime, zone: ZoneInfo, rules: ReminderRules) -> date
         day = first_day + timedelta(days=offset)
         if day.weekday() not in rules.working_days:
             continue
-        for window_start, window_end in _windows(rules):
+        for window_start, window_end in allowed_windows(rules):
             opens = window_start if offset == 0 else max(window_start, day_start(rules))
             if window_end is not None and opens >= window_end:
                 continue

@@ -36,7 +36,14 @@ The package, one module per idea (each name below is importable from `handlers.r
 """
 
 from handlers.reminders.direct import Planned, planned_reminders, reminder_reply
-from handlers.reminders.jobs import LOOKAHEAD_DAYS, Job, next_moment, release_jobs, upcoming
+from handlers.reminders.jobs import (
+    LOOKAHEAD_DAYS,
+    Job,
+    next_moment,
+    release_jobs,
+    reminder_description,
+    upcoming,
+)
 from handlers.reminders.occurrences import (
     PITCH_CALL_ANCHOR,
     REMINDER_KEY_PREFIXES,
@@ -59,7 +66,6 @@ from handlers.reminders.occurrences import (
 from handlers.reminders.report import TickReport
 from handlers.reminders.snapshot import (
     CATCH_UP_DAYS,
-    DRAFT_REMINDER_STATES,
     DUE_DATE_ACTIONS,
     KEY_QUERY_CHUNK,
     Snapshot,
@@ -67,12 +73,15 @@ from handlers.reminders.snapshot import (
     load_snapshot,
 )
 from handlers.reminders.snoozing import MAX_SNOOZE_DAYS, snooze
-from handlers.reminders.team_posts import empty_slot_warning_day, lacking_objectives
+from handlers.reminders.team_posts import (
+    channel_post_key,
+    empty_slot_warning_day,
+    lacking_objectives,
+)
 from handlers.reminders.tick import run_tick
 
 __all__ = [
     "CATCH_UP_DAYS",
-    "DRAFT_REMINDER_STATES",
     "DUE_DATE_ACTIONS",
     "KEY_QUERY_CHUNK",
     "LOOKAHEAD_DAYS",
@@ -87,6 +96,7 @@ __all__ = [
     "Settlement",
     "Snapshot",
     "TickReport",
+    "channel_post_key",
     "coming_week_occurrence",
     "defer",
     "draft_occurrences",
@@ -103,6 +113,7 @@ __all__ = [
     "pitch_call_occurrence",
     "planned_reminders",
     "release_jobs",
+    "reminder_description",
     "reminder_reply",
     "review_occurrences",
     "run_tick",

@@ -12,12 +12,16 @@ from handlers.context import Policy
 from handlers.decisions import STATE_LABELS
 from handlers.release import release_moment
 from handlers.reminders.direct import planned_reminders
-from handlers.reminders.occurrences import next_pitch_call
+from handlers.reminders.occurrences import Occurrence, next_pitch_call
 from handlers.reminders.snapshot import CATCH_UP_DAYS, Snapshot, existing_keys, load_snapshot
 from handlers.reminders.team_posts import empty_slot_occurrences
 from handlers.timing import at_local, next_weekly
+from handlers.wording import plural
+from storage.models import Story
 
 LOOKAHEAD_DAYS = 60  # how far ahead `upcoming` looks
+_REMINDER_LABELS = {"before": "draft reminder", "on-the-day": "draft due today",
+                    "escalation": "overdue draft, to the reviewer", "review": "review waiting"}
 
 
 @dataclass(frozen=True)
@@ -41,13 +45,7 @@ def upcoming(session: Session, now: datetime, policy: Policy, limit: int = 20) -
             continue
         following = [o for o in plan.occurrences if o.due > now and o.key not in existing]
         if following:
-            first = following[0]
-            what = {"before": "draft reminder", "on-the-day": "draft due today",
-                    "overdue": f"draft overdue {first.days} days",
-                    "escalation": "overdue draft, to the reviewer",
-                    "review": "review waiting"}[first.label]
-            jobs.append(Job(first.due, f"{what}: story #{plan.story.id} "
-                            f"({STATE_LABELS[plan.story.state]})",
+            jobs.append(Job(following[0].due, reminder_description(following[0], plan.story),
                             f"DM {plan.recipient.display_name} ({plan.recipient.platform})"))
     jobs += [job for job in release_jobs(snapshot) if job.when > now]
     week = next_weekly(now, rules.coming_week_weekday, rules.coming_week_at, zone)
@@ -67,6 +65,13 @@ def upcoming(session: Session, now: datetime, policy: Policy, limit: int = 20) -
                             "team channel"))
     jobs.sort(key=lambda job: job.when)
     return jobs[:limit]
+
+
+def reminder_description(occurrence: Occurrence, story: Story) -> str:
+    """How `storydesk jobs` names a reminder, whether it is due now or comes next."""
+    what = (f"draft overdue {plural(occurrence.days, 'day')}" if occurrence.label == "overdue"
+            else _REMINDER_LABELS.get(occurrence.label, occurrence.label))
+    return f"{what}: story #{story.id} ({STATE_LABELS[story.state]})"
 
 
 def release_jobs(snapshot: Snapshot) -> list[Job]:

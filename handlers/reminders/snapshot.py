@@ -11,13 +11,13 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from handlers.context import Policy
+from handlers.decisions import DRAFTING_STATES
 from handlers.reminders.occurrences import Deferral
 from handlers.timing import zone_named
 from storage.delivery import ReminderSnooze
 from storage.models import AwayPeriod, Member, Outbound, Story, StoryEvent
 
 CATCH_UP_DAYS = 30  # how far back a tick looks for reminders missed during downtime
-DRAFT_REMINDER_STATES = frozenset({"accepted", "drafting", "changes_requested"})
 DUE_DATE_ACTIONS = ("accept", "changes")  # the moves that set a (new) draft date
 KEY_QUERY_CHUNK = 400
 
@@ -47,7 +47,7 @@ class Snapshot:
 
 def load_snapshot(session: Session, now: datetime, policy: Policy) -> Snapshot:
     drafting = list(session.exec(
-        select(Story).where(col(Story.state).in_(DRAFT_REMINDER_STATES),
+        select(Story).where(col(Story.state).in_(DRAFTING_STATES),
                             col(Story.draft_due).is_not(None)).order_by(col(Story.id))
     ).all())
     in_review = list(session.exec(

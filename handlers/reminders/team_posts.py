@@ -8,8 +8,9 @@ also count the reminders that expired during downtime.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_
@@ -17,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from handlers import decisions
 from handlers.context import Policy, ReminderRules
-from handlers.crowd.stats import wanted_objective_line
+from handlers.crowd.stats import lacking_line, lacking_objective, wanted_objective_line
 from handlers.decisions import OBJECTIVES
 from handlers.outbox import post_to_channel
 from handlers.publication import posted_actions
@@ -37,9 +38,9 @@ from storage.models import CalendarEvent, Story
 
 
 def _post(session: Session, snapshot: Snapshot, report: TickReport, channel: str,
-          occurrence: Occurrence, reply: Reply, story_id: int | None = None) -> None:
+          occurrence: Occurrence, reply: Reply) -> None:
     rows = post_to_channel(session, snapshot.policy.channel_platforms, channel, reply,
-                           key=occurrence.key, now=snapshot.now, story_id=story_id)
+                           key=occurrence.key, now=snapshot.now)
     late = is_late(occurrence, snapshot.now, snapshot.policy.reminders)
     for row in rows:
         row.late = late
@@ -50,11 +51,15 @@ def _post(session: Session, snapshot: Snapshot, report: TickReport, channel: str
         report.keys.append(occurrence.key)
 
 
-def _platform_keys(policy: Policy, keys: Iterable[str]) -> dict[str, str]:
+def channel_post_key(policy: Policy, key: str) -> str:
     """Channel posts are queued once per platform as `key@platform`: a post is done when
     the first platform's row exists (they are queued together)."""
     first = policy.channel_platforms[0] if policy.channel_platforms else "console"
-    return {key: f"{key}@{first}" for key in keys}
+    return f"{key}@{first}"
+
+
+def _platform_keys(policy: Policy, keys: Iterable[str]) -> dict[str, str]:
+    return {key: channel_post_key(policy, key) for key in keys}
 
 
 def queue_team_posts(session: Session, snapshot: Snapshot, report: TickReport) -> None:
@@ -62,11 +67,13 @@ def queue_team_posts(session: Session, snapshot: Snapshot, report: TickReport) -
     policy = snapshot.policy
     rules = policy.reminders
     zone = policy.zone
-    candidates: list[tuple[Occurrence, Reply, int | None]] = []
+    # Each post is built only once its key is known not to be queued yet: the coming-week
+    # post reads the whole week, and the tick comes every few minutes of its day.
+    candidates: list[tuple[Occurrence, Callable[[], Reply]]] = []
 
     week = coming_week_occurrence(now, zone, rules)
     if week.due <= now < week.expires:
-        candidates.append((week, _coming_week_reply(session, snapshot, week), None))
+        candidates.append((week, partial(_coming_week_reply, session, snapshot)))
 
     today = now.astimezone(zone).date()
     today_stories = [s for s in snapshot.scheduled
@@ -77,28 +84,29 @@ def queue_team_posts(session: Session, snapshot: Snapshot, report: TickReport) -
         key = f"publishing-today:{today.isoformat()}"
         occurrence = Occurrence(key, key, moment, moment, last, "publishing-today")
         if moment <= now < last:
-            candidates.append((occurrence, _publishing_today_reply(snapshot, today_stories),
-                               None))
+            candidates.append((occurrence,
+                               partial(_publishing_today_reply, snapshot, today_stories)))
 
     for slot, occurrence in empty_slot_occurrences(session, snapshot):
         if occurrence.due <= now < occurrence.expires:
-            candidates.append((occurrence, _empty_slot_reply(session, snapshot, slot), None))
+            candidates.append((occurrence, partial(_empty_slot_reply, session, snapshot, slot)))
 
     for day, stories in _crowded_days(snapshot):
         ids = "-".join(str(s.id) for s in stories)
         key = f"double-booked:{day.isoformat()}:{ids}"
         end = at_local(day + timedelta(days=1), time(0), zone)
         candidates.append((Occurrence(key, key, now, now, end, "double-booked"),
-                           _crowded_reply(snapshot, day, stories), None))
+                           partial(_crowded_reply, snapshot, day, stories)))
 
     names = _platform_keys(policy, (c[0].key for c in candidates))
     existing = existing_keys(session, names.values())
-    for occurrence, reply, story_id in candidates:
+    for occurrence, build in candidates:
         if names[occurrence.key] in existing:
             continue
+        reply = build()
         if occurrence.label in {"coming-week", "publishing-today"}:
             reply = _with_expired_count(session, now, reply)
-        _post(session, snapshot, report, "team", occurrence, reply, story_id)
+        _post(session, snapshot, report, "team", occurrence, reply)
     session.flush()
 
 
@@ -158,7 +166,7 @@ def _story_line(snapshot: Snapshot, story: Story) -> str:
     return f"{at}#{story.id} {story.title} ({author.display_name if author else '?'})"
 
 
-def _coming_week_reply(session: Session, snapshot: Snapshot, week: Occurrence) -> Reply:
+def _coming_week_reply(session: Session, snapshot: Snapshot) -> Reply:
     zone = snapshot.policy.zone
     monday, next_monday = local_week(snapshot.now, zone)
     start, end = at_local(monday, time(0), zone), at_local(next_monday, time(0), zone)
@@ -280,13 +288,11 @@ def queue_pitch_call(session: Session, snapshot: Snapshot, report: TickReport) -
     end = now + timedelta(weeks=rules.free_slot_weeks)
     taken = {s.scheduled_at for s in snapshot.scheduled}
     free = [s for s in _all_slots(session, policy, now, end) if s not in taken]
-    lines = []
-    for objective in lacking:
-        lines.append(f"No {objective} story in {rules.objective_gap_weeks} weeks "
-                     f"({decisions.OBJECTIVE_HINTS[objective]}).")
-    wanted = wanted_objective_line(session, now, policy)
-    if wanted:
-        lines.append(wanted)
+    lines = [f"No {objective} story in {rules.objective_gap_weeks} weeks "
+             f"({decisions.OBJECTIVE_HINTS[objective]})." for objective in lacking]
+    wanted = lacking_objective(session, now, policy)
+    if wanted is not None and wanted.name not in lacking:  # else it is named already
+        lines.append(lacking_line(wanted))
     if free:
         shown = ", ".join(f"{s.astimezone(policy.zone):%a %d %b}" for s in free[:6])
         more = f" and {len(free) - 6} more" if len(free) > 6 else ""

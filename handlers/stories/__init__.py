@@ -42,6 +42,7 @@ from handlers.stories.lifecycle import (
     request_changes,
     start_drafting,
     submit_draft,
+    tell_accepted,
     withdraw,
 )
 from handlers.stories.listing import LIST_LIMIT, list_stories, show, story_line
@@ -133,6 +134,7 @@ __all__ = [
     "stories_at_day",
     "story_line",
     "submit_draft",
+    "tell_accepted",
     "tell_author",
     "tell_reviewer",
     "validate_pitch",

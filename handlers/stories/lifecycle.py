@@ -19,7 +19,7 @@ from handlers.stories.pitching import REASON_MAX, clean_line, is_web_link
 from handlers.stories.reviewers import hand_over_if_away
 from handlers.stories.scheduling import next_slot, schedule_detail
 from handlers.stories.zone import local_today
-from storage.models import Member
+from storage.models import Member, Story
 
 
 def accept(
@@ -51,6 +51,17 @@ def accept(
     change_state(session, story, actor, now, "accept", f"draft due {due}")
     announce_card(session, story, now, policy)
     reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else actor
+    tell_accepted(session, story, now, due, reviewer)
+    return Reply(
+        text=f"Story #{story.id} accepted; draft due {due}.", tone="success", story_id=story.id
+    )
+
+
+def tell_accepted(
+    session: Session, story: Story, now: datetime, due: date, reviewer: Member | None
+) -> None:
+    """The author's good news, the same whether a coordinator or the lazy acceptance
+    accepted the pitch."""
     tell_author(
         session,
         story,
@@ -60,9 +71,6 @@ def accept(
         Paragraph(
             f"When your draft is ready, send its link with `/story draft {story.id} <link>`."
         ),
-    )
-    return Reply(
-        text=f"Story #{story.id} accepted; draft due {due}.", tone="success", story_id=story.id
     )
 
 

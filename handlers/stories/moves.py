@@ -65,8 +65,15 @@ def load_for_move(
 
 
 def change_state(
-    session: Session, story: Story, actor: Member, now: datetime, move_name: str, detail: str = ""
+    session: Session,
+    story: Story,
+    actor: Member | None,
+    now: datetime,
+    move_name: str,
+    detail: str = "",
 ) -> str:
+    """Make the move and write its history line; the state it left. `actor` is None when
+    Storydesk moves the story itself (a lazy acceptance, a release, a post it recognised)."""
     move = MOVES[move_name]
     previous = story.state
     if move.target is not None:

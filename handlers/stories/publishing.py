@@ -13,7 +13,7 @@ from handlers.context import Policy
 from handlers.errors import Refused
 from handlers.reply import Reply
 from handlers.stories.card import announce_card, tell_author
-from handlers.stories.moves import load_for_move, record
+from handlers.stories.moves import change_state, load_for_move
 from handlers.stories.pitching import is_web_link
 from storage.models import Member, Story
 
@@ -56,11 +56,8 @@ def mark_published(
     story.permalink = permalink
     story.media_id = media_id
     story.published_at = published_at or now
-    previous = story.state
-    story.state = "published"
-    story.state_changed_at = now
     detail = " ".join(part for part in (permalink or "", how) if part)
-    record(session, story, actor, now, "publish", previous, "published", detail)
+    change_state(session, story, actor, now, "publish", detail)
     announce_card(session, story, now, policy)
     where = f": {permalink}" if permalink else ""
     tell_author(

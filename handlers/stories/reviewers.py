@@ -14,12 +14,12 @@ from handlers import decisions
 from handlers.context import Policy
 from handlers.decisions import OPEN_REVIEW_STATES, Candidate
 from handlers.errors import Refused
-from handlers.members import away_periods, coordinators, is_coordinator
+from handlers.members import away_days, coordinators, is_coordinator
 from handlers.reply import Reply
 from handlers.stories.card import announce_card, tell_reviewer
 from handlers.stories.moves import load_for_move, record
 from handlers.stories.zone import local_today
-from storage.models import AwayPeriod, Member, Story
+from storage.models import Member, Story
 
 
 def open_review_counts(session: Session) -> dict[int, int]:
@@ -34,11 +34,8 @@ def open_review_counts(session: Session) -> dict[int, int]:
 def candidates(session: Session, exclude: set[int] | None = None) -> list[Candidate]:
     counts = open_review_counts(session)
     team = [m for m in coordinators(session) if not (exclude and m.id in exclude)]
-    away: dict[int, list[tuple[date, date]]] = {}
-    if team:  # one query for the whole team's away periods: a pitch waits on this
-        for period in session.exec(select(AwayPeriod).where(
-                col(AwayPeriod.member_id).in_([m.id for m in team]))).all():
-            away.setdefault(period.member_id, []).append((period.first_day, period.last_day))
+    # One query for the whole team's away periods: a pitch waits on this.
+    away = away_days(session, (m.id for m in team if m.id is not None))
     result = []
     for member in team:
         assert member.id is not None
@@ -140,17 +137,22 @@ def hand_over_if_away(session: Session, story: Story, now: datetime, policy: Pol
     the reason; it stays with them when nobody else can take it. True if handed over."""
     if story.reviewer_id is None:
         return False
+    away = away_days(session, [story.reviewer_id]).get(story.reviewer_id, [])
+    return _hand_over_if_away(session, story, now, policy, away)
+
+
+def _hand_over_if_away(session: Session, story: Story, now: datetime, policy: Policy,
+                       away: list[tuple[date, date]]) -> bool:
+    """`hand_over_if_away`, given the reviewer's away periods."""
+    assert story.reviewer_id is not None
     today = local_today(now, policy)
     review_days = timedelta(days=policy.reminders.review_nudge_days)
-    away = [p for p in away_periods(session, story.reviewer_id)
-            if p.first_day <= today <= p.last_day]
-    if not away:
+    back = max((last for first, last in away if first <= today <= last), default=None)
+    if back is None:
         return False
     reviewer = session.get(Member, story.reviewer_id)
-    back = max(p.last_day for p in away)
-    options = [c for c in candidates(session, {story.reviewer_id})
-               if not decisions.is_away(c, today, today + review_days)]
-    assignment = decisions.choose_reviewer(options, story.author_id, today, today + review_days)
+    assignment = decisions.choose_reviewer(candidates(session, {story.reviewer_id}),
+                                           story.author_id, today, today + review_days)
     if assignment.member_id is None:
         return False
     name = reviewer.display_name if reviewer else "the reviewer"
@@ -174,8 +176,10 @@ def hand_over_waiting_reviews(session: Session, now: datetime, policy: Policy) -
         select(Story).where(col(Story.state).in_(WAITING_ON_REVIEWER),
                             col(Story.reviewer_id).is_not(None)).order_by(col(Story.id))
     ).all()
+    away = away_days(session, (s.reviewer_id for s in waiting if s.reviewer_id is not None))
     for story in waiting:
-        if not hand_over_if_away(session, story, now, policy):
+        if story.reviewer_id not in away or not _hand_over_if_away(
+                session, story, now, policy, away[story.reviewer_id]):
             continue
         announce_card(session, story, now, policy)
         what = "the pitch" if story.state == "pitched" else f"the draft ({story.draft_link})"

@@ -56,7 +56,10 @@ def schedule(
     when: datetime | None,
 ) -> Reply:
     """Schedule into the next free slot at least the lead ahead (`when` None), or at an
-    explicit time (the coordinator's choice: no lead applies, only the embargo)."""
+    explicit time (the coordinator's choice: no lead applies, only the embargo).
+
+    Asking for the time the story already has changes nothing: approval usually chose it,
+    and the author was told then; a second "will be published" would read like a move."""
     story = load_for_move(session, actor, story_id, "schedule")
     zone = policy.zone
     taken = [t for t in scheduled_times(session, exclude=story.id)]
@@ -76,6 +79,8 @@ def schedule(
                 f"Story #{story.id} is under embargo until {story.embargo_until}; "
                 "schedule it on or after that day."
             )
+    if story.state == "scheduled" and story.scheduled_at == when:
+        return _already_scheduled(story, policy)
     clashes = [t for t in taken if decisions.same_local_day(t, when, zone)]
     story.scheduled_at = when
     local = when.astimezone(zone)
@@ -103,6 +108,16 @@ def schedule(
             ),
         )
     return Reply(text=text, tone="success", story_id=story.id)
+
+
+def _already_scheduled(story: Story, policy: Policy) -> Reply:
+    assert story.scheduled_at is not None
+    local = story.scheduled_at.astimezone(policy.zone)
+    return Reply(
+        text=f"Story #{story.id} is already scheduled for {local:%a %Y-%m-%d %H:%M} "
+        f"({policy.timezone}); nothing moved and nobody was told again.",
+        story_id=story.id,
+    )
 
 
 def scheduled_times(session: Session, exclude: int | None = None) -> list[datetime]:

@@ -46,7 +46,6 @@ def test_from_pitch_to_published_in_the_console(tmp_path: Path) -> None:
 /story draft 1 https://docs.example.org/muon-draft
 /as Ada
 /story approve 1
-/story schedule 1 next
 /story published 1 https://www.instagram.com/p/abc123/
 /story show 1
 """
@@ -62,7 +61,7 @@ def test_from_pitch_to_published_in_the_console(tmp_path: Path) -> None:
     assert f"Story #1 accepted; draft due {due}." in out
     assert "[DM @Dana] Good news: story #1" in out
     assert "[#team] (card updated) Story #1: Muon tomography of a volcano (in review)" in out
-    assert "Story #1 scheduled for" in out
+    assert "Story #1 approved and scheduled for" in out  # approval schedules
     assert "Story #1 is published: https://www.instagram.com/p/abc123/" in out
     history = out[out.rindex("== History ==") :]
     for action in ("pitched", "assigned", "accept", "draft", "approve", "schedule", "publish"):

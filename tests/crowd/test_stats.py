@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -14,7 +16,9 @@ from handlers import reminders
 from handlers.context import Policy
 from handlers.crowd import profile
 from handlers.crowd.stats import build_stats, stats
-from handlers.reply import Code
+from handlers.decisions import OBJECTIVES
+from handlers.reminders import Snapshot, team_posts
+from handlers.reply import Bullets, Code, Reply
 from storage.db import write_session
 from storage.models import Member, Outbound
 from tests.conftest import add_member
@@ -158,4 +162,49 @@ def test_coming_week_post_and_call_for_pitches_name_the_objective_most_wanted(
         reminders.run_tick(session, datetime.now(UTC), policy)
     call = session.exec(select(Outbound).where(
         Outbound.unique_key == "pitch-call:2026-11-30@console")).one()
-    assert "Most wanted: a #scicomm story" in call.payload
+    # scicomm, the most wanted, is also not seen for six weeks: named once, as that
+    assert "No scicomm story in 6 weeks" in call.payload
+    assert "Most wanted: a #scicomm story" not in call.payload
+
+
+def call_for_pitches(session: Session, day: str) -> tuple[str, ...]:
+    call = session.exec(select(Outbound).where(
+        Outbound.unique_key == f"pitch-call:{day}@console")).one()
+    [bullets] = [b for b in Reply.from_json(call.payload).blocks if isinstance(b, Bullets)]
+    return bullets.items
+
+
+def test_the_call_for_pitches_names_each_objective_once(
+        session: Session, team: dict[str, Member], policy: Policy) -> None:
+    # Nothing published: every objective is missing, the most wanted among them.
+    reminders.run_tick(session, day("2026-11-30 08:00"), policy)  # Monday 09:00 in Berlin
+    lines = call_for_pitches(session, "2026-11-30")
+    named = [re.search(r"(?:No |#)(\w+) story", line) for line in lines]
+    assert sorted(m.group(1) for m in named if m) == sorted(OBJECTIVES)
+    assert not any(line.startswith("Most wanted") for line in lines)
+    # Each seen lately, scicomm short of its share: the most wanted line names it.
+    for weeks, objective in enumerate(("outreach", "outreach", "outreach", "scicomm",
+                                       "training", "recruitment"), start=1):
+        add_story(session, team["Dana"], day("2026-10-01"),
+                  published=day("2026-12-14 08:00") - timedelta(weeks=weeks),
+                  objective=objective)
+    reminders.run_tick(session, day("2026-12-14 08:00"), policy)
+    lines = call_for_pitches(session, "2026-12-14")
+    assert not any(line.startswith("No ") for line in lines)
+    assert any(line.startswith("Most wanted: a #scicomm story") for line in lines)
+
+
+def test_the_coming_week_post_is_built_once_not_at_every_tick_of_its_day(
+        session: Session, team: dict[str, Member], policy: Policy,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[datetime] = []
+    build = team_posts._coming_week_reply
+
+    def counted(session: Session, snapshot: Snapshot, *rest: object) -> Reply:
+        built.append(snapshot.now)
+        return build(session, snapshot, *rest)
+
+    monkeypatch.setattr(team_posts, "_coming_week_reply", counted)
+    for minute in (0, 5, 10):  # Monday 09:00 in Berlin, and two ticks after
+        reminders.run_tick(session, datetime(2026, 11, 23, 8, minute, tzinfo=UTC), policy)
+    assert built == [datetime(2026, 11, 23, 8, 0, tzinfo=UTC)]

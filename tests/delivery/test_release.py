@@ -221,6 +221,18 @@ def test_jobs_list_the_release_and_no_reminder_after_it(
                 if job.what.startswith("release")]
 
 
+def test_jobs_name_a_reminder_alike_whether_it_comes_next_or_is_due_now(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    daily = replace(policy, reminders=replace(policy.reminders, overdue_every_days=1))
+    story_id = _accepted(session, team, daily)
+    said = f"draft overdue 1 day: story #{story_id} (accepted)"  # Friday 4 December, 09:00
+    coming = reminders.upcoming(session, local("2026-12-04 08:00"), daily, limit=50)
+    assert [job.what for job in coming if job.what.startswith("draft overdue")] == [said]
+    due = due_now(session, local("2026-12-04 09:30"), daily)
+    assert [job.what for job in due if job.what.startswith("draft overdue")] == [said]
+
+
 def test_no_release_is_listed_with_the_setting_off(
     session: Session, team: dict[str, Member], policy: Policy
 ) -> None:

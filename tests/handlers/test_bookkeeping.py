@@ -4,12 +4,14 @@ On SQLite and PostgreSQL, with "now" frozen."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from bot.grammar import help_reply
@@ -252,6 +254,43 @@ def test_a_pitch_not_declined_within_the_hours_is_accepted_and_the_reviewer_told
     assert reminders.run_tick(session, local("2026-11-30 14:00"), lazy).accepted == 0
 
 
+def test_a_reassigned_pitch_waits_the_new_reviewers_hours_from_the_reassignment(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    lazy = replace(policy, auto_accept_hours=8)
+    reply = stories.pitch(session, team["Dana"], local("2026-11-30 09:00"), lazy,
+                          PitchForm(title="Muons"))  # Monday
+    story_id = reply.story_id
+    assert story_id is not None and state(session, story_id).reviewer_id == team["Ada"].id
+    stories.reassign(session, team["Ada"], local("2026-11-30 16:00"), lazy, story_id,
+                     team["Ben"])
+    # Eight hours since the pitch, one of them Ben's: still his to decide.
+    assert reminders.run_tick(session, local("2026-11-30 17:00"), lazy).accepted == 0
+    # Monday 16-20 and Tuesday 08-12 make Ben's eight working hours.
+    assert reminders.run_tick(session, local("2026-12-01 11:59"), lazy).accepted == 0
+    assert state(session, story_id).state == "pitched"
+    assert reminders.run_tick(session, local("2026-12-01 12:00"), lazy).accepted == 1
+    assert state(session, story_id).state == "accepted"
+    told = rows_to(session, team["Ben"])[-1].text
+    assert told.startswith(f'Story #{story_id} "Muons" was accepted automatically: it waited 8')
+
+
+def test_a_pitch_handed_over_by_the_tick_is_not_accepted_by_the_same_tick(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    lazy = replace(policy, auto_accept_hours=8)
+    reply = stories.pitch(session, team["Dana"], local("2026-11-30 09:00"), lazy,
+                          PitchForm(title="Muons"))
+    story_id = reply.story_id
+    assert story_id is not None
+    session.add(AwayPeriod(member_id=team["Ada"].id, first_day=date(2026, 12, 1),
+                           last_day=date(2026, 12, 4)))
+    session.flush()
+    report = reminders.run_tick(session, local("2026-12-01 09:00"), lazy)
+    assert (report.handed_over, report.accepted) == (1, 0)
+    assert state(session, story_id).state == "pitched"
+
+
 # --- team-channel warnings -----------------------------------------------------------------
 
 
@@ -304,6 +343,37 @@ def test_an_empty_tuesday_is_warned_of_on_friday_not_on_sunday(
 def _empty_slot_keys(session: Session) -> list[str]:
     return [k for k in session.exec(select(Outbound.unique_key)).all()
             if k.startswith("empty-slot:")]
+
+
+def away_queries(session: Session, work: Callable[[], object]) -> int:
+    """How many times `work` reads the away periods."""
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "away_period" in statement:
+            statements.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        work()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    return len(statements)
+
+
+def test_the_tick_reads_the_reviewers_away_periods_once_not_once_a_story(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    lazy = replace(policy, auto_accept_hours=8)
+    at = local("2026-11-30 09:00")
+    for title in ("One", "Two", "Three", "Four"):
+        stories.pitch(session, team["Dana"], at, lazy, PitchForm(title=title))
+    in_review(session, team, lazy, at, "Five")
+    later = local("2026-11-30 10:00")
+    assert away_queries(session, lambda: stories.hand_over_waiting_reviews(
+        session, later, lazy)) == 1
+    assert away_queries(session, lambda: auto_accept.run(session, later, lazy)) == 1
 
 
 def test_a_review_waiting_on_a_coordinator_who_goes_away_moves_on_at_the_next_tick(

@@ -111,6 +111,25 @@ def test_an_unrecorded_slot_is_raised_once_on_the_next_working_morning(
     assert [a.name for a in reply.actions] == ["posted", "posted_link"]
 
 
+@pytest.mark.parametrize("permalink", ["https://www.instagram.com/p/x/", None])
+def test_an_unsure_post_suggests_only_a_command_that_works(
+    session: Session, team: dict[str, Member], policy: Policy, permalink: str | None
+) -> None:
+    story = scheduled(session, team["Dana"])
+    unsure = Post("9001", permalink, "A lab photo", SLOT + timedelta(minutes=5))
+    report = publication.record_posts(session, SLOT + timedelta(minutes=10), policy, [unsure])
+    assert report.asked == [story.id]
+    [row] = team_posts(session, "A new post on Instagram")
+    hint = Reply.from_json(row.payload).blocks[-1].text  # type: ignore[union-attr]
+    if permalink:
+        assert "If it is another story: `/story published N https://www.instagram.com/p/x/ " \
+               "9001`" in hint
+    else:  # `/story published N media 9001` would be refused: no command is offered
+        assert "/story published" not in hint
+        assert hint.endswith(f"Instagram gave no link for it; if it is not #{story.id}, "
+                             "nothing needs doing.")
+
+
 @pytest.mark.parametrize("instagram", [False, True])
 def test_publishing_today_carries_posted_buttons_without_instagram(
     session: Session, team: dict[str, Member], policy: Policy, instagram: bool

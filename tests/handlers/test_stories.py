@@ -254,6 +254,25 @@ def test_schedule_next_takes_free_slots_in_order_and_warns_of_a_clash(
     assert clash.tone == "warning" and "#2 is also on that day" in clash.text
 
 
+def test_scheduling_into_the_slot_it_already_has_moves_nothing_and_tells_nobody(
+    session: Session, team: dict[str, Member], policy: Policy, now: datetime
+) -> None:
+    story_id = pitch_as(session, team["Dana"], now, policy)
+    stories.accept(session, team["Ada"], now, policy, story_id)
+    stories.submit_draft(session, team["Dana"], now, policy, story_id, "https://x.org/d")
+    stories.approve(session, team["Ada"], now, policy, story_id)  # into Tue 24 Nov 18:00
+    story = session.get(Story, story_id)
+    assert story is not None and story.scheduled_at is not None
+    slot, version, queued = story.scheduled_at, story.version, len(outbox(session))
+    for when in (None, slot.astimezone(policy.zone)):
+        reply = stories.schedule(session, team["Ada"], now, policy, story_id, when)
+        assert reply.ok and reply.tone == "info"
+        assert reply.text == (f"Story #{story_id} is already scheduled for Tue 2026-11-24 18:00 "
+                              "(Europe/Berlin); nothing moved and nobody was told again.")
+    assert story.scheduled_at == slot and story.version == version
+    assert len(outbox(session)) == queued
+
+
 def test_schedule_refuses_the_past_and_the_embargo(
     session: Session, team: dict[str, Member], policy: Policy, now: datetime
 ) -> None:
