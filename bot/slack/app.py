@@ -44,7 +44,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
@@ -114,7 +114,6 @@ class SlackDeps:
     policy: Policy
     directory: SlackDirectory
     clock: Callable[[], datetime] = utc_now
-    observe_ack: Callable[[float], None] | None = None
     inbox: Inbox | None = None
     answer_deadline: float = ANSWER_DEADLINE
     ack_deadline: float = ACK_DEADLINE
@@ -173,7 +172,6 @@ def build_app(
 def register_listeners(app: App, deps: SlackDeps, pool: ThreadPoolExecutor) -> Listeners:
     """Wire every listener: a plain function that does the work, then acknowledges."""
     listeners = Listeners(deps, pool)
-    app.middleware(listeners.time_ack)
     for command in COMMANDS:
         app.command(command)(listeners.on_command)
     app.action(BUTTON_PATTERN)(listeners.on_button)
@@ -218,14 +216,6 @@ class Listeners:
     def close(self, wait: bool) -> None:
         self.pool.pool.shutdown(wait=wait, cancel_futures=not wait)
         self.background.pool.shutdown(wait=wait, cancel_futures=not wait)
-
-    def time_ack(self, next: Callable[[], BoltResponse]) -> BoltResponse:
-        started = time.perf_counter()
-        try:
-            return next()
-        finally:
-            if self.deps.observe_ack is not None:
-                self.deps.observe_ack(time.perf_counter() - started)
 
     def on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack listener failed on %s: %r", body.get("type") or "command", error)
