@@ -191,6 +191,37 @@ class Pending(Enum):
 
 
 @dataclass(frozen=True)
+class Button:
+    """A press of one of BUTTONS: the action, on which story at which version."""
+
+    name: str
+    story_id: int
+    version: int
+    action_ts: str
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A button press or a form, ready to run: from its listener, or replayed from the inbox.
+
+    A success's answer is written to the outbox with its effect; only a refusal or an
+    error is told straight to the person (`tell`), and `not_yet` when the work is still
+    running and nothing on disk would bring it back after a restart.
+    """
+
+    work: Callable[[], Outcome]
+    caller: Caller
+    key: str | None
+    body: dict[str, Any]  # the raw payload, for the inbox
+    tell: Callable[[Reply], object]
+    not_yet: Reply
+
+    def answer(self, reply: Reply) -> None:
+        if not reply.ok:
+            self.tell(reply)
+
+
+@dataclass(frozen=True)
 class Held:
     """A request in the inbox; `entry` is None when a copy of it already was (a retry)."""
 
@@ -291,51 +322,47 @@ class Listeners:
 
     def press_button(self, body: dict[str, Any], action: dict[str, Any],
                      client: WebClient) -> None:
-        user = body.get("user") or {}
-        user_id = str(user.get("id") or "")
+        button = button_of(body, action)
+        if button is None:
+            return
+        user_id = str((body.get("user") or {}).get("id") or "")
         response_url = str(body.get("response_url") or "")
-        match = BUTTON_PATTERN.match(str(action.get("action_id", "")))
-        if match is None:
-            return
-        name = match.group(1)
-        try:
-            value = json.loads(str(action.get("value") or "{}"))
-            story_id, version = int(value["story_id"]), int(value["version"])
-        except (ValueError, KeyError, TypeError):
-            log.warning("button %s with a malformed value from %s", name, user_id)
-            return
-        if name not in PERSONAL_ACTIONS and not self.is_coordinator(user_id):
-            self.answer_later(response_url, Reply(text=REFUSAL.format(story=story_id),
+        if button.name not in PERSONAL_ACTIONS and not self.is_coordinator(user_id):
+            self.answer_later(response_url, Reply(text=REFUSAL.format(story=button.story_id),
                                                   tone="error"))
             return
-        if name in FORM_ACTIONS:
+        if button.name in FORM_ACTIONS:
             channel = body.get("channel") or body.get("container") or {}
-            target = StoryFormTarget(name, story_id, version,
+            target = StoryFormTarget(button.name, button.story_id, button.version,
                                      str(channel.get("id") or channel.get("channel_id") or ""),
                                      response_url)
             view = story_modal(target, self.deps.today(), self.deps.policy.draft_days)
             try:
                 client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
             except (SlackApiError, SlackClientError, OSError) as error:
-                log.warning("button %s on story %s: %s", name, story_id, error)
+                log.warning("button %s on story %s: %s", button.name, button.story_id, error)
                 self.answer_later(response_url, Reply(
                     text="That form did not open in time; press the button again.",
                     tone="error"))
             return
+        self.interact(self.press(body, button))
+
+    def press(self, body: dict[str, Any], button: Button) -> Interaction:
+        user = body.get("user") or {}
+        user_id = str(user.get("id") or "")
+        response_url = str(body.get("response_url") or "")
         caller = self.caller(user)
-        request = Request(key=f"slack:action:{user_id}:{action.get('action_ts')}:{name}",
+        request = Request(key=f"slack:action:{user_id}:{button.action_ts}:{button.name}",
                           kind="button", answer_url=response_url or None,
                           answer_by_dm=not response_url)
-        outcome = self.within_deadline(
-            lambda: Outcome(self.deps.runner.press(caller, name, story_id, version,
-                                                   self.deps.clock(), request=request)),
-            who=caller,
-            late=lambda reply: None if reply.ok else answer(response_url, reply),
-            now=lambda reply: None if reply.ok else self.answer_later(response_url, reply),
-            hold=("interaction", request.key, body),
+        return Interaction(
+            lambda: Outcome(self.deps.runner.press(
+                caller, button.name, button.story_id, button.version, self.deps.clock(),
+                request=request)),
+            caller, request.key, body,
+            tell=lambda reply: answer(response_url, reply),
+            not_yet=not_yet("press", "press the button again"),
         )
-        if outcome is Pending.AT_RISK:
-            self.answer_later(response_url, not_yet("press", "press the button again"))
 
     # --- modals --------------------------------------------------------------------------
 
@@ -348,26 +375,23 @@ class Listeners:
             ack(response_action="errors", errors=errors)
             return
         try:
-            self.submit_pitch_form(body, view, form)
+            self.interact(self.pitch_form(body, view, form))
         finally:
             ack()
 
-    def submit_pitch_form(self, body: dict[str, Any], view: dict[str, Any],
-                          form: PitchForm) -> None:
+    def pitch_form(self, body: dict[str, Any], view: dict[str, Any],
+                   form: PitchForm) -> Interaction:
         user = body.get("user") or {}
         user_id = str(user.get("id") or "")
         caller = self.caller(user)
         request = Request(key=view_key(view), kind="view", answer_by_dm=True)
-        outcome = self.within_deadline(
+        return Interaction(
             lambda: Outcome(self.deps.runner.submit_pitch(caller, form, self.deps.clock(),
                                                           request=request)),
-            who=caller,
-            late=lambda reply: None if reply.ok else self.direct_message(user_id, reply),
-            now=lambda reply: None if reply.ok else self.dm_later(user_id, reply),
-            hold=("interaction", request.key, body),
+            caller, request.key, body,
+            tell=lambda reply: self.direct_message(user_id, reply),
+            not_yet=not_yet("pitch", "pitch it again"),
         )
-        if outcome is Pending.AT_RISK:
-            self.dm_later(user_id, not_yet("pitch", "pitch it again"))
 
     def on_story_form(self, ack: Callable[..., Any], body: dict[str, Any],
                       view: dict[str, Any]) -> None:
@@ -380,12 +404,12 @@ class Listeners:
             ack(response_action="errors", errors=errors)
             return
         try:
-            self.submit_story_form(body, view, target, values)
+            self.interact(self.story_form(body, view, target, values))
         finally:
             ack()
 
-    def submit_story_form(self, body: dict[str, Any], view: dict[str, Any],
-                          target: StoryFormTarget, values: StoryFormInput) -> None:
+    def story_form(self, body: dict[str, Any], view: dict[str, Any],
+                   target: StoryFormTarget, values: StoryFormInput) -> Interaction:
         user = body.get("user") or {}
         user_id = str(user.get("id") or "")
         caller = self.caller(user)
@@ -402,39 +426,53 @@ class Listeners:
                 due=values.due, reason=values.reason, reviewer=reviewer, request=request)
             return Outcome(with_field_errors(target.action, reply))
 
-        def tell(reply: Reply) -> None:
+        def tell(reply: Reply) -> object:
             if not (target.response_url and answer(target.response_url, reply)):
                 self.direct_message(user_id, reply)
+            return None
 
+        return Interaction(work, caller, request.key, body, tell=tell,
+                           not_yet=not_yet("form", "press the button and fill it in again"))
+
+    # --- the one way a press or a form runs ----------------------------------------------
+
+    def interact(self, interaction: Interaction) -> None:
+        """Run it within Slack's deadline, for the listener that acknowledges next."""
         outcome = self.within_deadline(
-            work,
-            who=caller,
-            late=lambda reply: None if reply.ok else tell(reply),
-            now=lambda reply: None if reply.ok else self.background.submit(tell, reply),
-            hold=("interaction", request.key, body),
+            interaction.work,
+            who=interaction.caller,
+            late=interaction.answer,
+            now=lambda reply: None if reply.ok else self.background.submit(interaction.tell,
+                                                                           reply),
+            hold=("interaction", interaction.key, interaction.body),
         )
         if outcome is Pending.AT_RISK:
-            self.background.submit(tell, not_yet("form", "press the button and fill it in "
-                                                         "again"))
+            self.background.submit(interaction.tell, interaction.not_yet)
 
     def replay_interaction(self, entry: Entry) -> None:
-        """Run a press or a form left in the inbox by a process that stopped."""
-        body = entry.payload
+        """Run a press or a form left in the inbox by a process that stopped, and answer it.
+
+        Here and now, not within a deadline: no one waits for an ack, and the entry must
+        stay in the inbox until the work has committed and its answer is given.
+        """
+        interaction = self.interaction_of(entry.payload)
+        if interaction is not None:
+            interaction.answer(guarded(interaction.work).reply)
+
+    def interaction_of(self, body: dict[str, Any]) -> Interaction | None:
+        """The press or form a raw payload asks for; None if it asks for nothing to run."""
         if body.get("type") == "block_actions":
-            actions = body.get("actions") or [{}]
-            self.press_button(body, actions[0], self.deps.directory.client)
-            return
+            button = button_of(body, (body.get("actions") or [{}])[0])
+            return None if button is None else self.press(body, button)
         view = body.get("view") or {}
         if view.get("callback_id") == PITCH_CALLBACK:
             form, errors = pitch_from_view(view)
-            if not errors:
-                self.submit_pitch_form(body, view, form)
-            return
+            return None if errors else self.pitch_form(body, view, form)
         target = story_target_from_view(view)
-        if target is not None:
-            values, errors = story_input_from_view(target.action, view, self.deps.today())
-            if not errors:
-                self.submit_story_form(body, view, target, values)
+        if target is None:
+            return None
+        values, errors = story_input_from_view(target.action, view, self.deps.today())
+        return None if errors else self.story_form(body, view, target, values)
 
     # --- running within Slack's deadline --------------------------------------------------
 
@@ -618,6 +656,21 @@ def quietly(function: Callable[[], object]) -> None:
         function()
     except Exception:
         log.exception("slack background work failed")
+
+
+def button_of(body: dict[str, Any], action: dict[str, Any]) -> Button | None:
+    """The button pressed, or None if it is not ours or its value is malformed."""
+    match = BUTTON_PATTERN.match(str(action.get("action_id", "")))
+    if match is None:
+        return None
+    try:
+        value = json.loads(str(action.get("value") or "{}"))
+        story_id, version = int(value["story_id"]), int(value["version"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("button %s with a malformed value from %s", match.group(1),
+                    (body.get("user") or {}).get("id"))
+        return None
+    return Button(match.group(1), story_id, version, str(action.get("action_ts")))
 
 
 def command_request(command: dict[str, Any]) -> Request:
