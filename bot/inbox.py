@@ -12,7 +12,8 @@ An entry is leased by the process working on it. If that process dies, its entri
 leases run out (or, on the same host, its process id is gone) and any process that shares
 the file drains them at its next start or tick: it runs the request again under the same
 request key, so a request whose transaction did commit before the crash is not applied
-twice but only answered. Entries that were answered are deleted.
+twice but only answered. Entries that were answered are deleted; one whose answer could
+not be posted (the platform unreachable) stays for the next drain, which answers it again.
 
 A request the inbox cannot hold (a full disk, an unwritable or locked file) lives only in
 the process working on it, so it is never answered "Working on it…": the platform adapter
@@ -66,7 +67,8 @@ class Entry:
     attempts: int
 
 
-Replayer = Callable[[Entry], None]
+# Runs an entry's request again and answers it: False if the answer could not be given.
+Replayer = Callable[[Entry], bool]
 
 
 def _owner() -> str:
@@ -165,6 +167,13 @@ class Inbox:
         with self._transaction() as db:
             db.execute("DELETE FROM inbox WHERE id = ?", (entry_id,))
 
+    def release(self, entry_id: int) -> None:
+        """The request's answer could not be given: keep it for the next drain, whichever
+        process runs it, without waiting for the lease to run out."""
+        with self._transaction() as db:
+            db.execute("UPDATE inbox SET owner = NULL, lease_until = NULL WHERE id = ?",
+                       (entry_id,))
+
     def pending(self) -> int:
         row = self._connection().execute("SELECT count(*) FROM inbox").fetchone()
         return int(row[0])
@@ -193,7 +202,7 @@ class Inbox:
     # --- draining ------------------------------------------------------------------------
 
     def register(self, platform: str, kind: str, replayer: Replayer) -> None:
-        """`replayer(entry)` runs an abandoned request again and answers it."""
+        """`replayer(entry)` runs an abandoned request again and answers it (see Replayer)."""
         self.replayers[(platform, kind)] = replayer
 
     def drain(self, now: datetime | None = None) -> int:
@@ -205,10 +214,13 @@ class Inbox:
             if replayer is None:
                 continue  # another process, with that platform, takes it when its lease ends
             try:
-                replayer(entry)
+                answered = replayer(entry)
             except Exception:
                 log.exception("inbox entry %s (%s %s) failed again; it stays for the next try",
                               entry.id, entry.platform, entry.kind)
+                answered = False
+            if not answered:
+                self.release(entry.id)
                 continue
             self.done(entry.id)
             handled += 1

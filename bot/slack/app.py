@@ -213,12 +213,12 @@ class Interaction:
     caller: Caller
     key: str | None
     body: dict[str, Any]  # the raw payload, for the inbox
-    tell: Callable[[Reply], object]
+    tell: Callable[[Reply], bool]  # False if it could not be told
     not_yet: Reply
 
-    def answer(self, reply: Reply) -> None:
-        if not reply.ok:
-            self.tell(reply)
+    def answer(self, reply: Reply) -> bool:
+        """Whether the person has their answer (a success's is in the outbox already)."""
+        return reply.ok or self.tell(reply)
 
 
 @dataclass(frozen=True)
@@ -286,8 +286,10 @@ class Listeners:
             return
         ack(**render_ack(reply))
 
-    def replay_command(self, entry: Entry) -> None:
-        """Run a command left in the inbox by a process that stopped, and answer it."""
+    def replay_command(self, entry: Entry) -> bool:
+        """Run a command left in the inbox by a process that stopped, and answer it; False
+        if the answer could not be posted (a copy already committed is answered with the
+        reply stored with it)."""
         command = entry.payload
         name = str(command.get("command", "")).lstrip("/")
         caller = self.quick_caller(str(command.get("user_id") or ""),
@@ -295,7 +297,7 @@ class Listeners:
         outcome = self.deps.runner.run_request(
             caller, name, command_text(str(command.get("text") or "")), self.deps.clock(),
             Request(key=entry.key))
-        answer(str(command.get("response_url") or ""), outcome.reply)
+        return answer(str(command.get("response_url") or ""), outcome.reply)
 
     def open_pitch_form(self, client: WebClient, trigger_id: str,
                         channel_id: str) -> dict[str, Any]:
@@ -426,10 +428,9 @@ class Listeners:
                 due=values.due, reason=values.reason, reviewer=reviewer, request=request)
             return Outcome(with_field_errors(target.action, reply))
 
-        def tell(reply: Reply) -> object:
-            if not (target.response_url and answer(target.response_url, reply)):
-                self.direct_message(user_id, reply)
-            return None
+        def tell(reply: Reply) -> bool:
+            return bool(target.response_url and answer(target.response_url, reply)) \
+                or self.direct_message(user_id, reply)
 
         return Interaction(work, caller, request.key, body, tell=tell,
                            not_yet=not_yet("form", "press the button and fill it in again"))
@@ -449,15 +450,14 @@ class Listeners:
         if outcome is Pending.AT_RISK:
             self.background.submit(interaction.tell, interaction.not_yet)
 
-    def replay_interaction(self, entry: Entry) -> None:
+    def replay_interaction(self, entry: Entry) -> bool:
         """Run a press or a form left in the inbox by a process that stopped, and answer it.
 
         Here and now, not within a deadline: no one waits for an ack, and the entry must
         stay in the inbox until the work has committed and its answer is given.
         """
         interaction = self.interaction_of(entry.payload)
-        if interaction is not None:
-            interaction.answer(guarded(interaction.work).reply)
+        return interaction is None or interaction.answer(guarded(interaction.work).reply)
 
     def interaction_of(self, body: dict[str, Any]) -> Interaction | None:
         """The press or form a raw payload asks for; None if it asks for nothing to run."""
@@ -480,7 +480,7 @@ class Listeners:
         self,
         work: Callable[[], Outcome],
         *,
-        late: Callable[[Reply], object],
+        late: Callable[[Reply], bool],
         now: Callable[[Reply], object] | None = None,
         hold: tuple[str, str | None, dict[str, Any]] | None = None,
         who: Caller | None = None,
@@ -490,8 +490,9 @@ class Listeners:
         On time, `now(reply)` runs (what is left to say, if anything). Past the answer
         deadline the request is written to the inbox (`hold`: kind, key, raw payload)
         before the caller acknowledges, and `late(reply)` answers once the work has
-        committed. If the inbox cannot hold it, the work is waited for until the ack
-        deadline: an answer in the ack is worth more than a promise nothing backs.
+        committed (False if it could not: the entry then stays for the next drain). If
+        the inbox cannot hold it, the work is waited for until the ack deadline: an
+        answer in the ack is worth more than a promise nothing backs.
         After the work, whichever way it went, `who`'s profile is asked of Slack if only the
         request's own name was known (see refresh_profile).
         """
@@ -520,7 +521,7 @@ class Listeners:
         except FutureTimeout:
             return None
 
-    def answer_late(self, future: Future[Outcome], late: Callable[[Reply], object],
+    def answer_late(self, future: Future[Outcome], late: Callable[[Reply], bool],
                     held: Held | None) -> Pending:
         if held is None:
             log.warning("a Slack request outlived the %.1f s deadline and is not in the "
@@ -553,11 +554,17 @@ class Listeners:
         self.inbox_failures.succeeded(inbox.path)
         return Held(entry)
 
-    def finish_late(self, done: Future[Outcome], late: Callable[[Reply], object],
+    def finish_late(self, done: Future[Outcome], late: Callable[[Reply], bool],
                     entry: int | None) -> None:
-        late(done.result().reply)
-        if entry is not None and self.deps.inbox is not None:
+        """Answer; forget the entry only if the answer was given, else leave it to the
+        next drain, which finds the committed copy and sends its stored reply again."""
+        answered = late(done.result().reply)
+        if entry is None or self.deps.inbox is None:
+            return
+        if answered:
             self.deps.inbox.done(entry)
+        else:
+            self.deps.inbox.release(entry)
 
     def after(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run on the background threads, unless stopping (then it is left undone)."""
@@ -572,8 +579,8 @@ class Listeners:
     def dm_later(self, user_id: str, reply: Reply) -> None:
         self.background.submit(self.direct_message, user_id, reply)
 
-    def direct_message(self, user_id: str, reply: Reply) -> None:
-        direct_message(self.deps.directory.client, user_id, reply)
+    def direct_message(self, user_id: str, reply: Reply) -> bool:
+        return direct_message(self.deps.directory.client, user_id, reply)
 
     # --- who is asking -------------------------------------------------------------------
 
@@ -712,11 +719,14 @@ def answer(response_url: str, reply: Reply) -> bool:
     return True
 
 
-def direct_message(client: WebClient, user_id: str, reply: Reply) -> None:
+def direct_message(client: WebClient, user_id: str, reply: Reply) -> bool:
+    """Post `reply` to the person's DM with the bot; False if it failed."""
     if not user_id:
-        return
+        return False
     try:
         client.chat_postMessage(channel=user_id, **render_message(reply))
     except (SlackApiError, SlackClientError, OSError) as error:
         log.warning("direct message to %s failed: %s", user_id, error)
+        return False
+    return True
 

@@ -13,7 +13,9 @@ import pytest
 
 from bot.inbox import Inbox
 from tests.slack.conftest import NOW, SlackBench, payload
+from tests.slack.fake_slack import server_error
 from tests.slack.test_app import move_to_review, pitch, story_version
+from tests.slack.test_inbox_failure import slow_work
 
 # A lease (two minutes) after the request arrived: whoever held it is taken to have stopped.
 LATER = NOW + timedelta(minutes=3)
@@ -79,3 +81,25 @@ def test_a_replayed_press_slower_than_the_deadline_is_done_only_once_committed(
     assert bench.stories()[0].state == "scheduled"
     bench.settle()
     assert "approved" in bench.responses("replay")[0]["text"]
+
+
+def test_a_late_answer_that_could_not_be_posted_stays_until_a_drain_posts_it(
+        bench: SlackBench, inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The work commits while Slack's response_url fails: the entry is kept, and the next
+    drain finds the committed copy and posts the reply stored with it, once it gets through."""
+    go_on = threading.Event()
+    slow_work(bench, monkeypatch, until=go_on)
+    bench.fake.script("response_url", server_error(), server_error())  # the late one, a drain's
+    try:
+        ack = bench.command("Pitched while Slack was down", response="down").json()
+        assert ack["text"].startswith("Working on it")
+    finally:
+        go_on.set()
+    bench.slack.settle()
+    assert inbox.pending() == 1  # the answer did not get through: still owed
+    assert inbox.drain(LATER) == 0 and inbox.pending() == 1
+    assert inbox.drain(LATER) == 1 and inbox.pending() == 0
+    tries = bench.fake.calls_to("response_url")
+    assert len(tries) == 3
+    assert all("Story #1 is pitched" in call.params["text"] for call in tries)
+    assert [s.title for s in bench.stories()] == ["Pitched while Slack was down"]  # once
