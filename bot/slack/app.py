@@ -330,8 +330,8 @@ class Listeners:
         user_id = str((body.get("user") or {}).get("id") or "")
         response_url = str(body.get("response_url") or "")
         if button.name not in PERSONAL_ACTIONS and not self.is_coordinator(user_id):
-            self.answer_later(response_url, Reply(text=REFUSAL.format(story=button.story_id),
-                                                  tone="error"))
+            self.after(answer, response_url, Reply(text=REFUSAL.format(story=button.story_id),
+                                                   tone="error"))
             return
         if button.name in FORM_ACTIONS:
             channel = body.get("channel") or body.get("container") or {}
@@ -343,7 +343,7 @@ class Listeners:
                 client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
             except (SlackApiError, SlackClientError, OSError) as error:
                 log.warning("button %s on story %s: %s", button.name, button.story_id, error)
-                self.answer_later(response_url, Reply(
+                self.after(answer, response_url, Reply(
                     text="That form did not open in time; press the button again.",
                     tone="error"))
             return
@@ -443,12 +443,11 @@ class Listeners:
             interaction.work,
             who=interaction.caller,
             late=interaction.answer,
-            now=lambda reply: None if reply.ok else self.background.submit(interaction.tell,
-                                                                           reply),
+            now=lambda reply: None if reply.ok else self.after(interaction.tell, reply),
             hold=("interaction", interaction.key, interaction.body),
         )
         if outcome is Pending.AT_RISK:
-            self.background.submit(interaction.tell, interaction.not_yet)
+            self.after(interaction.tell, interaction.not_yet)
 
     def replay_interaction(self, entry: Entry) -> bool:
         """Run a press or a form left in the inbox by a process that stopped, and answer it.
@@ -567,17 +566,12 @@ class Listeners:
             self.deps.inbox.release(entry)
 
     def after(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run on the background threads, unless stopping (then it is left undone)."""
+        """Run on the background threads, never in the way of an ack; unless stopping, then
+        it is left undone (a held request stays in the inbox, a profile is asked again)."""
         try:
             self.background.submit(fn, *args)
         except RuntimeError:
-            log.info("stopping: %s left to the next start", getattr(fn, "__name__", fn))
-
-    def answer_later(self, response_url: str, reply: Reply) -> None:
-        self.background.submit(answer, response_url, reply)
-
-    def dm_later(self, user_id: str, reply: Reply) -> None:
-        self.background.submit(self.direct_message, user_id, reply)
+            log.info("stopping: %s left undone", getattr(fn, "__name__", fn))
 
     def direct_message(self, user_id: str, reply: Reply) -> bool:
         return direct_message(self.deps.directory.client, user_id, reply)
