@@ -70,10 +70,13 @@ class Request:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The reply, and whether this request was a copy of one handled before."""
+    """The reply, and whether the request's key is in `handled_request`: claimed in the
+    transaction that committed its effect, or found there (a copy, its reply marked
+    `repeated`). A read, a refusal or an unknown command records nothing; an adapter that
+    must not answer a copy of those twice records the key itself."""
 
     reply: Reply
-    duplicate: bool = False
+    recorded: bool = False
 
 
 class Directory(Protocol):
@@ -300,7 +303,7 @@ class CommandRunner:
         """
         outcome = "ok"
         started = _clock()
-        duplicate = False
+        duplicate = recorded = False
         try:
             reply = self._read(caller, call) if read_only else None
             if reply is None:
@@ -317,6 +320,7 @@ class CommandRunner:
                         if not reply.ok:
                             raise _Rollback(reply)
                         _record_answer(session, request, caller.platform, actor, reply, now)
+                recorded = request is not None and request.key is not None
         except _Rollback as rollback:
             reply, outcome = rollback.reply, "refused"
         except Refused as refusal:
@@ -345,7 +349,7 @@ class CommandRunner:
                     hook()
         if self.on_command is not None:
             self.on_command(name, outcome, _clock() - started, caller.platform)
-        return Outcome(reply, duplicate)
+        return Outcome(reply, recorded)
 
     def _read(self, caller: Caller, call: Callable[[Session, Member], Reply]) -> Reply | None:
         with read_session(self.engine) as session:
