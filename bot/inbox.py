@@ -13,7 +13,10 @@ leases run out (or, on the same host, its process id is gone) and any process th
 the file drains them at its next start or tick: it runs the request again under the same
 request key, so a request whose transaction did commit before the crash is not applied
 twice but only answered. Entries that were answered are deleted; one whose answer could
-not be posted (the platform unreachable) stays for the next drain, which answers it again.
+not be posted (the platform unreachable) stays, and is tried again once its lease runs out.
+An answer is owed only while it can still reach the person: an entry older than
+GIVE_UP_AFTER (the life of Slack's response URL) or tried MAX_ATTEMPTS times is dropped
+with an error in the log naming its request, for the operator to follow up.
 
 A request the inbox cannot hold (a full disk, an unwritable or locked file) lives only in
 the process working on it, so it is never answered "Working on it…": the platform adapter
@@ -39,6 +42,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120
+# A response URL takes answers for 30 minutes: after that, the person cannot be answered.
+GIVE_UP_AFTER = timedelta(minutes=30)
+# A request that failed this often (about every lease) will not go through on the next try.
+MAX_ATTEMPTS = 10
 # How long a write waits for another process's lock on the file, unless told otherwise.
 BUSY_TIMEOUT_SECONDS = 10
 _SCHEMA = """
@@ -167,19 +174,13 @@ class Inbox:
         with self._transaction() as db:
             db.execute("DELETE FROM inbox WHERE id = ?", (entry_id,))
 
-    def release(self, entry_id: int) -> None:
-        """The request's answer could not be given: keep it for the next drain, whichever
-        process runs it, without waiting for the lease to run out."""
-        with self._transaction() as db:
-            db.execute("UPDATE inbox SET owner = NULL, lease_until = NULL WHERE id = ?",
-                       (entry_id,))
-
     def pending(self) -> int:
         row = self._connection().execute("SELECT count(*) FROM inbox").fetchone()
         return int(row[0])
 
     def claim_abandoned(self, now: datetime) -> list[Entry]:
-        """Entries whose owner died or whose lease ran out, now leased to this process."""
+        """Entries whose owner died or whose lease ran out, now leased to this process;
+        only those it can replay (another process, with their platform, takes the rest)."""
         with self._transaction() as db:
             rows = db.execute(
                 "SELECT id, key, platform, kind, payload, received_at, attempts, owner, "
@@ -187,6 +188,8 @@ class Inbox:
             taken: list[Entry] = []
             for (entry_id, key, platform, kind, payload, received, attempts, owner,
                  lease_until) in rows:
+                if (platform, kind) not in self.replayers:
+                    continue
                 expired = lease_until is None or datetime.fromisoformat(lease_until) < now
                 if owner == self.owner and not expired:
                     continue  # ours, still being worked on
@@ -206,27 +209,35 @@ class Inbox:
         self.replayers[(platform, kind)] = replayer
 
     def drain(self, now: datetime | None = None) -> int:
-        """Run every abandoned request this process knows how to run; how many were."""
+        """Run every abandoned request this process knows how to run; how many were answered.
+        One not answered stays leased to this process, so it is tried again a lease later."""
         now = now or datetime.now(UTC)
         handled = 0
         for entry in self.claim_abandoned(now):
-            replayer = self.replayers.get((entry.platform, entry.kind))
-            if replayer is None:
-                continue  # another process, with that platform, takes it when its lease ends
+            if now - entry.received_at > GIVE_UP_AFTER or entry.attempts > MAX_ATTEMPTS:
+                self.give_up(entry, now)
+                continue
             try:
-                answered = replayer(entry)
+                answered = self.replayers[(entry.platform, entry.kind)](entry)
             except Exception:
                 log.exception("inbox entry %s (%s %s) failed again; it stays for the next try",
                               entry.id, entry.platform, entry.kind)
-                answered = False
-            if not answered:
-                self.release(entry.id)
                 continue
-            self.done(entry.id)
-            handled += 1
+            if answered:
+                self.done(entry.id)
+                handled += 1
         if handled:
             log.info("answered %d request(s) left unanswered by a stopped process", handled)
         return handled
+
+    def give_up(self, entry: Entry, now: datetime) -> None:
+        """Drop an entry whose answer can no longer reach the person, telling the operator."""
+        minutes = (now - entry.received_at).total_seconds() / 60
+        log.error(
+            "gave up on the %s %s %s (held %.0f min, tried %d times): its answer can no "
+            "longer reach the person. If it did not take effect, ask them to send it again.",
+            entry.platform, entry.kind, entry.key, minutes, entry.attempts - 1)
+        self.done(entry.id)
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)

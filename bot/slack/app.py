@@ -128,8 +128,6 @@ class SlackApp:
     """The bolt App, and the threads that finish what outlived Slack's deadline."""
 
     bolt: App
-    client: WebClient
-    executor: ThreadPoolExecutor
     deps: SlackDeps
     listeners: Listeners
 
@@ -166,7 +164,7 @@ def build_app(
     if deps.inbox is not None:
         deps.inbox.register(PLATFORM, "command", listeners.replay_command)
         deps.inbox.register(PLATFORM, "interaction", listeners.replay_interaction)
-    return SlackApp(app, client, executor, deps, listeners)
+    return SlackApp(app, deps, listeners)
 
 
 def register_listeners(app: App, deps: SlackDeps, pool: ThreadPoolExecutor) -> Listeners:
@@ -293,7 +291,7 @@ class Listeners:
         command = entry.payload
         name = str(command.get("command", "")).lstrip("/")
         caller = self.quick_caller(str(command.get("user_id") or ""),
-                                   str(command.get("user_name") or ""), refresh=False)
+                                   str(command.get("user_name") or ""))
         outcome = self.deps.runner.run_request(
             caller, name, command_text(str(command.get("text") or "")), self.deps.clock(),
             Request(key=entry.key))
@@ -499,7 +497,7 @@ class Listeners:
         future = self.pool.submit(guarded, work)
         if who is not None and who.provisional:
             future.add_done_callback(
-                lambda _done: self.after(quietly, lambda: self.refresh_profile(who)))
+                lambda _done: self.after(self.refresh_profile, who))
         try:
             outcome = future.result(timeout=self.deps.answer_deadline)
         except FutureTimeout:
@@ -555,15 +553,10 @@ class Listeners:
 
     def finish_late(self, done: Future[Outcome], late: Callable[[Reply], bool],
                     entry: int | None) -> None:
-        """Answer; forget the entry only if the answer was given, else leave it to the
-        next drain, which finds the committed copy and sends its stored reply again."""
-        answered = late(done.result().reply)
-        if entry is None or self.deps.inbox is None:
-            return
-        if answered:
+        """Answer; forget the entry only if the answer was given. Else a drain replays it
+        once its lease runs out, finds the committed copy and posts its stored reply."""
+        if late(done.result().reply) and entry is not None and self.deps.inbox is not None:
             self.deps.inbox.done(entry)
-        else:
-            self.deps.inbox.release(entry)
 
     def after(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run on the background threads, never in the way of an ack; unless stopping, then
@@ -578,7 +571,7 @@ class Listeners:
 
     # --- who is asking -------------------------------------------------------------------
 
-    def quick_caller(self, user_id: str, user_name: str, refresh: bool = True) -> Caller:
+    def quick_caller(self, user_id: str, user_name: str) -> Caller:
         """The person as far as known without asking Slack: never waits for the Web API."""
         known = self.deps.directory.cached(user_id)
         if known is not None:
@@ -650,13 +643,6 @@ def guarded(work: Callable[[], Outcome]) -> Outcome:
     except Exception:
         log.exception("slack work failed")
         return Outcome(Reply(text=FAILED, tone="error"))
-
-
-def quietly(function: Callable[[], object]) -> None:
-    try:
-        function()
-    except Exception:
-        log.exception("slack background work failed")
 
 
 def button_of(body: dict[str, Any], action: dict[str, Any]) -> Button | None:

@@ -1,0 +1,73 @@
+"""The inbox on its own: which entries a drain takes, and when it stops trying."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.inbox import GIVE_UP_AFTER, LEASE_SECONDS, MAX_ATTEMPTS, Entry, Inbox
+
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+LEASE = timedelta(seconds=LEASE_SECONDS)
+
+
+class Replays:
+    """A replayer that records what it ran and answers as told."""
+
+    def __init__(self, answered: bool = True) -> None:
+        self.answered = answered
+        self.ran: list[Entry] = []
+
+    def __call__(self, entry: Entry) -> bool:
+        self.ran.append(entry)
+        return self.answered
+
+
+def inbox_with(tmp_path: Path, replays: Replays) -> Inbox:
+    inbox = Inbox(tmp_path / "inbox.db")
+    inbox.register("slack", "command", replays)
+    return inbox
+
+
+def gave_up(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.ERROR and "gave up" in r.getMessage()]
+
+
+def test_an_entry_older_than_a_response_url_lives_is_dropped_with_an_error(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    replays = Replays()
+    inbox = inbox_with(tmp_path, replays)
+    inbox.hold("slack:command:7.1700000000.old", "slack", "command", {}, NOW)
+    with caplog.at_level(logging.ERROR, logger="bot.inbox"):
+        assert inbox.drain(NOW + GIVE_UP_AFTER + timedelta(minutes=1)) == 0
+    assert replays.ran == [] and inbox.pending() == 0
+    [message] = gave_up(caplog)
+    assert "slack:command:7.1700000000.old" in message and "held 31 min" in message
+
+
+def test_an_entry_is_replayed_at_most_max_attempts_times(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The first run counts: it is the one that held the entry."""
+    replays = Replays(answered=False)  # the platform never takes the answer
+    inbox = inbox_with(tmp_path, replays)
+    inbox.hold("slack:command:8.1700000000.stuck", "slack", "command", {}, NOW)
+    with caplog.at_level(logging.ERROR, logger="bot.inbox"):
+        for n in range(1, MAX_ATTEMPTS + 1):  # a drain after each lease, within the half hour
+            inbox.drain(NOW + n * (LEASE + timedelta(seconds=1)))
+    assert len(replays.ran) == MAX_ATTEMPTS - 1
+    assert [entry.attempts for entry in replays.ran] == list(range(2, MAX_ATTEMPTS + 1))
+    assert inbox.pending() == 0
+    [message] = gave_up(caplog)
+    assert f"tried {MAX_ATTEMPTS} times" in message
+
+
+def test_a_drain_takes_only_what_it_can_replay(tmp_path: Path) -> None:
+    inbox = inbox_with(tmp_path, Replays())
+    inbox.hold("mattermost:dialog:1", "mattermost", "dialog", {}, NOW)
+    inbox.drain(NOW + 2 * LEASE)
+    [row] = inbox._connection().execute("SELECT attempts FROM inbox").fetchall()
+    assert row == (1,)  # left to a process that knows the platform, untouched
