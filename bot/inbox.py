@@ -129,14 +129,18 @@ class Inbox:
 
     @contextmanager
     def _transaction(self, wait: float | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction. Whatever fails, the COMMIT included (a full disk), it
+        is rolled back: else the thread's connection stays inside it, and every later
+        BEGIN on that thread fails."""
         db = self._connection()
         self._begin(db, wait)
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     @staticmethod
     def _begin(db: sqlite3.Connection, wait: float | None) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +73,33 @@ def test_a_drain_takes_only_what_it_can_replay(tmp_path: Path) -> None:
     inbox.drain(NOW + 2 * LEASE)
     [row] = inbox._connection().execute("SELECT attempts FROM inbox").fetchall()
     assert row == (1,)  # left to a process that knows the platform, untouched
+
+
+class CommitFails:
+    """The inbox's connection, whose next COMMIT fails as on a full disk while the
+    transaction stays open (as SQLite leaves it after some failed commits)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self.failing = True
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT" and self.failing:
+            self.failing = False
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.connection.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection, name)
+
+
+def test_a_failed_commit_is_rolled_back_so_the_thread_writes_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inbox = Inbox(tmp_path / "inbox.db")
+    connection = CommitFails(inbox._connection())
+    monkeypatch.setattr(inbox, "_connection", lambda: connection)
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        inbox.hold("slack:command:1.lost", "slack", "command", {}, NOW)
+    assert not connection.in_transaction
+    assert inbox.hold("slack:command:2.kept", "slack", "command", {}, NOW) is not None
+    assert inbox.pending() == 1  # the failed one left nothing behind
