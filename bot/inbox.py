@@ -9,7 +9,7 @@ request's response URL once the work has committed. The inbox lives in a file of
 database that is slow.
 
 An entry is leased by the process working on it. If that process dies, its entries'
-leases run out (or, on the same host, its process id is gone) and any process that shares
+leases run out (or, on the same host, its process is gone) and any process that shares
 the file drains them at its next start or tick: it runs the request again under the same
 request key, so a request whose transaction did commit before the crash is not applied
 twice but only answered. Entries that were answered are deleted; one whose answer could
@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
 import sqlite3
 import threading
@@ -78,19 +79,25 @@ class Entry:
 Replayer = Callable[[Entry], bool]
 
 
+# Tells this process from a predecessor with the same host name and process id: a
+# restarted container keeps its host name and often gets the same pid (1) again.
+_PROCESS_TOKEN = secrets.token_hex(6)
+
+
 def _owner() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{_PROCESS_TOKEN}"
 
 
 def _alive(owner: str | None) -> bool:
     """Whether the process that owns an entry may still be working on it."""
     if not owner:
         return False
-    host, _, pid = owner.rpartition(":")
+    host, _, rest = owner.partition(":")
+    pid, _, token = rest.partition(":")
     if host != socket.gethostname()[:40] or not pid.isdigit():
         return True  # another host: only its lease can tell
     if int(pid) == os.getpid():
-        return True
+        return token == _PROCESS_TOKEN  # else a predecessor that had this pid
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import bot.inbox
 from bot.inbox import GIVE_UP_AFTER, LEASE_SECONDS, MAX_ATTEMPTS, Entry, Inbox
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -65,6 +66,25 @@ def test_an_entry_is_replayed_at_most_max_attempts_times(
     assert inbox.pending() == 0
     [message] = gave_up(caplog)
     assert f"tried {MAX_ATTEMPTS} times" in message
+
+
+def test_a_restarted_process_with_the_same_host_and_pid_takes_over_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container restarted keeps its host name and often its pid: only the per-process
+    token tells the new process that the entry's owner is gone."""
+    Inbox(tmp_path / "inbox.db").hold("slack:command:9.left", "slack", "command", {}, NOW)
+    monkeypatch.setattr(bot.inbox, "_PROCESS_TOKEN", "restarted", raising=False)
+    replays = Replays()
+    assert inbox_with(tmp_path, replays).drain(NOW + timedelta(seconds=10)) == 1
+    assert [entry.key for entry in replays.ran] == ["slack:command:9.left"]
+
+
+def test_an_entry_of_this_process_is_left_to_it_while_leased(tmp_path: Path) -> None:
+    replays = Replays()
+    inbox = inbox_with(tmp_path, replays)
+    inbox.hold("slack:command:10.mine", "slack", "command", {}, NOW)
+    assert inbox.drain(NOW + timedelta(seconds=10)) == 0  # still being worked on, here
+    assert inbox.drain(NOW + LEASE + timedelta(seconds=1)) == 1
 
 
 def test_a_drain_takes_only_what_it_can_replay(tmp_path: Path) -> None:
