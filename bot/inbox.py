@@ -35,7 +35,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -191,27 +191,37 @@ class Inbox:
 
     def claim_abandoned(self, now: datetime) -> list[Entry]:
         """Entries whose owner died or whose lease ran out, now leased to this process;
-        only those it can replay (another process, with their platform, takes the rest)."""
+        only those it can replay (another process, with their platform, takes the rest).
+
+        Looked for first without a lock: the inbox is nearly always empty, and every tick
+        drains it, so finding nothing should cost no write lock and no synced commit.
+        """
+        if not self._abandoned(self._connection(), now):
+            return []
         with self._transaction() as db:
-            rows = db.execute(
-                "SELECT id, key, platform, kind, payload, received_at, attempts, owner, "
-                "lease_until FROM inbox ORDER BY id").fetchall()
-            taken: list[Entry] = []
-            for (entry_id, key, platform, kind, payload, received, attempts, owner,
-                 lease_until) in rows:
-                if (platform, kind) not in self.replayers:
-                    continue
-                expired = lease_until is None or datetime.fromisoformat(lease_until) < now
-                if owner == self.owner and not expired:
-                    continue  # ours, still being worked on
-                if not expired and _alive(owner):
-                    continue
+            taken = [replace(entry, attempts=entry.attempts + 1)
+                     for entry in self._abandoned(db, now)]
+            for entry in taken:
                 db.execute(
                     "UPDATE inbox SET owner = ?, lease_until = ?, attempts = attempts + 1 "
-                    "WHERE id = ?", (self.owner, (now + self.lease).isoformat(), entry_id))
-                taken.append(Entry(entry_id, key, platform, kind, json.loads(payload),
-                                   datetime.fromisoformat(received), attempts + 1))
+                    "WHERE id = ?", (self.owner, (now + self.lease).isoformat(), entry.id))
         return taken
+
+    def _abandoned(self, db: sqlite3.Connection, now: datetime) -> list[Entry]:
+        rows = db.execute(
+            "SELECT id, key, platform, kind, payload, received_at, attempts, owner, "
+            "lease_until FROM inbox ORDER BY id").fetchall()
+        found: list[Entry] = []
+        for (entry_id, key, platform, kind, payload, received, attempts, owner,
+             lease_until) in rows:
+            if (platform, kind) not in self.replayers:
+                continue
+            expired = lease_until is None or datetime.fromisoformat(lease_until) < now
+            if not expired and _alive(owner):
+                continue  # still being worked on, here or by a process that is alive
+            found.append(Entry(entry_id, key, platform, kind, json.loads(payload),
+                               datetime.fromisoformat(received), attempts))
+        return found
 
     # --- draining ------------------------------------------------------------------------
 

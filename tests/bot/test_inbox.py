@@ -87,6 +87,24 @@ def test_an_entry_of_this_process_is_left_to_it_while_leased(tmp_path: Path) -> 
     assert inbox.drain(NOW + LEASE + timedelta(seconds=1)) == 1
 
 
+def test_a_drain_that_finds_nothing_to_take_takes_no_write_lock(tmp_path: Path) -> None:
+    """Every tick drains: an empty inbox, or one whose entries are being worked on, is only
+    read (no BEGIN IMMEDIATE, no synced commit)."""
+    inbox = inbox_with(tmp_path, Replays())
+    statements: list[str] = []
+    inbox._connection().set_trace_callback(statements.append)
+
+    def writes() -> list[str]:
+        return [s for s in statements if s.startswith(("BEGIN", "COMMIT"))]
+
+    assert inbox.drain(NOW) == 0
+    assert statements and writes() == []
+    inbox.hold("slack:command:11.busy", "slack", "command", {}, NOW)
+    statements.clear()
+    assert inbox.drain(NOW + timedelta(seconds=10)) == 0
+    assert statements and writes() == []
+
+
 def test_a_drain_takes_only_what_it_can_replay(tmp_path: Path) -> None:
     inbox = inbox_with(tmp_path, Replays())
     inbox.hold("mattermost:dialog:1", "mattermost", "dialog", {}, NOW)
