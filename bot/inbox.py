@@ -3,8 +3,8 @@
 Almost every request is answered after its transaction committed, in the acknowledgement
 itself. When the database is slow (a SQLite write lock held by a long job, a PostgreSQL
 failover), a platform's deadline (Slack's three seconds) comes first: the request is then
-written here, the platform gets "Working on it…", and the answer follows through the
-request's response URL once the work has committed. The inbox lives in a file of its own
+written here before it is acknowledged (a slash command with "Working on it…"), and the
+answer follows once the work has committed. The inbox lives in a file of its own
 (`STORYDESK_INBOX_PATH`, SQLite in WAL mode), so that writing to it never waits for the
 database that is slow.
 

@@ -12,16 +12,18 @@ so nothing a person was told lives only in memory.
 - The request's identity (trigger id, action timestamp, view id and hash) is recorded with
   the effect (`handled_request`), so a retried, replayed or double-submitted copy takes
   effect once, whichever process or replica it reaches.
-- Slack waits three seconds. If the transaction has not committed after ANSWER_DEADLINE
-  (a held SQLite write lock, a PostgreSQL failover), the raw request is written to the
-  inbox (bot/inbox.py, a file of its own), Slack gets "Working on it…", and the answer
-  follows through the response_url once the work has committed; if the process dies
-  first, the next one to start replays it from the inbox under the same request key.
+- Slack waits three seconds. If the transaction has not committed ANSWER_DEADLINE after
+  the listener started it (a held SQLite write lock, a PostgreSQL failover), the raw
+  request is written to the inbox (bot/inbox.py, a file of its own) and acknowledged (a
+  slash command with "Working on it…", a press or a form with an empty ack); the answer
+  follows once the work has committed; if the process dies first, the next one to start
+  replays it from the inbox under the same request key.
 - If the inbox cannot hold the request (a full disk, an unwritable or locked file), nothing
   would survive a restart, so nothing is promised: the work is waited for up to
-  ACK_DEADLINE, the last moment at which an ack still reaches Slack in time, and answered
-  in the ack if it finished; if not, the person is told plainly that the answer follows if
-  it goes through, and to send it again if none comes.
+  ACK_DEADLINE (also counted from the listener's start), about the last moment at which an
+  ack still reaches Slack in time, and answered in the ack if it finished; if not, the
+  person is told plainly that the answer follows if it goes through, and to send it again
+  if none comes.
 - A first-time person is named from the request's `user_name`; their profile (name, time
   zone) is asked of users.info after the answer, so a slow Web API never delays one.
 
