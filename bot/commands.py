@@ -70,10 +70,13 @@ class Request:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The reply, and whether this request was a copy of one handled before."""
+    """The reply, and whether the request's key is in `handled_request`: claimed in the
+    transaction that committed its effect, or found there (a copy, its reply marked
+    `repeated`). A read, a refusal or an unknown command records nothing; an adapter that
+    must not answer a copy of those twice records the key itself."""
 
     reply: Reply
-    duplicate: bool = False
+    recorded: bool = False
 
 
 class Directory(Protocol):
@@ -122,8 +125,9 @@ class CommandRunner:
         platform request; a copy of a request already handled has no effect and gets the
         first copy's reply, marked `data["repeated"]` (see handlers/requests.py).
         """
-        return self.run_request(caller, command, text, now,
-                                _request(request, request_key)).reply
+        if request is None and request_key is not None:
+            request = Request(key=request_key)
+        return self.run_request(caller, command, text, now, request).reply
 
     def run_request(self, caller: Caller, command: str, text: str, now: datetime,
                     request: Request | None = None) -> Outcome:
@@ -171,14 +175,13 @@ class CommandRunner:
                           request=request)
 
     def submit_pitch(self, caller: Caller, form: stories.PitchForm, now: datetime,
-                     request: Request | None = None, *,
-                     request_key: str | None = None) -> Reply:
+                     request: Request | None = None) -> Reply:
         return self._unit(
             caller,
             now,
             "pitch",
             lambda session, actor: stories.pitch(session, actor, now, self.policy, form),
-            request=_request(request, request_key),
+            request=request,
         ).reply
 
     def press(
@@ -193,7 +196,6 @@ class CommandRunner:
         reason: str = "",
         reviewer: Caller | None = None,
         request: Request | None = None,
-        request_key: str | None = None,
     ) -> Reply:
         """A button on a story card or a direct message (or the form behind it) was used.
 
@@ -232,8 +234,7 @@ class CommandRunner:
                 return publication.confirm_post(session, actor, now, policy, story_id, version)
             raise Refused(f"Unknown action {action[:30]!r}.")
 
-        return self._unit(caller, now, f"button:{action}", call,
-                          request=_request(request, request_key)).reply
+        return self._unit(caller, now, f"button:{action}", call, request=request).reply
 
     # --- internals ---------------------------------------------------------------------
 
@@ -300,7 +301,7 @@ class CommandRunner:
         """
         outcome = "ok"
         started = _clock()
-        duplicate = False
+        duplicate = recorded = False
         try:
             reply = self._read(caller, call) if read_only else None
             if reply is None:
@@ -317,6 +318,7 @@ class CommandRunner:
                         if not reply.ok:
                             raise _Rollback(reply)
                         _record_answer(session, request, caller.platform, actor, reply, now)
+                recorded = request is not None and request.key is not None
         except _Rollback as rollback:
             reply, outcome = rollback.reply, "refused"
         except Refused as refusal:
@@ -345,18 +347,12 @@ class CommandRunner:
                     hook()
         if self.on_command is not None:
             self.on_command(name, outcome, _clock() - started, caller.platform)
-        return Outcome(reply, duplicate)
+        return Outcome(reply, recorded)
 
     def _read(self, caller: Caller, call: Callable[[Session, Member], Reply]) -> Reply | None:
         with read_session(self.engine) as session:
             actor = find_member(session, caller.platform, caller.user_id)
             return None if actor is None else call(session, actor)
-
-
-def _request(request: Request | None, key: str | None) -> Request | None:
-    if request is None and key is not None:
-        return Request(key=key)
-    return request
 
 
 def _repeated(first: Reply | None) -> Reply:

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from bot.commands import Caller, CommandRunner
+from bot.commands import Caller, CommandRunner, Request
 from handlers import requests
 from handlers.reply import Paragraph, Reply
 from storage.db import read_session, write_session
@@ -67,7 +67,12 @@ def is_copy(reply: Reply) -> bool:
 
 def answer_direct_message(runner: CommandRunner, caller: Caller, text: str, now: datetime,
                           request_key: str) -> Reply | None:
-    """Run the message as a command; None when this message was handled before."""
+    """Run the message as a command; None when this message was handled before.
+
+    A command that writes records the key with its effect. Any other answer (a read, a
+    refusal, an unknown word) is recorded after it: if a copy of the message, run at the
+    same time, recorded it first, that copy's answer is the one given.
+    """
     if was_handled(runner.engine, request_key):
         return None
     command, rest = as_command(text)
@@ -75,13 +80,14 @@ def answer_direct_message(runner: CommandRunner, caller: Caller, text: str, now:
         reply = Reply(text="In a direct message, pitch in one line: `pitch <title> "
                            "[#objective] [#format] [-- summary]` (or type `/pitch` alone "
                            "anywhere for the form).", tone="error")
-        return reply if remember_request(runner.engine, request_key, caller.platform, reply,
-                                         now) else None
-    reply = runner.run(caller, command, rest, now, request_key=request_key)
-    if is_copy(reply):
+    else:
+        outcome = runner.run_request(caller, command, rest, now,
+                                     Request(key=request_key, kind="message"))
+        if outcome.recorded:
+            return None if is_copy(outcome.reply) else outcome.reply
+        reply = outcome.reply
+    if not remember_request(runner.engine, request_key, caller.platform, reply, now):
         return None
-    # Answers that need no transaction (an unknown word, a text too long) are kept too.
-    remember_request(runner.engine, request_key, caller.platform, reply, now)
     return reply
 
 

@@ -3,16 +3,20 @@
 Almost every request is answered after its transaction committed, in the acknowledgement
 itself. When the database is slow (a SQLite write lock held by a long job, a PostgreSQL
 failover), a platform's deadline (Slack's three seconds) comes first: the request is then
-written here, the platform gets "Working on it…", and the answer follows through the
-request's response URL once the work has committed. The inbox lives in a file of its own
+written here before it is acknowledged (a slash command with "Working on it…"), and the
+answer follows once the work has committed. The inbox lives in a file of its own
 (`STORYDESK_INBOX_PATH`, SQLite in WAL mode), so that writing to it never waits for the
 database that is slow.
 
 An entry is leased by the process working on it. If that process dies, its entries'
-leases run out (or, on the same host, its process id is gone) and any process that shares
+leases run out (or, on the same host, its process is gone) and any process that shares
 the file drains them at its next start or tick: it runs the request again under the same
 request key, so a request whose transaction did commit before the crash is not applied
-twice but only answered. Entries that were answered are deleted.
+twice but only answered. Entries that were answered are deleted; one whose answer could
+not be posted (the platform unreachable) stays, and is tried again once its lease runs out.
+An answer is owed only while it can still reach the person: an entry older than
+GIVE_UP_AFTER (the life of Slack's response URL) or tried MAX_ATTEMPTS times is dropped
+with an error in the log naming its request, for the operator to follow up.
 
 A request the inbox cannot hold (a full disk, an unwritable or locked file) lives only in
 the process working on it, so it is never answered "Working on it…": the platform adapter
@@ -25,12 +29,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120
+# A response URL takes answers for 30 minutes: after that, the person cannot be answered.
+GIVE_UP_AFTER = timedelta(minutes=30)
+# A request that failed this often (about every lease) will not go through on the next try.
+MAX_ATTEMPTS = 10
 # How long a write waits for another process's lock on the file, unless told otherwise.
 BUSY_TIMEOUT_SECONDS = 10
 _SCHEMA = """
@@ -66,22 +75,29 @@ class Entry:
     attempts: int
 
 
-Replayer = Callable[[Entry], None]
+# Runs an entry's request again and answers it: False if the answer could not be given.
+Replayer = Callable[[Entry], bool]
+
+
+# Tells this process from a predecessor with the same host name and process id: a
+# restarted container keeps its host name and often gets the same pid (1) again.
+_PROCESS_TOKEN = secrets.token_hex(6)
 
 
 def _owner() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{_PROCESS_TOKEN}"
 
 
 def _alive(owner: str | None) -> bool:
     """Whether the process that owns an entry may still be working on it."""
     if not owner:
         return False
-    host, _, pid = owner.rpartition(":")
+    host, _, rest = owner.partition(":")
+    pid, _, token = rest.partition(":")
     if host != socket.gethostname()[:40] or not pid.isdigit():
         return True  # another host: only its lease can tell
     if int(pid) == os.getpid():
-        return True
+        return token == _PROCESS_TOKEN  # else a predecessor that had this pid
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -120,14 +136,18 @@ class Inbox:
 
     @contextmanager
     def _transaction(self, wait: float | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction. Whatever fails, the COMMIT included (a full disk), it
+        is rolled back: else the thread's connection stays inside it, and every later
+        BEGIN on that thread fails."""
         db = self._connection()
         self._begin(db, wait)
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     @staticmethod
     def _begin(db: sqlite3.Connection, wait: float | None) -> None:
@@ -170,51 +190,75 @@ class Inbox:
         return int(row[0])
 
     def claim_abandoned(self, now: datetime) -> list[Entry]:
-        """Entries whose owner died or whose lease ran out, now leased to this process."""
+        """Entries whose owner died or whose lease ran out, now leased to this process;
+        only those it can replay (another process, with their platform, takes the rest).
+
+        Looked for first without a lock: the inbox is nearly always empty, and every tick
+        drains it, so finding nothing should cost no write lock and no synced commit.
+        """
+        if not self._abandoned(self._connection(), now):
+            return []
         with self._transaction() as db:
-            rows = db.execute(
-                "SELECT id, key, platform, kind, payload, received_at, attempts, owner, "
-                "lease_until FROM inbox ORDER BY id").fetchall()
-            taken: list[Entry] = []
-            for (entry_id, key, platform, kind, payload, received, attempts, owner,
-                 lease_until) in rows:
-                expired = lease_until is None or datetime.fromisoformat(lease_until) < now
-                if owner == self.owner and not expired:
-                    continue  # ours, still being worked on
-                if not expired and _alive(owner):
-                    continue
+            taken = [replace(entry, attempts=entry.attempts + 1)
+                     for entry in self._abandoned(db, now)]
+            for entry in taken:
                 db.execute(
                     "UPDATE inbox SET owner = ?, lease_until = ?, attempts = attempts + 1 "
-                    "WHERE id = ?", (self.owner, (now + self.lease).isoformat(), entry_id))
-                taken.append(Entry(entry_id, key, platform, kind, json.loads(payload),
-                                   datetime.fromisoformat(received), attempts + 1))
+                    "WHERE id = ?", (self.owner, (now + self.lease).isoformat(), entry.id))
         return taken
+
+    def _abandoned(self, db: sqlite3.Connection, now: datetime) -> list[Entry]:
+        rows = db.execute(
+            "SELECT id, key, platform, kind, payload, received_at, attempts, owner, "
+            "lease_until FROM inbox ORDER BY id").fetchall()
+        found: list[Entry] = []
+        for (entry_id, key, platform, kind, payload, received, attempts, owner,
+             lease_until) in rows:
+            if (platform, kind) not in self.replayers:
+                continue
+            expired = lease_until is None or datetime.fromisoformat(lease_until) < now
+            if not expired and _alive(owner):
+                continue  # still being worked on, here or by a process that is alive
+            found.append(Entry(entry_id, key, platform, kind, json.loads(payload),
+                               datetime.fromisoformat(received), attempts))
+        return found
 
     # --- draining ------------------------------------------------------------------------
 
     def register(self, platform: str, kind: str, replayer: Replayer) -> None:
-        """`replayer(entry)` runs an abandoned request again and answers it."""
+        """`replayer(entry)` runs an abandoned request again and answers it (see Replayer)."""
         self.replayers[(platform, kind)] = replayer
 
     def drain(self, now: datetime | None = None) -> int:
-        """Run every abandoned request this process knows how to run; how many were."""
+        """Run every abandoned request this process knows how to run; how many were answered.
+        One not answered stays leased to this process, so it is tried again a lease later."""
         now = now or datetime.now(UTC)
         handled = 0
         for entry in self.claim_abandoned(now):
-            replayer = self.replayers.get((entry.platform, entry.kind))
-            if replayer is None:
-                continue  # another process, with that platform, takes it when its lease ends
+            if now - entry.received_at > GIVE_UP_AFTER or entry.attempts > MAX_ATTEMPTS:
+                self.give_up(entry, now)
+                continue
             try:
-                replayer(entry)
+                answered = self.replayers[(entry.platform, entry.kind)](entry)
             except Exception:
                 log.exception("inbox entry %s (%s %s) failed again; it stays for the next try",
                               entry.id, entry.platform, entry.kind)
                 continue
-            self.done(entry.id)
-            handled += 1
+            if answered:
+                self.done(entry.id)
+                handled += 1
         if handled:
             log.info("answered %d request(s) left unanswered by a stopped process", handled)
         return handled
+
+    def give_up(self, entry: Entry, now: datetime) -> None:
+        """Drop an entry whose answer can no longer reach the person, telling the operator."""
+        minutes = (now - entry.received_at).total_seconds() / 60
+        log.error(
+            "gave up on the %s %s %s (held %.0f min, tried %d times): its answer can no "
+            "longer reach the person. If it did not take effect, ask them to send it again.",
+            entry.platform, entry.kind, entry.key, minutes, entry.attempts - 1)
+        self.done(entry.id)
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)

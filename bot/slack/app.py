@@ -12,16 +12,18 @@ so nothing a person was told lives only in memory.
 - The request's identity (trigger id, action timestamp, view id and hash) is recorded with
   the effect (`handled_request`), so a retried, replayed or double-submitted copy takes
   effect once, whichever process or replica it reaches.
-- Slack waits three seconds. If the transaction has not committed after ANSWER_DEADLINE
-  (a held SQLite write lock, a PostgreSQL failover), the raw request is written to the
-  inbox (bot/inbox.py, a file of its own), Slack gets "Working on it…", and the answer
-  follows through the response_url once the work has committed; if the process dies
-  first, the next one to start replays it from the inbox under the same request key.
+- Slack waits three seconds. If the transaction has not committed ANSWER_DEADLINE after
+  the listener started it (a held SQLite write lock, a PostgreSQL failover), the raw
+  request is written to the inbox (bot/inbox.py, a file of its own) and acknowledged (a
+  slash command with "Working on it…", a press or a form with an empty ack); the answer
+  follows once the work has committed; if the process dies first, the next one to start
+  replays it from the inbox under the same request key.
 - If the inbox cannot hold the request (a full disk, an unwritable or locked file), nothing
   would survive a restart, so nothing is promised: the work is waited for up to
-  ACK_DEADLINE, the last moment at which an ack still reaches Slack in time, and answered
-  in the ack if it finished; if not, the person is told plainly that the answer follows if
-  it goes through, and to send it again if none comes.
+  ACK_DEADLINE (also counted from the listener's start), about the last moment at which an
+  ack still reaches Slack in time, and answered in the ack if it finished; if not, the
+  person is told plainly that the answer follows if it goes through, and to send it again
+  if none comes.
 - A first-time person is named from the request's `user_name`; their profile (name, time
   zone) is asked of users.info after the answer, so a slow Web API never delays one.
 
@@ -44,7 +46,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
@@ -114,7 +116,6 @@ class SlackDeps:
     policy: Policy
     directory: SlackDirectory
     clock: Callable[[], datetime] = utc_now
-    observe_ack: Callable[[float], None] | None = None
     inbox: Inbox | None = None
     answer_deadline: float = ANSWER_DEADLINE
     ack_deadline: float = ACK_DEADLINE
@@ -129,8 +130,6 @@ class SlackApp:
     """The bolt App, and the threads that finish what outlived Slack's deadline."""
 
     bolt: App
-    client: WebClient
-    executor: ThreadPoolExecutor
     deps: SlackDeps
     listeners: Listeners
 
@@ -167,13 +166,12 @@ def build_app(
     if deps.inbox is not None:
         deps.inbox.register(PLATFORM, "command", listeners.replay_command)
         deps.inbox.register(PLATFORM, "interaction", listeners.replay_interaction)
-    return SlackApp(app, client, executor, deps, listeners)
+    return SlackApp(app, deps, listeners)
 
 
 def register_listeners(app: App, deps: SlackDeps, pool: ThreadPoolExecutor) -> Listeners:
     """Wire every listener: a plain function that does the work, then acknowledges."""
     listeners = Listeners(deps, pool)
-    app.middleware(listeners.time_ack)
     for command in COMMANDS:
         app.command(command)(listeners.on_command)
     app.action(BUTTON_PATTERN)(listeners.on_button)
@@ -190,6 +188,37 @@ class Pending(Enum):
 
     HELD = "held"  # in the inbox: answered when it commits, after a restart if need be
     AT_RISK = "at risk"  # only in this process: answered when it commits, unless it stops
+
+
+@dataclass(frozen=True)
+class Button:
+    """A press of one of BUTTONS: the action, on which story at which version."""
+
+    name: str
+    story_id: int
+    version: int
+    action_ts: str
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A button press or a form, ready to run: from its listener, or replayed from the inbox.
+
+    A success's answer is written to the outbox with its effect; only a refusal or an
+    error is told straight to the person (`tell`), and `not_yet` when the work is still
+    running and nothing on disk would bring it back after a restart.
+    """
+
+    work: Callable[[], Outcome]
+    caller: Caller
+    key: str | None
+    body: dict[str, Any]  # the raw payload, for the inbox
+    tell: Callable[[Reply], bool]  # False if it could not be told
+    not_yet: Reply
+
+    def answer(self, reply: Reply) -> bool:
+        """Whether the person has their answer (a success's is in the outbox already)."""
+        return reply.ok or self.tell(reply)
 
 
 @dataclass(frozen=True)
@@ -218,14 +247,6 @@ class Listeners:
     def close(self, wait: bool) -> None:
         self.pool.pool.shutdown(wait=wait, cancel_futures=not wait)
         self.background.pool.shutdown(wait=wait, cancel_futures=not wait)
-
-    def time_ack(self, next: Callable[[], BoltResponse]) -> BoltResponse:
-        started = time.perf_counter()
-        try:
-            return next()
-        finally:
-            if self.deps.observe_ack is not None:
-                self.deps.observe_ack(time.perf_counter() - started)
 
     def on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack listener failed on %s: %r", body.get("type") or "command", error)
@@ -265,16 +286,18 @@ class Listeners:
             return
         ack(**render_ack(reply))
 
-    def replay_command(self, entry: Entry) -> None:
-        """Run a command left in the inbox by a process that stopped, and answer it."""
+    def replay_command(self, entry: Entry) -> bool:
+        """Run a command left in the inbox by a process that stopped, and answer it; False
+        if the answer could not be posted (a copy already committed is answered with the
+        reply stored with it)."""
         command = entry.payload
         name = str(command.get("command", "")).lstrip("/")
         caller = self.quick_caller(str(command.get("user_id") or ""),
-                                   str(command.get("user_name") or ""), refresh=False)
+                                   str(command.get("user_name") or ""))
         outcome = self.deps.runner.run_request(
             caller, name, command_text(str(command.get("text") or "")), self.deps.clock(),
             Request(key=entry.key))
-        answer(str(command.get("response_url") or ""), outcome.reply)
+        return answer(str(command.get("response_url") or ""), outcome.reply)
 
     def open_pitch_form(self, client: WebClient, trigger_id: str,
                         channel_id: str) -> dict[str, Any]:
@@ -301,51 +324,47 @@ class Listeners:
 
     def press_button(self, body: dict[str, Any], action: dict[str, Any],
                      client: WebClient) -> None:
-        user = body.get("user") or {}
-        user_id = str(user.get("id") or "")
+        button = button_of(body, action)
+        if button is None:
+            return
+        user_id = str((body.get("user") or {}).get("id") or "")
         response_url = str(body.get("response_url") or "")
-        match = BUTTON_PATTERN.match(str(action.get("action_id", "")))
-        if match is None:
+        if button.name not in PERSONAL_ACTIONS and not self.is_coordinator(user_id):
+            self.after(answer, response_url, Reply(text=REFUSAL.format(story=button.story_id),
+                                                   tone="error"))
             return
-        name = match.group(1)
-        try:
-            value = json.loads(str(action.get("value") or "{}"))
-            story_id, version = int(value["story_id"]), int(value["version"])
-        except (ValueError, KeyError, TypeError):
-            log.warning("button %s with a malformed value from %s", name, user_id)
-            return
-        if name not in PERSONAL_ACTIONS and not self.is_coordinator(user_id):
-            self.answer_later(response_url, Reply(text=REFUSAL.format(story=story_id),
-                                                  tone="error"))
-            return
-        if name in FORM_ACTIONS:
+        if button.name in FORM_ACTIONS:
             channel = body.get("channel") or body.get("container") or {}
-            target = StoryFormTarget(name, story_id, version,
+            target = StoryFormTarget(button.name, button.story_id, button.version,
                                      str(channel.get("id") or channel.get("channel_id") or ""),
                                      response_url)
             view = story_modal(target, self.deps.today(), self.deps.policy.draft_days)
             try:
                 client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
             except (SlackApiError, SlackClientError, OSError) as error:
-                log.warning("button %s on story %s: %s", name, story_id, error)
-                self.answer_later(response_url, Reply(
+                log.warning("button %s on story %s: %s", button.name, button.story_id, error)
+                self.after(answer, response_url, Reply(
                     text="That form did not open in time; press the button again.",
                     tone="error"))
             return
+        self.interact(self.press(body, button))
+
+    def press(self, body: dict[str, Any], button: Button) -> Interaction:
+        user = body.get("user") or {}
+        user_id = str(user.get("id") or "")
+        response_url = str(body.get("response_url") or "")
         caller = self.caller(user)
-        request = Request(key=f"slack:action:{user_id}:{action.get('action_ts')}:{name}",
+        request = Request(key=f"slack:action:{user_id}:{button.action_ts}:{button.name}",
                           kind="button", answer_url=response_url or None,
                           answer_by_dm=not response_url)
-        outcome = self.within_deadline(
-            lambda: Outcome(self.deps.runner.press(caller, name, story_id, version,
-                                                   self.deps.clock(), request=request)),
-            who=caller,
-            late=lambda reply: None if reply.ok else answer(response_url, reply),
-            now=lambda reply: None if reply.ok else self.answer_later(response_url, reply),
-            hold=("interaction", request.key, body),
+        return Interaction(
+            lambda: Outcome(self.deps.runner.press(
+                caller, button.name, button.story_id, button.version, self.deps.clock(),
+                request=request)),
+            caller, request.key, body,
+            tell=lambda reply: answer(response_url, reply),
+            not_yet=not_yet("press", "press the button again"),
         )
-        if outcome is Pending.AT_RISK:
-            self.answer_later(response_url, not_yet("press", "press the button again"))
 
     # --- modals --------------------------------------------------------------------------
 
@@ -358,26 +377,23 @@ class Listeners:
             ack(response_action="errors", errors=errors)
             return
         try:
-            self.submit_pitch_form(body, view, form)
+            self.interact(self.pitch_form(body, view, form))
         finally:
             ack()
 
-    def submit_pitch_form(self, body: dict[str, Any], view: dict[str, Any],
-                          form: PitchForm) -> None:
+    def pitch_form(self, body: dict[str, Any], view: dict[str, Any],
+                   form: PitchForm) -> Interaction:
         user = body.get("user") or {}
         user_id = str(user.get("id") or "")
         caller = self.caller(user)
         request = Request(key=view_key(view), kind="view", answer_by_dm=True)
-        outcome = self.within_deadline(
+        return Interaction(
             lambda: Outcome(self.deps.runner.submit_pitch(caller, form, self.deps.clock(),
                                                           request=request)),
-            who=caller,
-            late=lambda reply: None if reply.ok else self.direct_message(user_id, reply),
-            now=lambda reply: None if reply.ok else self.dm_later(user_id, reply),
-            hold=("interaction", request.key, body),
+            caller, request.key, body,
+            tell=lambda reply: self.direct_message(user_id, reply),
+            not_yet=not_yet("pitch", "pitch it again"),
         )
-        if outcome is Pending.AT_RISK:
-            self.dm_later(user_id, not_yet("pitch", "pitch it again"))
 
     def on_story_form(self, ack: Callable[..., Any], body: dict[str, Any],
                       view: dict[str, Any]) -> None:
@@ -390,12 +406,12 @@ class Listeners:
             ack(response_action="errors", errors=errors)
             return
         try:
-            self.submit_story_form(body, view, target, values)
+            self.interact(self.story_form(body, view, target, values))
         finally:
             ack()
 
-    def submit_story_form(self, body: dict[str, Any], view: dict[str, Any],
-                          target: StoryFormTarget, values: StoryFormInput) -> None:
+    def story_form(self, body: dict[str, Any], view: dict[str, Any],
+                   target: StoryFormTarget, values: StoryFormInput) -> Interaction:
         user = body.get("user") or {}
         user_id = str(user.get("id") or "")
         caller = self.caller(user)
@@ -412,39 +428,50 @@ class Listeners:
                 due=values.due, reason=values.reason, reviewer=reviewer, request=request)
             return Outcome(with_field_errors(target.action, reply))
 
-        def tell(reply: Reply) -> None:
-            if not (target.response_url and answer(target.response_url, reply)):
-                self.direct_message(user_id, reply)
+        def tell(reply: Reply) -> bool:
+            return bool(target.response_url and answer(target.response_url, reply)) \
+                or self.direct_message(user_id, reply)
 
+        return Interaction(work, caller, request.key, body, tell=tell,
+                           not_yet=not_yet("form", "press the button and fill it in again"))
+
+    # --- the one way a press or a form runs ----------------------------------------------
+
+    def interact(self, interaction: Interaction) -> None:
+        """Run it within Slack's deadline, for the listener that acknowledges next."""
         outcome = self.within_deadline(
-            work,
-            who=caller,
-            late=lambda reply: None if reply.ok else tell(reply),
-            now=lambda reply: None if reply.ok else self.background.submit(tell, reply),
-            hold=("interaction", request.key, body),
+            interaction.work,
+            who=interaction.caller,
+            late=interaction.answer,
+            now=lambda reply: None if reply.ok else self.after(interaction.tell, reply),
+            hold=("interaction", interaction.key, interaction.body),
         )
         if outcome is Pending.AT_RISK:
-            self.background.submit(tell, not_yet("form", "press the button and fill it in "
-                                                         "again"))
+            self.after(interaction.tell, interaction.not_yet)
 
-    def replay_interaction(self, entry: Entry) -> None:
-        """Run a press or a form left in the inbox by a process that stopped."""
-        body = entry.payload
+    def replay_interaction(self, entry: Entry) -> bool:
+        """Run a press or a form left in the inbox by a process that stopped, and answer it.
+
+        Here and now, not within a deadline: no one waits for an ack, and the entry must
+        stay in the inbox until the work has committed and its answer is given.
+        """
+        interaction = self.interaction_of(entry.payload)
+        return interaction is None or interaction.answer(guarded(interaction.work).reply)
+
+    def interaction_of(self, body: dict[str, Any]) -> Interaction | None:
+        """The press or form a raw payload asks for; None if it asks for nothing to run."""
         if body.get("type") == "block_actions":
-            actions = body.get("actions") or [{}]
-            self.press_button(body, actions[0], self.deps.directory.client)
-            return
+            button = button_of(body, (body.get("actions") or [{}])[0])
+            return None if button is None else self.press(body, button)
         view = body.get("view") or {}
         if view.get("callback_id") == PITCH_CALLBACK:
             form, errors = pitch_from_view(view)
-            if not errors:
-                self.submit_pitch_form(body, view, form)
-            return
+            return None if errors else self.pitch_form(body, view, form)
         target = story_target_from_view(view)
-        if target is not None:
-            values, errors = story_input_from_view(target.action, view, self.deps.today())
-            if not errors:
-                self.submit_story_form(body, view, target, values)
+        if target is None:
+            return None
+        values, errors = story_input_from_view(target.action, view, self.deps.today())
+        return None if errors else self.story_form(body, view, target, values)
 
     # --- running within Slack's deadline --------------------------------------------------
 
@@ -452,7 +479,7 @@ class Listeners:
         self,
         work: Callable[[], Outcome],
         *,
-        late: Callable[[Reply], object],
+        late: Callable[[Reply], bool],
         now: Callable[[Reply], object] | None = None,
         hold: tuple[str, str | None, dict[str, Any]] | None = None,
         who: Caller | None = None,
@@ -462,8 +489,9 @@ class Listeners:
         On time, `now(reply)` runs (what is left to say, if anything). Past the answer
         deadline the request is written to the inbox (`hold`: kind, key, raw payload)
         before the caller acknowledges, and `late(reply)` answers once the work has
-        committed. If the inbox cannot hold it, the work is waited for until the ack
-        deadline: an answer in the ack is worth more than a promise nothing backs.
+        committed (False if it could not: the entry then stays for the next drain). If
+        the inbox cannot hold it, the work is waited for until the ack deadline: an
+        answer in the ack is worth more than a promise nothing backs.
         After the work, whichever way it went, `who`'s profile is asked of Slack if only the
         request's own name was known (see refresh_profile).
         """
@@ -471,7 +499,7 @@ class Listeners:
         future = self.pool.submit(guarded, work)
         if who is not None and who.provisional:
             future.add_done_callback(
-                lambda _done: self.after(quietly, lambda: self.refresh_profile(who)))
+                lambda _done: self.after(self.refresh_profile, who))
         try:
             outcome = future.result(timeout=self.deps.answer_deadline)
         except FutureTimeout:
@@ -492,7 +520,7 @@ class Listeners:
         except FutureTimeout:
             return None
 
-    def answer_late(self, future: Future[Outcome], late: Callable[[Reply], object],
+    def answer_late(self, future: Future[Outcome], late: Callable[[Reply], bool],
                     held: Held | None) -> Pending:
         if held is None:
             log.warning("a Slack request outlived the %.1f s deadline and is not in the "
@@ -525,31 +553,27 @@ class Listeners:
         self.inbox_failures.succeeded(inbox.path)
         return Held(entry)
 
-    def finish_late(self, done: Future[Outcome], late: Callable[[Reply], object],
+    def finish_late(self, done: Future[Outcome], late: Callable[[Reply], bool],
                     entry: int | None) -> None:
-        late(done.result().reply)
-        if entry is not None and self.deps.inbox is not None:
+        """Answer; forget the entry only if the answer was given. Else a drain replays it
+        once its lease runs out, finds the committed copy and posts its stored reply."""
+        if late(done.result().reply) and entry is not None and self.deps.inbox is not None:
             self.deps.inbox.done(entry)
 
     def after(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run on the background threads, unless stopping (then it is left undone)."""
+        """Run on the background threads, never in the way of an ack; unless stopping, then
+        it is left undone (a held request stays in the inbox, a profile is asked again)."""
         try:
             self.background.submit(fn, *args)
         except RuntimeError:
-            log.info("stopping: %s left to the next start", getattr(fn, "__name__", fn))
+            log.info("stopping: %s left undone", getattr(fn, "__name__", fn))
 
-    def answer_later(self, response_url: str, reply: Reply) -> None:
-        self.background.submit(answer, response_url, reply)
-
-    def dm_later(self, user_id: str, reply: Reply) -> None:
-        self.background.submit(self.direct_message, user_id, reply)
-
-    def direct_message(self, user_id: str, reply: Reply) -> None:
-        direct_message(self.deps.directory.client, user_id, reply)
+    def direct_message(self, user_id: str, reply: Reply) -> bool:
+        return direct_message(self.deps.directory.client, user_id, reply)
 
     # --- who is asking -------------------------------------------------------------------
 
-    def quick_caller(self, user_id: str, user_name: str, refresh: bool = True) -> Caller:
+    def quick_caller(self, user_id: str, user_name: str) -> Caller:
         """The person as far as known without asking Slack: never waits for the Web API."""
         known = self.deps.directory.cached(user_id)
         if known is not None:
@@ -623,11 +647,19 @@ def guarded(work: Callable[[], Outcome]) -> Outcome:
         return Outcome(Reply(text=FAILED, tone="error"))
 
 
-def quietly(function: Callable[[], object]) -> None:
+def button_of(body: dict[str, Any], action: dict[str, Any]) -> Button | None:
+    """The button pressed, or None if it is not ours or its value is malformed."""
+    match = BUTTON_PATTERN.match(str(action.get("action_id", "")))
+    if match is None:
+        return None
     try:
-        function()
-    except Exception:
-        log.exception("slack background work failed")
+        value = json.loads(str(action.get("value") or "{}"))
+        story_id, version = int(value["story_id"]), int(value["version"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("button %s with a malformed value from %s", match.group(1),
+                    (body.get("user") or {}).get("id"))
+        return None
+    return Button(match.group(1), story_id, version, str(action.get("action_ts")))
 
 
 def command_request(command: dict[str, Any]) -> Request:
@@ -669,11 +701,14 @@ def answer(response_url: str, reply: Reply) -> bool:
     return True
 
 
-def direct_message(client: WebClient, user_id: str, reply: Reply) -> None:
+def direct_message(client: WebClient, user_id: str, reply: Reply) -> bool:
+    """Post `reply` to the person's DM with the bot; False if it failed."""
     if not user_id:
-        return
+        return False
     try:
         client.chat_postMessage(channel=user_id, **render_message(reply))
     except (SlackApiError, SlackClientError, OSError) as error:
         log.warning("direct message to %s failed: %s", user_id, error)
+        return False
+    return True
 

@@ -7,19 +7,24 @@
   it, the web app serves `/slack/events` (`slack_http_routes`), signed with
   SLACK_SIGNING_SECRET.
 - Either way, requests left unanswered in the inbox by a stopped process are answered
-  when the app is built (and at every tick after).
+  when the app is built (and at every tick after), and `storydesk_ack_seconds` times each
+  request from its arrival to its acknowledgement, the listener's work included.
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.socket_mode.builtin import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from starlette.routing import BaseRoute
 
 from bot.errors import StartupError
@@ -54,10 +59,8 @@ def build_slack_app(runtime: Runtime) -> SlackApp:
     directory = runtime.directories.get(PLATFORM)
     if not isinstance(directory, SlackDirectory):
         raise StartupError("Slack is not attached to this runtime (SLACK_BOT_TOKEN unset?)")
-    ack_seconds = runtime.metrics.ack_seconds.labels(platform=PLATFORM)
     deps = SlackDeps(runner=runtime.runner, engine=runtime.engine, policy=runtime.policy,
-                     directory=directory, observe_ack=ack_seconds.observe,
-                     inbox=runtime.open_inbox(),
+                     directory=directory, inbox=runtime.open_inbox(),
                      count_inbox_failure=partial(runtime.metrics.count_inbox_write_failure,
                                                  PLATFORM))
     app = build_app(deps, client=directory.client,
@@ -71,7 +74,30 @@ def slack_http_routes(runtime: Runtime) -> list[BaseRoute]:
     """`/slack/events`, unless Slack is reached through Socket Mode."""
     if PLATFORM not in runtime.directories or runtime.settings.slack_socket_mode:
         return []
-    return slack_routes(build_slack_app(runtime).bolt, runtime.settings.slack_signing_secret)
+    return slack_routes(build_slack_app(runtime).bolt, runtime.settings.slack_signing_secret,
+                        observe_ack=observe_ack(runtime))
+
+
+def observe_ack(runtime: Runtime) -> Callable[[float], None]:
+    return runtime.metrics.ack_seconds.labels(platform=PLATFORM).observe
+
+
+class TimedSocketModeHandler(SocketModeHandler):
+    """bolt's Socket Mode handler, timing each request until its ack has been sent: the
+    listener runs before the ack (process_before_response), so its work is included."""
+
+    def __init__(self, app: App, app_token: str, observe: Callable[[float], None]) -> None:
+        self.observe = observe
+        super().__init__(app, app_token=app_token)
+
+    # narrowed to the built-in client, as bolt's own handle does
+    def handle(self, client: SocketModeClient,  # type: ignore[override]
+               req: SocketModeRequest) -> None:
+        started = time.perf_counter()
+        try:
+            super().handle(client, req)
+        finally:
+            self.observe(time.perf_counter() - started)
 
 
 def socket_mode_starter(runtime: Runtime) -> Callable[[], None]:
@@ -79,7 +105,8 @@ def socket_mode_starter(runtime: Runtime) -> Callable[[], None]:
     if PLATFORM not in runtime.directories or not runtime.settings.slack_socket_mode:
         return lambda: None
     app = build_slack_app(runtime)
-    handler = SocketModeHandler(app.bolt, app_token=runtime.settings.slack_app_token)
+    handler = TimedSocketModeHandler(app.bolt, runtime.settings.slack_app_token,
+                                     observe_ack(runtime))
     try:
         handler.connect()
     except SlackApiError as error:

@@ -6,12 +6,19 @@ refused), then the body must be a form whose `payload`, if any, is a JSON object
 object: anything else is answered 400 with one log line, never a traceback. The request is
 then handed to bolt as the slack_bolt Starlette adapter does, on Starlette's thread pool
 (bolt's App is synchronous; on the event loop every request would wait for the one before).
+
+`observe_ack` gets the seconds bolt's dispatch took, waiting for a thread included: the
+listener runs inside it (process_before_response), so this is what Slack, and the person,
+wait for. A bolt middleware cannot time it: its `next()` only lets the listeners run after
+every middleware has returned.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from slack_bolt import App
@@ -58,7 +65,8 @@ def malformed(body: bytes, content_type: str) -> str | None:
     return None
 
 
-def slack_routes(app: App, signing_secret: str, path: str = EVENTS_PATH) -> list[BaseRoute]:
+def slack_routes(app: App, signing_secret: str, path: str = EVENTS_PATH,
+                 observe_ack: Callable[[float], None] | None = None) -> list[BaseRoute]:
     verifier = SignatureVerifier(signing_secret)
 
     async def events(request: Request) -> Response:
@@ -80,12 +88,15 @@ def slack_routes(app: App, signing_secret: str, path: str = EVENTS_PATH) -> list
         if problem is not None:
             log.warning("refused a signed request to %s: %s", path, problem)
             return PlainTextResponse("malformed request", status_code=400)
+        started = time.perf_counter()
         try:
             bolt_response = await run_in_threadpool(app.dispatch,
                                                     to_bolt_request(request, body))
         except Exception as error:  # a body bolt cannot read: the sender's fault
             log.warning("refused a signed request to %s that bolt cannot read: %r", path, error)
             return PlainTextResponse("malformed request", status_code=400)
+        if observe_ack is not None:
+            observe_ack(time.perf_counter() - started)
         return to_starlette_response(bolt_response)
 
     return [Route(path, events, methods=["POST"])]

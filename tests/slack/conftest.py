@@ -204,9 +204,10 @@ def make_bench(engine: Engine, fake: FakeSlack, workers: int = 4,
     runner = CommandRunner(engine, slack_policy(), {"slack": directory})
     acks: list[float] = []
     deps = SlackDeps(runner=runner, engine=engine, policy=slack_policy(), directory=directory,
-                     clock=lambda: NOW, observe_ack=acks.append)
+                     clock=lambda: NOW)
     slack = build_app(deps, client=client, signing_secret=SECRET, workers=workers)
-    http = TestClient(Starlette(routes=slack_routes(slack.bolt, SECRET)))
+    http = TestClient(Starlette(routes=slack_routes(slack.bolt, SECRET,
+                                                    observe_ack=acks.append)))
     transport = SlackTransport(make_web_client(TOKEN, fake.api_url, timeout=10, retry=False),
                                CHANNELS)
     return SlackBench(fake, engine, runner, slack, http, transport, acks), slack

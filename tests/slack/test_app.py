@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import date
 from urllib.parse import urlencode
 
+import pytest
 from sqlmodel import col, select
 
 from storage.db import read_session, write_session
@@ -187,6 +189,20 @@ def test_contributor_pressing_a_card_button_gets_an_ephemeral_refusal(
         assert "Only coordinators" in answer["text"]
     assert bench.fake.calls_to("views.open") == []
     assert bench.stories()[0].state == "pitched"
+
+
+def test_a_press_while_stopping_is_still_acknowledged(
+        bench: SlackBench, caplog: pytest.LogCaptureFixture) -> None:
+    """What a listener leaves to the background threads is left undone once they have
+    stopped: the press gets its ack, not a 500 and a listener error."""
+    story = pitch(bench)
+    assert story.id is not None
+    bench.slack.listeners.background.pool.shutdown()
+    with caplog.at_level(logging.INFO, logger="bot.slack.app"):
+        response = bench.press("approve", story.id, story.version, user="U0EMIL")
+    assert response.status_code == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("left undone" in r.getMessage() for r in caplog.records)
 
 
 def test_approve_twice_or_retried_changes_the_story_once(bench: SlackBench) -> None:

@@ -7,7 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -16,8 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from bot.cli import main
+from bot.commands import CommandRunner, Outcome
 from bot.errors import StartupError
-from bot.runtime import build_runtime
+from bot.runtime import Runtime, build_runtime
 from bot.slack.client import check_token, make_web_client
 from bot.slack.service import build_slack_app
 from bot.slack.transport import SlackTransport
@@ -140,6 +143,43 @@ def test_runtime_serves_slack_events_and_counts_in_metrics(
     assert http.post("/slack/events", content=body,
                      headers={"X-Slack-Signature": "v0=00"}).status_code == 401
     assert http.get("/healthz").status_code == 200
+
+
+def slow_commands(runner: CommandRunner, monkeypatch: pytest.MonkeyPatch,
+                  seconds: float) -> None:
+    """Every command takes `seconds` longer before its transaction."""
+    real = runner.run_request
+
+    def slow(*args: Any, **kwargs: Any) -> Outcome:
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_request", slow)
+
+
+def ack_seconds(runtime: Runtime) -> tuple[float | None, float | None]:
+    """How many Slack acks were timed, and their seconds in all."""
+    sample = runtime.metrics.registry.get_sample_value
+    return (sample("storydesk_ack_seconds_count", {"platform": "slack"}),
+            sample("storydesk_ack_seconds_sum", {"platform": "slack"}))
+
+
+def test_the_ack_time_includes_the_work_the_person_waits_for(
+        db_url_engine: Engine, fake_slack: FakeSlack, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listener runs inside bolt's dispatch, after every middleware has returned: the
+    timer goes around the dispatch, so a slow command shows in the histogram."""
+    settings = slack_settings(fake_slack, inbox_path=str(tmp_path / "inbox.db"))
+    runtime = build_runtime(settings, engine=db_url_engine)
+    slow_commands(runtime.runner, monkeypatch, 0.3)
+    http = TestClient(create_web_app(runtime))
+    fields = payload("slash_command.json")
+    fields.update(text="A pitch that takes its time", response_url=fake_slack.response_url())
+    body = urlencode(fields)
+    answer = http.post("/slack/events", content=body, headers=signed_headers(body)).json()
+    assert "is pitched" in answer["text"]
+    count, seconds = ack_seconds(runtime)
+    assert count == 1.0 and seconds is not None and seconds >= 0.3
 
 
 def test_inbox_write_failures_are_counted_in_the_runtimes_metrics(

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +30,7 @@ from storage.db import read_session
 from storage.models import Story
 from tests.slack.conftest import payload
 from tests.slack.fake_slack import FakeSlack
-from tests.slack.test_service import slack_settings
+from tests.slack.test_service import ack_seconds, slack_settings, slow_commands
 
 APP_TOKEN = "xapp-1-A0STORYDESK-6081390384115-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
@@ -102,6 +104,32 @@ def test_slash_command_over_socket_mode_is_answered_in_its_ack(
     with read_session(db_url_engine) as session:
         story = session.exec(select(Story)).one()
         assert (story.title, story.objective) == ("Cosmic rays over the campus", "outreach")
+
+
+def test_the_ack_time_over_socket_mode_includes_the_work(
+        db_url_engine: Engine, fake_slack: FakeSlack, slack_socket: SlackSocket,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_slack.socket_url = slack_socket.url
+    settings = slack_settings(fake_slack, slack_app_token=APP_TOKEN, slack_signing_secret="",
+                              inbox_path=str(tmp_path / "inbox.db"))
+    runtime = build_runtime(settings, engine=db_url_engine)
+    slow_commands(runtime.runner, monkeypatch, 0.3)
+    stop = socket_mode_starter(runtime)
+    try:
+        command = payload("slash_command.json")
+        command.update(text="A slow pitch over the socket",
+                       response_url=fake_slack.response_url("slow"))
+        slack_socket.outgoing.put({"envelope_id": "0c1d-slow", "type": "slash_commands",
+                                   "payload": command, "accepts_response_payload": True})
+        ack = slack_socket.received.get(timeout=10)
+        assert "is pitched" in ack["payload"]["text"]
+    finally:
+        stop()
+    deadline = time.monotonic() + 5  # timed once the ack has gone out, on the socket's thread
+    while ack_seconds(runtime)[0] != 1.0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    count, seconds = ack_seconds(runtime)
+    assert count == 1.0 and seconds is not None and seconds >= 0.3
 
 
 def test_a_refused_app_token_stops_the_start(db_url_engine: Engine,
