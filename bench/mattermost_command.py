@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchlib import percentile, write_section  # noqa: E402
 
+from tests.processes import free_port, wait_healthy  # noqa: E402
+
 COMMAND_TOKEN = "benchcommandtoken000000000"
 BOT_TOKEN = "benchbottoken0000000000000"
 SECTION = "Mattermost commands"
@@ -225,12 +227,6 @@ making anyone's answer arrive sooner, so the endpoint answers in the response.
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def cold_start(fake_url: str, pitch_body: Callable[[], str], headers: dict[str, str],
                tmp: Path, number: int) -> tuple[float, float]:
     """Start `storydesk run`; seconds to /healthz, then to the first /pitch answer."""
@@ -247,26 +243,16 @@ def cold_start(fake_url: str, pitch_body: Callable[[], str], headers: dict[str, 
         "STORYDESK_HTTP_HOST": "127.0.0.1", "STORYDESK_HTTP_PORT": str(port),
         "STORYDESK_LOG_LEVEL": "WARNING",
     }
+    log = workdir / "run.log"
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env, cwd=workdir,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with log.open("wb") as output:
+        child = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env,
+                                 cwd=workdir, stdout=subprocess.DEVNULL, stderr=output)
     base = f"http://127.0.0.1:{port}"
     try:
+        wait_healthy(base, child, timeout=60, log=log.read_text)
+        healthy = time.perf_counter()
         with httpx.Client(timeout=10) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                if child.poll() is not None:
-                    error = child.stderr.read().decode() if child.stderr else ""
-                    raise RuntimeError(f"storydesk run stopped: {error.strip()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError("storydesk run did not answer /healthz in 60 s")
-                try:
-                    if client.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.01)
-            healthy = time.perf_counter()
             response = client.post(f"{base}/mattermost/command", content=pitch_body(),
                                    headers=headers)
             answered = time.perf_counter()

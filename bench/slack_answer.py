@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from benchlib import percentile, write_section  # noqa: E402
 
+from tests.processes import free_port, wait_healthy  # noqa: E402
 from tests.slack.conftest import signed_headers  # noqa: E402
 from tests.slack.fake_slack import FakeSlack  # noqa: E402
 
@@ -95,13 +95,6 @@ uvicorn.run(Starlette(routes=[Route("/slack/events", events, methods=["POST"]),
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Server:
     def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         self.name, self.argv, self.env = name, argv, env
@@ -118,13 +111,8 @@ class Server:
         self.process = subprocess.Popen(self.argv, env=self.env, cwd=self.env["WORKDIR"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
-        while True:
-            assert self.process.poll() is None, f"{self.name} exited"
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.HTTPError:
-                time.sleep(0.01)
+        wait_healthy(self.url, self.process, timeout=60)
+        return time.perf_counter() - started
 
     def stop(self) -> None:
         if self.process is not None:
