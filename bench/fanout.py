@@ -2,10 +2,10 @@
 how late due reminders arrive.
 
 Two processes on 127.0.0.1. The server (this file with `--serve`) plays the Slack Web API's
-`chat.postMessage`: at most RATE accepted calls in any second, at most one a second per
-channel, and 10 % of calls answered 429 with `Retry-After: 1` at random; a call over either
-limit is answered 429 too. Only accepted calls count against the limits. It records every
-accepted message.
+`chat.postMessage`: at most RATE calls in any second, at most one a second per channel, and
+10 % of calls answered 429 with `Retry-After: 1` at random; a call over either limit is
+answered 429 too. Every call counts against the limits, refused or not, so a client that
+sends again at once after a 429 only draws more of them. It records every accepted message.
 
 The client is what `storydesk run` runs for delivery: the real Slack transport
 (bot/slack/transport.py, slack_sdk's WebClient pointed at the server), the outbox
@@ -36,6 +36,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter, deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -55,8 +56,10 @@ TOKEN = re.compile(rb"bench-(\d+)-")
 
 
 class Limits:
-    def __init__(self, rate: float, throttle_share: float, seed: int) -> None:
+    def __init__(self, rate: float, throttle_share: float, seed: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
+        self.clock = clock
         self.throttle_share = throttle_share
         self.rng = random.Random(seed)
         self.window: deque[float] = deque()
@@ -66,22 +69,26 @@ class Limits:
         self.calls = Counter[str]()
 
     def decide(self, channel: str, token: int | None) -> str:
+        """Accept or refuse one call. The call counts against both limits whatever the
+        answer: a refused call uses up its place in the second like an accepted one."""
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             self.calls["total"] += 1
+            while self.window and now - self.window[0] >= 1.0:
+                self.window.popleft()
+            over_rate = len(self.window) >= self.rate
+            over_channel = now - self.last_by_channel.get(channel, -10.0) < 1.0
+            self.window.append(now)
+            self.last_by_channel[channel] = now
             if self.rng.random() < self.throttle_share:
                 self.calls["injected_429"] += 1
                 return "429"
-            while self.window and now - self.window[0] >= 1.0:
-                self.window.popleft()
-            if len(self.window) >= self.rate:
+            if over_rate:
                 self.calls["rate_429"] += 1
                 return "429"
-            if now - self.last_by_channel.get(channel, -10.0) < 1.0:
+            if over_channel:
                 self.calls["channel_429"] += 1
                 return "429"
-            self.window.append(now)
-            self.last_by_channel[channel] = now
             self.calls["accepted"] += 1
             if token is not None:
                 self.accepted.append((token, time.time()))
@@ -343,6 +350,7 @@ def run(args: argparse.Namespace) -> str:
         f"| {args.reminders} | {p50:.1f} s | {p99:.1f} s | {max(lateness):.1f} s | "
         f"{late_lost} | ≤ {target} s ({late_verdict}) |"
     )
+    pauses = calls.get("total", 0) - calls.get("accepted", 0)
     return f"""
 `bench/fanout.py`: {args.messages:,} direct messages to as many members, all due at once,
 through the real Slack transport (`bot/slack/transport.py`, slack_sdk's WebClient) and the
@@ -350,9 +358,9 @@ outbox dispatcher's worker thread (4 sends side by side, claims of 100, and the
 dispatcher's `pace` option set to {PACE:.0f} calls/s, a little under the server's {RATE:.0f}
 so that jitter in the round trips does not push a second over the limit) on a SQLite file, to a
 Slack-like server in another process that accepts at most {RATE:.0f} calls in any second
-and one a second per channel, and answers 10 % of calls 429 with
-`Retry-After: 1` at random (a 429 does not count against the limits; a message answered
-429 waits in the outbox for its Retry-After, no thread sleeps).
+and one a second per channel, and answers 10 % of calls 429 with `Retry-After: 1` at
+random. Every call counts against the server's limits, refused or not, as the dispatcher
+assumes Slack counts them.
 
 | | figure |
 | --- | ---: |
@@ -360,19 +368,22 @@ and one a second per channel, and answers 10 % of calls 429 with
 | wall time, start to last message accepted | {wall:.1f} s |
 | floor, messages ÷ rate | {floor:.1f} s |
 | ratio | **{ratio:.3f}** (target ≤ 1.15: {verdict}) |
+| messages accepted a second, on average | {args.messages / wall:.1f} |
 | messages lost | {lost} |
 | messages duplicated | {duplicated} |
 | calls made / answered 429 (injected, over the rate, per channel) | {refused} |
 
-The server does not count a call it answers 429 against its limit, and neither does the
-dispatcher's pace: a refused call gives its slot back, so a refusal costs the time of one
-round trip and the message's `Retry-After`, not a slot of the rate. {calls.get("total", 0):,}
-calls were made for {args.messages:,} messages; {calls.get("rate_429", 0)} of them reached the
-server in a second it had already filled (a slot given back lets the next send go at once, and round
-trips jitter), were refused like the injected ones, and went through after their
-`Retry-After`: refused calls cost time, never a message. What remains above the floor is
-the start and the tail: the last messages refused wait out their `Retry-After` with nothing
-left to send meanwhile.
+What the dispatcher does with a 429 (bot/delivery/dispatcher.py): the message goes back to
+the outbox, due again after its `Retry-After` plus a random spread of up to a second, and
+no thread sleeps; and the whole platform is paused until the `Retry-After` has passed
+(`Pacer.hold`): none of the 4 threads sends to Slack before then, since a refused call
+counts against the limit and sending on would only draw more refusals. So every 429 costs
+a second of sending, whatever caused it. {calls.get("total", 0):,} calls were made for
+{args.messages:,} messages, and {pauses:,} were refused: {calls.get("injected_429", 0):,}
+at random, {calls.get("rate_429", 0)} over the rate, {calls.get("channel_429", 0)} over a
+channel's limit. Random refusals of one call in ten start a pause about every ten calls,
+so the fan-out runs at {args.messages / wall:.1f} messages a second instead of {PACE:.0f}:
+refused calls cost time, never a message.
 
 Lateness of due reminders: {args.reminders} reviewer nudges falling due spread over
 {args.window:.0f} s, found by the scheduler's tick (APScheduler, every {args.tick} s) and
@@ -382,8 +393,9 @@ delivered by the same worker; lateness = accepted by the server − moment due.
 | ---: | ---: | ---: | ---: | ---: | ---: |
 {late_row}
 
-A reminder waits for the next tick (up to {args.tick} s) and is then sent at once; the tick
-interval is the price of keeping APScheduler stateless. Python {platform.python_version()},
+A reminder waits for the next tick (up to {args.tick} s); the tick's reminders then go out
+at the pace, and every 429 among them pauses them all for a second, as in the fan-out. The
+tick interval is the price of keeping APScheduler stateless. Python {platform.python_version()},
 {os.cpu_count()} CPUs, load average {load:.2f} at the end, {datetime.now(UTC):%Y-%m-%d}.
 """
 

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from storage.migrate import upgrade
 from storage.models import Outbound
 from tests.conftest import PG_URL, add_member, drop_schema, pg_engine_with_schema, require_postgres
 from tests.delivery.fake_platform import FakePlatform
+from tests.processes import free_port
 from tests.slack.fake_slack import FakeSlack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,13 +141,6 @@ def test_a_process_killed_mid_fan_out_is_taken_over_after_its_lease(
     assert report["reclaimed"] >= 1 and duplicates <= report["reclaimed"]
     print(f"SIGKILL take-over: {before_kill} sent before the kill, {report['reclaimed']} "
           f"re-claimed, {duplicates} duplicate(s)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_two_storydesk_run_replicas_send_a_shared_backlog_exactly_once(

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +21,8 @@ from storage.migrate import upgrade
 from storage.models import Story
 from storage.requests import HandledRequest
 from tests.conftest import PG_URL, drop_schema, pg_engine_with_schema, require_postgres
-from tests.delivery.test_processes import free_port
 from tests.mattermost.conftest import BOT_TOKEN, PITCH_TOKEN, PUBLIC_URL, World
+from tests.processes import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -37,20 +36,6 @@ def pg() -> Iterator[tuple[Engine, str]]:
     yield engine, schema
     engine.dispose()
     drop_schema(schema)
-
-
-def wait_healthy(client: httpx.Client, base: str, process: subprocess.Popen[bytes],
-                 log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if client.get(f"{base}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{base} never became healthy: {log.read_text()}")
 
 
 def test_one_form_submitted_to_two_replicas_five_times_pitches_once(
@@ -77,7 +62,8 @@ def test_one_form_submitted_to_two_replicas_five_times_pitches_once(
     try:
         with httpx.Client(timeout=30) as client:
             for (process, _log), base, name in zip(replicas, bases, "ab", strict=True):
-                wait_healthy(client, base, process, tmp_path / f"{name}.log")
+                wait_healthy(base, process, timeout=90,
+                             log=(tmp_path / f"{name}.log").read_text)
             dana = world.user("dana")
             opened = client.post(f"{bases[0]}/mattermost/command", data={
                 "command": "/pitch", "text": "", "user_id": dana, "user_name": "dana",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,18 +33,12 @@ from sqlmodel import select
 from storage.db import make_engine, read_session
 from storage.models import Story
 from tests.conftest import PG_URL, drop_schema, pg_engine_with_schema, require_postgres
+from tests.processes import free_port, wait_healthy
 from tests.slack.conftest import PEOPLE, SECRET, TOKEN, payload, signed_headers
 from tests.slack.fake_slack import FakeSlack
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -80,16 +73,7 @@ class Bot:
             [sys.executable, "-m", "bot.cli", "--env-file", str(self.workdir / "none.env"),
              "run"], cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log()
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("storydesk run did not answer /healthz: " + self.log())
+        wait_healthy(self.url, self.process, timeout=60, log=self.log)
 
     def log(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from bot.web import create_web_app
 from config.settings import Settings
 from storage.db import read_session
 from storage.models import Member, Story
+from tests.processes import free_port
 from tests.slack.conftest import SECRET, TOKEN, TestClient, payload, signed_headers
 from tests.slack.fake_slack import FakeSlack
 
@@ -77,13 +77,6 @@ def test_manifest_refuses_an_address_slack_would_refuse(
     assert main(["slack", "manifest", "--url", "http://storydesk.lab.org"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "https://" in captured.err
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # --- start-up -------------------------------------------------------------------------
