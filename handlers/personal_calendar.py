@@ -3,7 +3,9 @@
 The feed holds what concerns the member: the due dates of their drafts, the pitches and
 drafts waiting on them as reviewer, and the publication times of their stories. The link
 carries a random token; only its SHA-256 fingerprint is stored, so the link is sent once,
-by direct message, and `/story calendar reset` replaces it when it is lost or leaked.
+by direct message, and `/story calendar reset` replaces it when it is lost or leaked. The
+message itself names the link as its secret, so that the outbox blanks it once sent and
+no export copies it.
 
 Every entry carries the time of the last change to its story (its newest history line),
 so that a calendar app sees an entry as changed only when the story did.
@@ -24,7 +26,7 @@ from sqlmodel import Session, col, or_, select
 from handlers.context import Policy
 from handlers.decisions import DRAFTING_STATES
 from handlers.errors import Refused
-from handlers.outbox import notify_member
+from handlers.outbox import SECRET, notify_member
 from handlers.reply import Bullets, Paragraph, Reply, info, success
 from storage.calendars import CalendarToken
 from storage.models import Member, Story, StoryEvent
@@ -146,6 +148,7 @@ def _issue(
                     "`/story calendar reset` replaces it."
                 ),
             ),
+            data={SECRET: url},  # blanked from the outbox once sent
         ),
         key=f"calendar-link:member-{actor.id}:{digest[:16]}",
         now=now,
