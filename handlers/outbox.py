@@ -12,6 +12,7 @@ skipped, expired, failed) and from every export, so that the outbox keeps no wor
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -125,6 +126,15 @@ def post_to_channel(
         if row is not None:
             rows.append(row)
     return rows
+
+
+def queued_everywhere(session: Session, key: str, platforms: Sequence[str]) -> bool:
+    """Was the channel post under `key` queued on every platform (see post_to_channel)?"""
+    wanted = [f"{key}@{platform}" for platform in platforms]
+    found = session.exec(
+        select(Outbound.unique_key).where(col(Outbound.unique_key).in_(wanted))
+    ).all()
+    return len(found) == len(wanted)
 
 
 def without_secret(text: str, payload: str) -> tuple[str, str]:

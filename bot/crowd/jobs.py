@@ -15,7 +15,15 @@ from bot.reach.charts import default_chart_dir
 from config.settings import Settings
 from handlers.context import CrowdRules, Policy
 from handlers.crowd.nudges import CrowdTickReport, crowd_due, queue_crowd
-from handlers.crowd.stats import CrowdStats, build_stats, enqueue_monthly, pending_monthly
+from handlers.crowd.stats import (
+    CrowdStats,
+    build_stats,
+    monthly_due,
+    monthly_moment,
+    pending_monthly,
+    queue_monthly,
+    team_post_reply,
+)
 from handlers.reply import Image, Reply
 from storage.db import read_session, write_session
 
@@ -47,17 +55,30 @@ class CrowdJobs:
         return str(render_stats(stats, self.chart_dir / f"crowd-{stats.last_day:%Y-%m}.png"))
 
     def __call__(self, now: datetime) -> CrowdTick:
-        post = self.settings.digest_post
         report = self.nudge(now)
-        with write_session(self.engine) as session:
-            posted = enqueue_monthly(session, now, self.policy, weekday=post.weekday,
-                                     at=post.at, chart=self.chart)
-        self.redraw_missing()
+        post = self.settings.digest_post
+        moment = monthly_moment(now, self.policy, weekday=post.weekday, at=post.at)
+        posted = 0
+        if moment is not None:  # the month's posting window: nothing to do outside it
+            posted = self.post_monthly(now, moment)
+            self.redraw_missing()
         if report.nudged or report.your_year or posted:
             log.debug("crowd tick %s: %d nudged, %d your-year, %d posts",
                       now.isoformat(timespec="seconds"), len(report.nudged),
-                      len(report.your_year), len(posted))
-        return CrowdTick(report, len(posted))
+                      len(report.your_year), posted)
+        return CrowdTick(report, posted)
+
+    def post_monthly(self, now: datetime, moment: datetime) -> int:
+        """Queue the month's crowd-health post with its chart. The figures are read and
+        the chart drawn (a quarter of a second) before the write transaction opens, so
+        that no other writer of the process waits for the drawing."""
+        with read_session(self.engine) as session:
+            if not monthly_due(session, moment, self.policy):
+                return 0
+            figures = build_stats(session, now, self.policy)
+        reply = team_post_reply(figures, self.chart(figures))
+        with write_session(self.engine) as session:
+            return len(queue_monthly(session, now, moment, self.policy, reply))
 
     def nudge(self, now: datetime) -> CrowdTickReport:
         """Queue the nudges and "your year" messages due, once an hour: they are never

@@ -33,7 +33,7 @@ from handlers.members import COORDINATOR
 from handlers.outbox import notify_member
 from handlers.reminders import Deferral, Job, defer
 from handlers.reply import Paragraph, Reply
-from handlers.timing import at_local, next_allowed, next_weekly, zone_named
+from handlers.timing import at_local, next_allowed, next_monthly, zone_named
 from storage.models import AwayPeriod, Member, Outbound, Story
 
 YEAR_KEY_PREFIX = "crowd-year:"
@@ -244,9 +244,7 @@ def upcoming_crowd(session: Session, now: datetime, policy: Policy, weekday: int
     """For `storydesk jobs`: the next monthly crowd-health post, the next "your year"
     messages, and how many members a nudge would reach today."""
     zone = policy.zone
-    monthly = next_weekly(now, weekday, at, zone)
-    while monthly.astimezone(zone).day > 7:  # the month's first posting weekday
-        monthly = next_weekly(monthly, weekday, at, zone)
+    monthly = next_monthly(now, weekday, at, zone)
     today = now.astimezone(zone).date()
     year_start = date(today.year, *YEAR_END_FROM)
     jobs = [Job(monthly, "monthly crowd-health post, with its chart", "team channel"),

@@ -18,7 +18,7 @@ from bot.delivery.dispatcher import Dispatcher
 from config.settings import load_settings
 from handlers.context import Policy
 from handlers.crowd.nudges import run_crowd_tick
-from handlers.crowd.stats import build_stats
+from handlers.crowd.stats import CrowdStats, build_stats
 from handlers.outbox import notify_member
 from handlers.reply import Image, Reply
 from storage.db import write_session
@@ -229,3 +229,36 @@ def test_the_tick_looks_for_nudges_once_an_hour_and_writes_only_when_one_is_due(
     assert jobs.nudge(day("2026-11-24 08:40")).nudged == []  # looked this hour already
     assert jobs.nudge(day("2026-11-24 09:00")).nudged == [quiet.id]
     assert writes == [engine]
+
+
+def test_the_chart_is_drawn_before_the_write_transaction_and_redrawn_only_in_the_window(
+        engine: Engine, policy: Policy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with write_session(engine) as session:
+        add_story(session, add_member(session, "Dana"), day("2026-10-01"),
+                  published=day("2026-10-20"))
+    steps: list[str] = []
+
+    def counted(bound: Engine) -> AbstractContextManager[Session]:
+        steps.append("write")
+        return write_session(bound)
+
+    monkeypatch.setattr(crowd_jobs, "write_session", counted)
+    jobs = CrowdJobs(engine, load_settings({}, env_file=None), policy, tmp_path)
+    real_chart = jobs.chart
+
+    def chart(stats: CrowdStats) -> str:
+        steps.append("chart")
+        return real_chart(stats)
+
+    monkeypatch.setattr(jobs, "chart", chart)
+    assert jobs(day("2026-12-07 08:30")).posted == 1  # the first Monday, 09:30 in Berlin
+    assert steps[-2:] == ["chart", "write"]  # no writer of the process waits for the drawing
+    with write_session(engine) as session:
+        [post] = dms(session, "crowd:monthly:")
+    [image] = [b for b in Reply.from_json(post.payload).blocks if isinstance(b, Image)]
+    Path(image.path).unlink()  # a restart cleared the directory
+    jobs(day("2026-12-10 08:30"))  # Thursday: outside the posting window, nothing is redrawn
+    assert not Path(image.path).exists()
+    jobs(day("2026-12-07 09:30"))  # inside it: drawn again, and not queued again
+    assert Path(image.path).read_bytes()[:4] == b"\x89PNG"
+    assert steps.count("write") == 1
