@@ -27,7 +27,9 @@ from handlers.context import Policy
 from handlers.decisions import DRAFTING_STATES
 from handlers.errors import Refused
 from handlers.outbox import SECRET, notify_member
+from handlers.reminders import Deferral, review_occurrences
 from handlers.reply import Bullets, Paragraph, Reply, info, success
+from handlers.timing import at_local
 from storage.calendars import CalendarToken
 from storage.models import Member, Story, StoryEvent
 
@@ -279,23 +281,38 @@ def _story_entries(
                 at=story.published_at, url=story.permalink)
     waiting_since = story.state_changed_at or story.created_at
     if story.reviewer_id == member.id and waiting_since is not None:
-        # Placed when the reminder about it would come: the day the nudge falls due, at the
-        # reminder time, in the reviewer's time zone.
-        nudge_day = waiting_since.astimezone(zone).date() + timedelta(
-            days=policy.reminders.review_nudge_days
-        )
-        at = datetime.combine(nudge_day, policy.reminders.remind_at, tzinfo=zone).astimezone(UTC)
         since = f"{waiting_since.astimezone(zone):%Y-%m-%d}"
         if story.state == "pitched":
             add("pitch-waiting", "Decide on the pitch",
                 f"Pitched on {since}. /story accept {story.id} or /story decline {story.id} "
-                "<reason>.", at=at)
+                "<reason>.", at=_pitch_moment(waiting_since, policy, zone))
         if story.state == "in_review":
             add("review-waiting", "Review the draft",
                 f"Draft submitted on {since}: {story.draft_link or 'no link'}. /story approve "
                 f"{story.id} or /story changes {story.id} <note>.",
-                at=at, url=story.draft_link)
+                at=_first_review_nudge(story, member, waiting_since, policy, zone),
+                url=story.draft_link)
     return found
+
+
+def _first_review_nudge(story: Story, reviewer: Member, waiting_since: datetime,
+                        policy: Policy, zone: ZoneInfo) -> datetime:
+    """When the first reminder about a draft waiting for review falls due: the reminders'
+    own plan (N days after it came, moved into the reviewer's working hours)."""
+    assert story.id is not None and reviewer.id is not None
+    step = timedelta(days=policy.reminders.review_nudge_days)
+    [first] = review_occurrences(story.id, story.version, reviewer.id, waiting_since,
+                                 waiting_since + step, waiting_since + step,
+                                 Deferral(zone=zone), policy.reminders)
+    return first.due
+
+
+def _pitch_moment(waiting_since: datetime, policy: Policy, zone: ZoneInfo) -> datetime:
+    """No reminder comes for a pitch: it is placed as a review would be reminded of, N days
+    after it came, at the usual reminder time."""
+    day = waiting_since.astimezone(zone).date() + timedelta(
+        days=policy.reminders.review_nudge_days)
+    return at_local(day, policy.reminders.remind_at, zone)
 
 
 def _last_changes(session: Session, story_ids: list[int]) -> dict[int, datetime]:
