@@ -150,9 +150,9 @@ def test_impact_as_markdown_and_csv(session: Session, team: dict[str, Member],
 def test_command_line_impact_and_stats_with_its_chart(tmp_path: Path) -> None:
     settings = load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"},
                              env_file=None)
-    from bot.cli.reach import _engine
+    from bot.cli.shared import open_database
 
-    engine = _engine(settings)
+    engine = open_database(settings)
     with write_session(engine) as session:
         dana = add_member(session, "Dana")
         add_member(session, "Dana", platform="slack")
@@ -174,7 +174,7 @@ def test_command_line_impact_and_stats_with_its_chart(tmp_path: Path) -> None:
 
     png = tmp_path / "crowd.png"
     out = io.StringIO()
-    assert run_stats(settings, 12, str(png), NOW, out, io.StringIO()) == 0
+    assert run_stats(settings, 12, str(png), NOW, out) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Crowd health, last 12 months: 3 pitches" in out.getvalue()
     assert f"[chart: Contributions over time and objective balance -> {png}]" in out.getvalue()
