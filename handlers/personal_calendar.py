@@ -18,9 +18,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, or_, select
 
 from handlers.context import Policy
@@ -29,7 +29,7 @@ from handlers.errors import Refused
 from handlers.outbox import SECRET, notify_member
 from handlers.reminders import Deferral, review_occurrences
 from handlers.reply import Bullets, Paragraph, Reply, info, success
-from handlers.timing import at_local
+from handlers.timing import at_local, zone_named
 from storage.calendars import CalendarToken
 from storage.models import Member, Story, StoryEvent
 
@@ -159,33 +159,17 @@ def _issue(
 
 
 def member_for_token(session: Session, token: str) -> Member | None:
-    """The member whose link carries `token`, or None for an unknown or replaced token.
+    """The member whose link carries `token`, or None for an unknown or replaced token."""
+    link = link_for_token(session, token)
+    return None if link is None else session.get(Member, link.member_id)
+
+
+def link_for_token(session: Session, token: str) -> CalendarToken | None:
+    """The link that carries `token`, or None for an unknown or replaced token.
 
     The token is looked up by its fingerprint, and the stored fingerprint compared in
     constant time. Only reads: an unknown token costs no write.
     """
-    row = _row_for_token(session, token)
-    return None if row is None else session.get(Member, row.member_id)
-
-
-def needs_use_noted(session: Session, token: str, now: datetime) -> bool:
-    row = _row_for_token(session, token)
-    return row is not None and (
-        row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY
-    )
-
-
-def note_use(session: Session, token: str, now: datetime) -> None:
-    """Remember when a calendar app last read the link (at most hourly), so that
-    `/story calendar link` can say whether it is in use."""
-    row = _row_for_token(session, token)
-    if row is not None:
-        row.last_used_at = now
-        session.add(row)
-        session.flush()
-
-
-def _row_for_token(session: Session, token: str) -> CalendarToken | None:
     if not token or len(token) > 200:
         return None
     digest = fingerprint(token)
@@ -193,6 +177,17 @@ def _row_for_token(session: Session, token: str) -> CalendarToken | None:
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return row
+
+
+def needs_use_noted(link: CalendarToken, now: datetime) -> bool:
+    return link.last_used_at is None or now - link.last_used_at >= LAST_USED_EVERY
+
+
+def note_use(session: Session, link_id: int, now: datetime) -> None:
+    """Remember when a calendar app last read the link (at most hourly), so that
+    `/story calendar link` can say whether it is in use."""
+    session.execute(update(CalendarToken).where(col(CalendarToken.id) == link_id)
+                    .values(last_used_at=now))
 
 
 # --- the entries -------------------------------------------------------------------------
@@ -213,20 +208,11 @@ class PersonalEntry:
     url: str | None = None
 
 
-def member_zone(member: Member, policy: Policy) -> ZoneInfo:
-    if member.timezone:
-        try:
-            return ZoneInfo(member.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return policy.zone
-
-
 def personal_entries(
     session: Session, member: Member, policy: Policy, start: datetime, end: datetime
 ) -> list[PersonalEntry]:
     """The member's entries that fall in [start, end), ordered by time."""
-    zone = member_zone(member, policy)
+    zone = zone_named(member.timezone, policy.zone)
     stories = list(
         session.exec(
             select(Story)
@@ -323,14 +309,7 @@ def _last_changes(session: Session, story_ids: list[int]) -> dict[int, datetime]
         .where(col(StoryEvent.story_id).in_(story_ids))
         .group_by(col(StoryEvent.story_id))
     ).all()
-    # func.max bypasses the UTC column type on SQLite: normalise what comes back.
-    return {story_id: _as_utc(at) for story_id, at in rows if at is not None}
-
-
-def _as_utc(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return {story_id: at for story_id, at in rows if at is not None}
 
 
 def _sort_time(entry: PersonalEntry, zone: ZoneInfo) -> datetime:

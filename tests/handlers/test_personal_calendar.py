@@ -11,6 +11,7 @@ from handlers import personal_calendar, reminders, stories
 from handlers.context import Policy
 from handlers.personal_calendar import member_for_token, personal_entries
 from handlers.stories import PitchForm
+from handlers.timing import zone_named
 from storage.calendars import CalendarToken
 from storage.models import Member, Outbound, Story
 
@@ -57,11 +58,11 @@ def test_the_reviewers_own_time_zone_places_the_review(
     assert reviewer is not None
     [entry] = personal_entries(session, reviewer, policy, *WINDOW)
     assert entry.at == datetime.combine(
-        date(2026, 11, 26), time(9, 0), tzinfo=personal_calendar.member_zone(reviewer, policy)
+        date(2026, 11, 26), time(9, 0), tzinfo=zone_named(reviewer.timezone, policy.zone)
     )
 
     reviewer.timezone = "Not/AZone"
-    assert personal_calendar.member_zone(reviewer, policy) == policy.zone
+    assert zone_named(reviewer.timezone, policy.zone) == policy.zone
 
 
 def test_the_stamp_is_the_storys_last_change_and_the_window_is_kept(
