@@ -8,7 +8,7 @@ only for the weeks shown, so a summary costs the same whatever the length of the
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -44,6 +44,7 @@ from handlers.reach.weeks import (
     why_not_comparable,
 )
 from handlers.reply import Bullets, Fields, Heading, Image, Paragraph, Reply
+from handlers.stories.card import member_names
 from storage.models import Member, Story
 from storage.reach import ReachDaily, ReachPost, ReachWeekly
 
@@ -144,16 +145,6 @@ def posts_for(session: Session, stories: Sequence[Story]) -> dict[int, ReachPost
     return found
 
 
-def _names(session: Session, member_ids: Iterable[int]) -> dict[int, str]:
-    wanted = sorted(set(member_ids))
-    if not wanted:
-        return {}
-    rows = session.exec(
-        select(Member.id, Member.display_name).where(col(Member.id).in_(wanted))
-    ).all()
-    return {member_id: name for member_id, name in rows if member_id is not None}
-
-
 def build_weekly(
     session: Session, now: datetime, policy: Policy, week_start: date | None = None
 ) -> WeeklySummary:
@@ -194,7 +185,7 @@ def build_weekly(
 
     stories = published_between(session, week_start, week_start + timedelta(days=7), policy)
     posts = posts_for(session, stories)
-    names = _names(session, (s.author_id for s in stories))
+    names = member_names(session, {s.author_id for s in stories})
     story_reach = []
     for story in stories:
         assert story.id is not None
