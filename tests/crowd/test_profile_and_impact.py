@@ -119,7 +119,8 @@ def test_impact_lists_stories_figures_and_totals(session: Session, team: dict[st
     assert own.text == ("Your impact: 3 stories, 2,200 accounts reached (2 of 3 with "
                         "figures), 11,000 views or impressions (2 of 3 with figures).")
     assert ("#1 Muon tomography (01 Mar 2026; outreach · reel): accounts reached 1,500, "
-            "non-followers —, views 9,000. https://www.instagram.com/reel/AAA/") in text
+            "views 9,000. https://www.instagram.com/reel/AAA/") in text
+    assert "non-followers" not in text  # a figure no source gives per post: no column
     assert "impressions 2,000" in text
     assert "#3 Fresh (20 Nov 2026; scicomm · post): accounts reached —" in text
     # coordinators may ask for anyone's; a contributor only for their own
@@ -140,10 +141,11 @@ def test_impact_as_markdown_and_csv(session: Session, team: dict[str, Member],
     assert [r["accounts_reached"] for r in rows] == ["1500", "700", ""]
     assert [r["views_metric"] for r in rows] == ["views", "impressions", "views"]
     assert rows[0]["link"] == "https://www.instagram.com/reel/AAA/"
-    assert rows[2]["non_followers_reached"] == ""  # unknown, never zero
+    assert rows[2]["views"] == ""  # unknown, never zero
+    assert "non_followers_reached" not in rows[0]
     md = impact_markdown(statement)
     assert "| 1 | [Muon tomography](https://www.instagram.com/reel/AAA/) | 2026-03-01 | " \
-           "outreach | reel | 1,500 | — | 9,000 |" in md
+           "outreach | reel | 1,500 | 9,000 |" in md
     assert "**Total:** 3 stories, 2,200 accounts reached (2 of 3 with figures)" in md
 
 
