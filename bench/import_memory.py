@@ -55,14 +55,14 @@ WORDS = ("muon", "detector", "beam", "proton", "collider", "tracker", "silicon",
 # policy comes from, loads the adapters and the charts), the engine and the migrations.
 SETUP = """
 import csv, os, sys
-import bot.cli, bot.cli.reach, bot.reach.csv_import, bot.runtime  # noqa
+import bot.cli, bot.cli.reach, bot.cli.shared, bot.reach.csv_import, bot.runtime  # noqa
 from bot.reach.csv_stream import open_table
 from config.settings import Settings
 from storage import migrate
 from storage.db import make_engine
 engine = make_engine(os.environ["DATABASE_URL"])
 migrate.upgrade(engine)
-bot.cli.reach._policy(Settings())
+bot.cli.shared.team_policy(Settings())
 table = open_table(sys.argv[1])
 """
 FLOOR = SETUP + """

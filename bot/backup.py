@@ -4,7 +4,8 @@ The export covers every table that SQLModel knows (so a table added to Storydesk
 exported without anyone touching this module): one JSON file per table with its rows,
 values typed by their column (datetimes as ISO 8601 in UTC, dates, decimals as strings),
 plus a CSV copy of the tables people open in a spreadsheet, and `manifest.json` naming the
-schema revision and the row count of every table.
+schema revision and the row count of every table. A message not sent yet that carries a
+secret (a personal calendar link) is written without it: an export hands out no link.
 
 The import restores such a folder into an empty database: it applies the migrations,
 refuses a database that holds any row, inserts the tables parents first (foreign-key
@@ -33,8 +34,10 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401  (every table registered in the metadata)
+from handlers.outbox import without_secret
 from storage import migrate
 from storage.db import write_session
+from storage.models import Outbound
 
 FORMAT = "storydesk-export"
 FORMAT_VERSION = 1
@@ -221,6 +224,9 @@ def _write_table(connection: Connection, table: sa.Table, out: Path) -> int:
         handle.write(head[:-1] + ', "rows": [')
         for row in _ordered_rows(connection, table):
             values = {name: encode(row._mapping[name], kind) for name, kind in kinds.items()}
+            if table.name == Outbound.__tablename__:  # a link not sent yet stays behind
+                values["text"], values["payload"] = without_secret(values["text"],
+                                                                   values["payload"])
             handle.write(("\n" if count == 0 else ",\n") + json.dumps(values, ensure_ascii=False))
             count += 1
         handle.write("\n]}\n")

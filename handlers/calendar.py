@@ -16,6 +16,9 @@ from handlers.wording import plural
 from storage.models import CalendarEvent, Member, Story
 
 MAX_WEEKS = 26
+# What the calendar feeds (the team's and each member's) hold around today.
+FEED_PAST = timedelta(weeks=8)
+FEED_AHEAD = timedelta(weeks=26)
 
 
 def extra_slots(session: Session, after: datetime) -> list[datetime]:

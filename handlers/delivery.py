@@ -15,7 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from handlers.members import coordinators
-from handlers.outbox import enqueue
+from handlers.outbox import enqueue, forget_secret
 from handlers.reply import Bullets, Paragraph, Reply
 from storage.delivery import DeliveryNotice
 from storage.models import Member, Outbound
@@ -31,6 +31,7 @@ def record_failure(session: Session, row: Outbound, cause: str, now: datetime) -
     row.last_error = cause[:500]
     row.lease_owner = None
     row.lease_until = None
+    forget_secret(row)
     session.add(row)
     if row.unique_key.startswith(FAILURE_REPORT_PREFIX) or row.id is None:
         return  # a report that cannot be delivered is logged, never reported in a loop
@@ -46,6 +47,7 @@ def record_expired(session: Session, row: Outbound, now: datetime) -> None:
     row.last_error = "expired: more than the late cutoff after its time"
     row.lease_owner = None
     row.lease_until = None
+    forget_secret(row)
     session.add(row)
     if row.id is not None and not session.exec(
         select(DeliveryNotice.id).where(DeliveryNotice.outbound_id == row.id)

@@ -3,18 +3,28 @@
 Nothing is sent from the handlers: a message is a row committed together with the change
 it announces. The unique key makes enqueueing idempotent, so a repeated tick, a retried
 interaction or a second replica never queues the same message twice.
+
+A message may carry a secret (a personal calendar link): its reply names it in
+`data[SECRET]`, and the secret is blanked from the row once the message is done with (sent,
+skipped, expired, failed) and from every export, so that the outbox keeps no working link.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from handlers.reply import Reply
 from storage.models import Member, Outbound
+
+SECRET = "secret"  # Reply.data: a string of the message that the outbox must not keep
+NOT_KEPT = "(a link Storydesk does not keep: `/story calendar reset` sends a new one)"
 
 
 def enqueue(
@@ -116,3 +126,53 @@ def post_to_channel(
         if row is not None:
             rows.append(row)
     return rows
+
+
+def queued_everywhere(session: Session, key: str, platforms: Sequence[str]) -> bool:
+    """Was the channel post under `key` queued on every platform (see post_to_channel)?"""
+    wanted = [f"{key}@{platform}" for platform in platforms]
+    found = session.exec(
+        select(Outbound.unique_key).where(col(Outbound.unique_key).in_(wanted))
+    ).all()
+    return len(found) == len(wanted)
+
+
+def without_secret(text: str, payload: str) -> tuple[str, str]:
+    """A message's text and payload with the secret its reply names replaced by NOT_KEPT
+    (unchanged when it names none)."""
+    try:
+        reply = json.loads(payload)
+    except json.JSONDecodeError:
+        return text, payload
+    data = reply.get("data") if isinstance(reply, dict) else None
+    secret = data.pop(SECRET, None) if isinstance(data, dict) else None
+    if not isinstance(secret, str) or not secret:
+        return text, payload
+    blanked = _replaced(reply, secret)
+    return text.replace(secret, NOT_KEPT), json.dumps(blanked, ensure_ascii=False,
+                                                      sort_keys=True)
+
+
+def forget_secret(row: Outbound) -> None:
+    """Blank the row's secret, if it carries one: the message is done with."""
+    text, payload = without_secret(row.text, row.payload)
+    if payload != row.payload:
+        row.text, row.payload = text, payload
+
+
+def forget_secrets(session: Session, outbound_ids: list[int]) -> None:
+    """Blank the secret of each of these rows that carries one."""
+    marked = col(Outbound.payload).contains(f'"{SECRET}": ')  # as Reply.to_json writes it
+    for row in session.exec(select(Outbound).where(col(Outbound.id).in_(outbound_ids), marked)):
+        forget_secret(row)
+        session.add(row)
+
+
+def _replaced(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, NOT_KEPT)
+    if isinstance(value, list):
+        return [_replaced(item, secret) for item in value]
+    if isinstance(value, dict):
+        return {key: _replaced(item, secret) for key, item in value.items()}
+    return value

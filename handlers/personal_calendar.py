@@ -3,7 +3,9 @@
 The feed holds what concerns the member: the due dates of their drafts, the pitches and
 drafts waiting on them as reviewer, and the publication times of their stories. The link
 carries a random token; only its SHA-256 fingerprint is stored, so the link is sent once,
-by direct message, and `/story calendar reset` replaces it when it is lost or leaked.
+by direct message, and `/story calendar reset` replaces it when it is lost or leaked. The
+message itself names the link as its secret, so that the outbox blanks it once sent and
+no export copies it.
 
 Every entry carries the time of the last change to its story (its newest history line),
 so that a calendar app sees an entry as changed only when the story did.
@@ -16,16 +18,18 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, or_, select
 
 from handlers.context import Policy
 from handlers.decisions import DRAFTING_STATES
 from handlers.errors import Refused
-from handlers.outbox import notify_member
+from handlers.outbox import SECRET, notify_member
+from handlers.reminders import Deferral, review_occurrences
 from handlers.reply import Bullets, Paragraph, Reply, info, success
+from handlers.timing import at_local, zone_named
 from storage.calendars import CalendarToken
 from storage.models import Member, Story, StoryEvent
 
@@ -146,6 +150,7 @@ def _issue(
                     "`/story calendar reset` replaces it."
                 ),
             ),
+            data={SECRET: url},  # blanked from the outbox once sent
         ),
         key=f"calendar-link:member-{actor.id}:{digest[:16]}",
         now=now,
@@ -154,33 +159,17 @@ def _issue(
 
 
 def member_for_token(session: Session, token: str) -> Member | None:
-    """The member whose link carries `token`, or None for an unknown or replaced token.
+    """The member whose link carries `token`, or None for an unknown or replaced token."""
+    link = link_for_token(session, token)
+    return None if link is None else session.get(Member, link.member_id)
+
+
+def link_for_token(session: Session, token: str) -> CalendarToken | None:
+    """The link that carries `token`, or None for an unknown or replaced token.
 
     The token is looked up by its fingerprint, and the stored fingerprint compared in
     constant time. Only reads: an unknown token costs no write.
     """
-    row = _row_for_token(session, token)
-    return None if row is None else session.get(Member, row.member_id)
-
-
-def needs_use_noted(session: Session, token: str, now: datetime) -> bool:
-    row = _row_for_token(session, token)
-    return row is not None and (
-        row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY
-    )
-
-
-def note_use(session: Session, token: str, now: datetime) -> None:
-    """Remember when a calendar app last read the link (at most hourly), so that
-    `/story calendar link` can say whether it is in use."""
-    row = _row_for_token(session, token)
-    if row is not None:
-        row.last_used_at = now
-        session.add(row)
-        session.flush()
-
-
-def _row_for_token(session: Session, token: str) -> CalendarToken | None:
     if not token or len(token) > 200:
         return None
     digest = fingerprint(token)
@@ -188,6 +177,17 @@ def _row_for_token(session: Session, token: str) -> CalendarToken | None:
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return row
+
+
+def needs_use_noted(link: CalendarToken, now: datetime) -> bool:
+    return link.last_used_at is None or now - link.last_used_at >= LAST_USED_EVERY
+
+
+def note_use(session: Session, link_id: int, now: datetime) -> None:
+    """Remember when a calendar app last read the link (at most hourly), so that
+    `/story calendar link` can say whether it is in use."""
+    session.execute(update(CalendarToken).where(col(CalendarToken.id) == link_id)
+                    .values(last_used_at=now))
 
 
 # --- the entries -------------------------------------------------------------------------
@@ -208,20 +208,11 @@ class PersonalEntry:
     url: str | None = None
 
 
-def member_zone(member: Member, policy: Policy) -> ZoneInfo:
-    if member.timezone:
-        try:
-            return ZoneInfo(member.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return policy.zone
-
-
 def personal_entries(
     session: Session, member: Member, policy: Policy, start: datetime, end: datetime
 ) -> list[PersonalEntry]:
     """The member's entries that fall in [start, end), ordered by time."""
-    zone = member_zone(member, policy)
+    zone = zone_named(member.timezone, policy.zone)
     stories = list(
         session.exec(
             select(Story)
@@ -276,23 +267,38 @@ def _story_entries(
                 at=story.published_at, url=story.permalink)
     waiting_since = story.state_changed_at or story.created_at
     if story.reviewer_id == member.id and waiting_since is not None:
-        # Placed when the reminder about it would come: the day the nudge falls due, at the
-        # reminder time, in the reviewer's time zone.
-        nudge_day = waiting_since.astimezone(zone).date() + timedelta(
-            days=policy.reminders.review_nudge_days
-        )
-        at = datetime.combine(nudge_day, policy.reminders.remind_at, tzinfo=zone).astimezone(UTC)
         since = f"{waiting_since.astimezone(zone):%Y-%m-%d}"
         if story.state == "pitched":
             add("pitch-waiting", "Decide on the pitch",
                 f"Pitched on {since}. /story accept {story.id} or /story decline {story.id} "
-                "<reason>.", at=at)
+                "<reason>.", at=_pitch_moment(waiting_since, policy, zone))
         if story.state == "in_review":
             add("review-waiting", "Review the draft",
                 f"Draft submitted on {since}: {story.draft_link or 'no link'}. /story approve "
                 f"{story.id} or /story changes {story.id} <note>.",
-                at=at, url=story.draft_link)
+                at=_first_review_nudge(story, member, waiting_since, policy, zone),
+                url=story.draft_link)
     return found
+
+
+def _first_review_nudge(story: Story, reviewer: Member, waiting_since: datetime,
+                        policy: Policy, zone: ZoneInfo) -> datetime:
+    """When the first reminder about a draft waiting for review falls due: the reminders'
+    own plan (N days after it came, moved into the reviewer's working hours)."""
+    assert story.id is not None and reviewer.id is not None
+    step = timedelta(days=policy.reminders.review_nudge_days)
+    [first] = review_occurrences(story.id, story.version, reviewer.id, waiting_since,
+                                 waiting_since + step, waiting_since + step,
+                                 Deferral(zone=zone), policy.reminders)
+    return first.due
+
+
+def _pitch_moment(waiting_since: datetime, policy: Policy, zone: ZoneInfo) -> datetime:
+    """No reminder comes for a pitch: it is placed as a review would be reminded of, N days
+    after it came, at the usual reminder time."""
+    day = waiting_since.astimezone(zone).date() + timedelta(
+        days=policy.reminders.review_nudge_days)
+    return at_local(day, policy.reminders.remind_at, zone)
 
 
 def _last_changes(session: Session, story_ids: list[int]) -> dict[int, datetime]:
@@ -303,14 +309,7 @@ def _last_changes(session: Session, story_ids: list[int]) -> dict[int, datetime]
         .where(col(StoryEvent.story_id).in_(story_ids))
         .group_by(col(StoryEvent.story_id))
     ).all()
-    # func.max bypasses the UTC column type on SQLite: normalise what comes back.
-    return {story_id: _as_utc(at) for story_id, at in rows if at is not None}
-
-
-def _as_utc(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return {story_id: at for story_id, at in rows if at is not None}
 
 
 def _sort_time(entry: PersonalEntry, zone: ZoneInfo) -> datetime:

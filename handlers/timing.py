@@ -112,6 +112,26 @@ def next_weekly(after: datetime, weekday: int, at: time, zone: ZoneInfo) -> date
     raise AssertionError("a weekday recurs within two weeks")
 
 
+def weekly_due(now: datetime, weekday: int, at: time, zone: ZoneInfo,
+               window: timedelta) -> datetime | None:
+    """This week's moment (a weekday and a local time) if `now` lies within `window` after
+    it; None otherwise, and when the local clock skips it."""
+    today = now.astimezone(zone).date()
+    moment = local_datetime(today + timedelta(days=weekday - today.weekday()), at, zone)
+    if moment is None or not moment <= now < moment + window:
+        return None
+    return moment
+
+
+def next_monthly(after: datetime, weekday: int, at: time, zone: ZoneInfo) -> datetime:
+    """The first weekly moment after `after` that falls on the month's first such weekday
+    (within its first seven days): when the monthly posts go out."""
+    moment = next_weekly(after, weekday, at, zone)
+    while moment.astimezone(zone).day > 7:
+        moment = next_weekly(moment, weekday, at, zone)
+    return moment
+
+
 def local_week(moment: datetime, zone: ZoneInfo) -> tuple[date, date]:
     """The local Monday that starts the ISO week of `moment`, and the next Monday."""
     local_day = moment.astimezone(zone).date()

@@ -127,7 +127,11 @@ class Outbound(SQLModel, table=True):
     """
 
     __tablename__ = "outbound"
-    __table_args__ = (sa.Index("ix_outbound_due", "status", "due_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbound_due", "status", "due_at"),
+        # One recipient's messages: a member's last nudge, a DM that reached them today.
+        sa.Index("ix_outbound_member", "member_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     unique_key: str = Field(max_length=200, unique=True)

@@ -16,11 +16,9 @@ from starlette.routing import BaseRoute, Route
 
 from bot.calendar.personal_ics import personal_feed
 from bot.runtime import Runtime
-from handlers.calendar import CalendarEntry, calendar_entries
+from handlers.calendar import FEED_AHEAD, FEED_PAST, CalendarEntry, calendar_entries
 from storage.db import read_session
 
-FEED_PAST = timedelta(weeks=8)
-FEED_AHEAD = timedelta(weeks=26)
 SLOT_LENGTH = timedelta(minutes=30)
 
 

@@ -16,20 +16,19 @@ from icalendar import Calendar, Event, Timezone
 from sqlalchemy.engine import Engine
 from starlette.responses import Response
 
+from handlers.calendar import FEED_AHEAD, FEED_PAST
 from handlers.context import Policy
 from handlers.personal_calendar import (
     PersonalEntry,
-    member_for_token,
-    member_zone,
+    link_for_token,
     needs_use_noted,
     note_use,
     personal_entries,
 )
+from handlers.timing import zone_named
 from storage.db import read_session, write_session
 from storage.models import Member
 
-FEED_PAST = timedelta(weeks=8)
-FEED_AHEAD = timedelta(weeks=26)
 EVENT_LENGTH = timedelta(minutes=30)
 UID_DOMAIN = "storydesk"
 
@@ -82,16 +81,16 @@ def _event(entry: PersonalEntry, zone: ZoneInfo) -> Event:
 def personal_feed(engine: Engine, policy: Policy, token: str, now: datetime) -> Response | None:
     """The feed behind `token`, or None when no member's link carries it."""
     with read_session(engine) as session:
-        member = member_for_token(session, token)
-        if member is None:
+        link = link_for_token(session, token)
+        member = session.get(Member, link.member_id) if link is not None else None
+        if link is None or link.id is None or member is None:
             return None
-        zone = member_zone(member, policy)
+        zone = zone_named(member.timezone, policy.zone)
         entries = personal_entries(session, member, policy, now - FEED_PAST, now + FEED_AHEAD)
         body = build_personal_ics(member, zone, entries, now.astimezone(zone).date())
-        stale = needs_use_noted(session, token, now)
-    if stale:
+    if needs_use_noted(link, now):
         with write_session(engine) as session:
-            note_use(session, token, now)
+            note_use(session, link.id, now)
     return Response(
         body,
         media_type="text/calendar; charset=utf-8",

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.cli.shared import day_argument, open_database, team_policy
 from config.settings import Settings
 
 
@@ -25,7 +26,7 @@ def add_commands(sub: Any) -> None:
     impact = sub.add_parser("impact", help="a member's impact statement: stories and reach")
     impact.add_argument("--member", required=True, metavar="NAME",
                         help="the member's display name or user id (platform:id if needed)")
-    impact.add_argument("--from", dest="since", type=_day, metavar="YYYY-MM-DD",
+    impact.add_argument("--from", dest="since", type=day_argument, metavar="YYYY-MM-DD",
                         help="only stories published from this day on")
     impact.add_argument("--format", choices=("md", "csv"), default="md",
                         help="markdown (default) or CSV")
@@ -38,30 +39,21 @@ def _months(text: str) -> int:
     return int(text)
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day; use YYYY-MM-DD") from None
-
-
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    return run_stats(settings, args.months, args.png, datetime.now(UTC), sys.stdout,
-                     sys.stderr)
+    return run_stats(settings, args.months, args.png, datetime.now(UTC), sys.stdout)
 
 
-def run_stats(settings: Settings, months: int, png: str | None, now: datetime, out: TextIO,
-              err: TextIO) -> int:
-    from bot.cli.reach import _engine, _policy
+def run_stats(settings: Settings, months: int, png: str | None, now: datetime,
+              out: TextIO) -> int:
     from bot.console.render_text import render_text
     from bot.crowd.charts import render_stats
     from handlers.crowd.stats import build_stats, coordinator_reply
     from storage.db import read_session
 
-    engine = _engine(settings)
+    engine = open_database(settings)
     try:
         with read_session(engine) as session:
-            figures = build_stats(session, now, _policy(settings), months)
+            figures = build_stats(session, now, team_policy(settings), months)
     finally:
         engine.dispose()
     image = str(render_stats(figures, Path(png))) if png else None
@@ -76,12 +68,11 @@ def cmd_impact(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_impact(settings: Settings, name: str, since: date | None, form: str, now: datetime,
                out: TextIO, err: TextIO) -> int:
-    from bot.cli.reach import _engine, _policy
     from handlers.crowd.impact import build_impact, impact_csv, impact_markdown, member_named
     from handlers.errors import Refused
     from storage.db import read_session
 
-    engine = _engine(settings)
+    engine = open_database(settings)
     try:
         with read_session(engine) as session:
             try:
@@ -89,7 +80,7 @@ def run_impact(settings: Settings, name: str, since: date | None, form: str, now
             except Refused as refusal:
                 err.write(f"storydesk: {refusal.message}\n")
                 return 2
-            impact = build_impact(session, member, now, _policy(settings), since)
+            impact = build_impact(session, member, now, team_policy(settings), since)
     finally:
         engine.dispose()
     out.write(impact_csv(impact) if form == "csv" else impact_markdown(impact))

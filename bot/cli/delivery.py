@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from bot.cli.shared import open_database
 from config.settings import Settings
 
 
@@ -23,15 +24,6 @@ def add_commands(sub: Any) -> None:
     jobs = sub.add_parser("jobs", help="what is due now, and what is scheduled next")
     jobs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     jobs.set_defaults(handler=cmd_jobs)
-
-
-def _engine(settings: Settings) -> Any:
-    from storage import migrate
-    from storage.db import make_engine
-
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    return engine
 
 
 def age(delta: timedelta) -> str:
@@ -98,7 +90,7 @@ def show_outbox(engine: Any, now: datetime, out: TextIO, limit: int = 20) -> Non
 
 
 def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
+    engine = open_database(settings)
     try:
         show_outbox(engine, datetime.now(UTC), sys.stdout, max(1, min(args.limit, 500)))
     finally:
@@ -110,7 +102,7 @@ def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.delivery import retry
     from storage.db import write_session
 
-    engine = _engine(settings)
+    engine = open_database(settings)
     try:
         with write_session(engine) as session:
             count = retry(session, args.which.strip().lower(), datetime.now(UTC))
@@ -174,7 +166,7 @@ def show_jobs(engine: Any, settings: Settings, now: datetime, limit: int, out: T
 
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
+    engine = open_database(settings)
     try:
         show_jobs(engine, settings, datetime.now(UTC), max(1, min(args.limit, 500)), sys.stdout)
     finally:

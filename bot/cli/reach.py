@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.cli.shared import day_argument, open_database, team_policy
 from config.settings import Settings
 
 
@@ -16,7 +17,7 @@ def add_commands(sub: Any) -> None:
     actions = reach.add_subparsers(dest="reach_command", metavar="ACTION", required=True)
     fetch = actions.add_parser(
         "fetch", help="fetch account and post figures from the Instagram Graph API")
-    fetch.add_argument("--since", type=_day, metavar="YYYY-MM-DD",
+    fetch.add_argument("--since", type=day_argument, metavar="YYYY-MM-DD",
                        help="first day to fetch (default: after the last fetch, and always "
                             "the last three days again)")
     fetch.set_defaults(handler=cmd_fetch)
@@ -46,28 +47,6 @@ def add_commands(sub: Any) -> None:
     preview.set_defaults(handler=cmd_preview)
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day; use YYYY-MM-DD") from None
-
-
-def _engine(settings: Settings) -> Any:
-    from storage import migrate
-    from storage.db import make_engine
-
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    return engine
-
-
-def _policy(settings: Settings) -> Any:
-    from bot.runtime import enabled_platforms, policy_from
-
-    return policy_from(settings, enabled_platforms(settings))
-
-
 def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     return run_fetch(settings, args.since, datetime.now(UTC), sys.stdout, sys.stderr)
 
@@ -80,10 +59,10 @@ def run_fetch(settings: Settings, since: date | None, now: datetime, out: TextIO
         err.write("storydesk: set INSTAGRAM_ACCESS_TOKEN and INSTAGRAM_USER_ID to fetch from "
                   "Instagram (or use `storydesk reach import`).\n")
         return 2
-    engine = _engine(settings)
+    engine = open_database(settings)
     try:
         with client_from(settings) as client:
-            report = fetch_reach(client, engine, _policy(settings), now, since)
+            report = fetch_reach(client, engine, team_policy(settings), now, since)
     finally:
         engine.dispose()
     for line in report.lines():
@@ -99,8 +78,8 @@ def run_import(settings: Settings, files: list[str], now: datetime, out: TextIO,
                err: TextIO) -> int:
     from bot.reach.csv_import import ImportProblem, Progress, import_file
 
-    engine = _engine(settings)
-    policy = _policy(settings)
+    engine = open_database(settings)
+    policy = team_policy(settings)
     status = 0
     try:
         for name in files:
@@ -135,8 +114,8 @@ def run_preview(settings: Settings, week: str | None, png: str | None, now: date
     from handlers.reach.weeks import local_today, parse_week
     from storage.db import read_session
 
-    engine = _engine(settings)
-    policy = _policy(settings)
+    engine = open_database(settings)
+    policy = team_policy(settings)
     try:
         with read_session(engine) as session:
             if audience:

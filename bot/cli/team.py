@@ -18,6 +18,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.cli.shared import open_database
 from config.settings import Settings
 
 PLATFORM_CHOICES = ("slack", "mattermost", "console")
@@ -81,20 +82,11 @@ def member_id(platform: str, name: str, settings: Settings) -> tuple[str, str | 
     return found.user_id, found.display_name
 
 
-def _engine(settings: Settings) -> Any:
-    from storage import migrate
-    from storage.db import make_engine
-
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    return engine
-
-
 def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.members import NO_TEAM_HINT, coordinators
     from storage.db import read_session
 
-    engine = _engine(settings)
+    engine = open_database(settings)
     try:
         with read_session(engine) as session:
             members = [(m.display_name, m.platform, m.user_id) for m in coordinators(session)]
@@ -120,7 +112,7 @@ def cmd_team_add(args: argparse.Namespace, settings: Settings) -> int:
     except TeamError as error:
         print(f"storydesk: team add: {error}", file=sys.stderr)
         return 2
-    engine = _engine(settings)
+    engine = open_database(settings)
     try:
         with write_session(engine) as session:
             reply = appoint_coordinator(session, args.platform, user_id,

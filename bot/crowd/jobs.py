@@ -14,8 +14,16 @@ from bot.crowd.charts import render_stats
 from bot.reach.charts import default_chart_dir
 from config.settings import Settings
 from handlers.context import CrowdRules, Policy
-from handlers.crowd.nudges import CrowdTickReport, run_crowd_tick
-from handlers.crowd.stats import CrowdStats, build_stats, enqueue_monthly, pending_monthly
+from handlers.crowd.nudges import CrowdTickReport, crowd_due, queue_crowd
+from handlers.crowd.stats import (
+    CrowdStats,
+    build_stats,
+    monthly_due,
+    monthly_moment,
+    pending_monthly,
+    queue_monthly,
+    team_post_reply,
+)
 from handlers.reply import Image, Reply
 from storage.db import read_session, write_session
 
@@ -41,23 +49,51 @@ class CrowdJobs:
         self.settings = settings
         self.policy = policy
         self.chart_dir = chart_dir
+        self.nudged_hour: datetime | None = None  # the clock hour last looked at
 
     def chart(self, stats: CrowdStats) -> str:
         return str(render_stats(stats, self.chart_dir / f"crowd-{stats.last_day:%Y-%m}.png"))
 
     def __call__(self, now: datetime) -> CrowdTick:
+        report = self.nudge(now)
         post = self.settings.digest_post
-        with write_session(self.engine) as session:
-            report = run_crowd_tick(session, now, self.policy)
-            posted = enqueue_monthly(session, now, self.policy, weekday=post.weekday,
-                                     at=post.at, chart=self.chart)
-        self.redraw_missing()
+        moment = monthly_moment(now, self.policy, weekday=post.weekday, at=post.at)
+        posted = 0
+        if moment is not None:  # the month's posting window: nothing to do outside it
+            posted = self.post_monthly(now, moment)
+            self.redraw_missing()
         if report.nudged or report.your_year or posted:
             log.debug("crowd tick %s: %d nudged, %d your-year, %d posts",
                       now.isoformat(timespec="seconds"), len(report.nudged),
-                      len(report.your_year), len(posted))
-        return CrowdTick(report, len(posted))
+                      len(report.your_year), posted)
+        return CrowdTick(report, posted)
 
+    def post_monthly(self, now: datetime, moment: datetime) -> int:
+        """Queue the month's crowd-health post with its chart. The figures are read and
+        the chart drawn (a quarter of a second) before the write transaction opens, so
+        that no other writer of the process waits for the drawing."""
+        with read_session(self.engine) as session:
+            if not monthly_due(session, moment, self.policy):
+                return 0
+            figures = build_stats(session, now, self.policy)
+        reply = team_post_reply(figures, self.chart(figures))
+        with write_session(self.engine) as session:
+            return len(queue_monthly(session, now, moment, self.policy, reply))
+
+    def nudge(self, now: datetime) -> CrowdTickReport:
+        """Queue the nudges and "your year" messages due, once an hour: they are never
+        urgent, and looking costs reads of the members and their last messages. The
+        write transaction opens only when something is due."""
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        if hour == self.nudged_hour:
+            return CrowdTickReport()
+        self.nudged_hour = hour
+        with read_session(self.engine) as session:
+            due = crowd_due(session, now, self.policy)
+        if not due:
+            return CrowdTickReport()
+        with write_session(self.engine) as session:
+            return queue_crowd(session, now, due)
 
     def redraw_missing(self) -> list[str]:
         """Draw again a chart that a queued crowd-health post needs if its file went

@@ -53,6 +53,7 @@ from bot.delivery.transport import (
 from handlers import courtesy, wording
 from handlers import delivery as bookkeeping
 from handlers.context import Policy
+from handlers.outbox import forget_secret, forget_secrets
 from handlers.reminders import is_reminder_key
 from handlers.reply import Reply
 from storage.db import is_sqlite, read_session, write_session
@@ -305,6 +306,7 @@ class Dispatcher:
                 except NoLongerTrue:
                     row.status, row.last_error = "skipped", "no longer true when due"
                     row.lease_owner = row.lease_until = None
+                    forget_secret(row)
                     session.add(row)
                     continue
                 if is_late and not row.late:
@@ -537,6 +539,7 @@ class Dispatcher:
                 log.warning("outbound %s was sent, but another process owns it now",
                             delivery.outbound_id)
                 return False
+            forget_secrets(session, self._family([delivery.outbound_id]))  # a link, sent
             if delivery.kind == "card" and delivery.story_id and result.channel_id:
                 remember_card(session, delivery, result)
             recipient = delivery.recipient

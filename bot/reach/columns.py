@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.reach.locales import ENGLISH, GERMAN
+from storage.reach import DAILY_METRICS
 
 CONTENT_KIND = "Meta Business Suite content export"
 DAILY_KIND = "daily account file"
@@ -71,8 +72,6 @@ CONTENT_UNUSED = (
      "datum"),
 )
 
-DAILY_METRICS = ("accounts_reached", "non_followers_reached", "views", "impressions",
-                 "followers", "new_followers")
 DAILY_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "date": (("date",), ("datum",)),
     "accounts_reached": (("accounts reached", "reach"), ("erreichte konten", "reichweite")),

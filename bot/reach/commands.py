@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from handlers.crowd import impact
 from handlers.errors import Refused
 from handlers.reach import audience, store, summary
 from handlers.reply import Reply
@@ -27,7 +28,7 @@ REACH_DETAILS = (
     "stores one day's figures from Instagram's app (coordinators; entering a day again "
     "replaces it). Before 21 April 2025 Instagram reported impressions: use impressions=N.",
     "`/story reach audience`: followers by age, country and gender. "
-    "`/story reach mine`: what your published stories reached.",
+    "`/story reach mine`: what your published stories reached, as `/story impact` says.",
 )
 _WEEK = re.compile(r"^\d{4}-?[Ww]\d{1,2}$")
 
@@ -44,6 +45,6 @@ def run_reach(inv: Invocation) -> Reply:
         return summary.weekly_summary(inv.session, inv.actor, inv.now, inv.policy, words[0])
     if words == ["audience"]:
         return audience.audience_summary(inv.session, inv.actor, inv.now, inv.policy)
-    if words in (["mine"], ["impact"]):
-        return summary.impact(inv.session, inv.actor, inv.now, inv.policy)
+    if words in (["mine"], ["impact"]):  # the older name of `/story impact`
+        return impact.impact(inv.session, inv.actor, inv.now, inv.policy)
     raise Refused(f"I don't understand `reach {' '.join(words)[:40]}`. Usage: {REACH_USAGE}")

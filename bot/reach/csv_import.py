@@ -34,7 +34,6 @@ from bot.reach.columns import (
     CONTENT_FIGURES,
     CONTENT_KIND,
     DAILY_KIND,
-    DAILY_METRICS,
     META_DAILY_KIND,
     Layout,
     LayoutProblem,
@@ -53,6 +52,7 @@ from handlers.context import Policy
 from handlers.reach.store import DailyFigure, PostFigures, store_daily, store_posts
 from handlers.wording import plural
 from storage.db import write_session
+from storage.reach import DAILY_METRICS
 
 __all__ = ["CONTENT_KIND", "DAILY_KIND", "META_DAILY_KIND", "ImportProblem", "ImportResult",
            "Progress", "import_file", "parse_count"]

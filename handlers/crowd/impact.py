@@ -3,9 +3,9 @@ what each reached, with totals; in chat (`/story impact [@member]`), on the comm
 (`storydesk impact --member NAME [--from DATE] [--format md|csv]`) and in the year's-end
 "your year" message.
 
-A member sees their own; coordinators anyone's. Instagram gives Storydesk non-followers
-reached for the account, not per post, so a story's non-followers stay unknown unless a
-figure exists; unknown is shown as "—", never as zero.
+A member sees their own; coordinators anyone's. A figure Storydesk does not have is shown
+as "—" (an empty cell in CSV), never as zero. Instagram reports non-followers reached for
+the account, not per post, so a statement has no such column.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ class ImpactLine:
     format: str | None
     link: str | None
     reached: int | None
-    non_followers: int | None
     views: int | None
     views_metric: str  # "views", or "impressions" for posts before Instagram's change
 
@@ -101,7 +100,7 @@ def build_impact(session: Session, member: Member, now: datetime, policy: Policy
         lines.append(ImpactLine(
             story.id, story.title, story.published_at.astimezone(zone).date(),
             story.objective, story.format, story.permalink or (post.permalink if post else None),
-            post.reach if post else None, None, views, metric))
+            post.reach if post else None, views, metric))
     return Impact(member.display_name, since, last, tuple(lines))
 
 
@@ -112,8 +111,7 @@ def _count(value: int | None) -> str:
 def line_text(line: ImpactLine) -> str:
     kind = " · ".join(v for v in (line.objective, line.format) if v) or "no objective set"
     when = f"{line.published:%d %b %Y}" if line.published else "?"
-    figures = (f"accounts reached {_count(line.reached)}, non-followers "
-               f"{_count(line.non_followers)}, {line.views_metric} {_count(line.views)}")
+    figures = f"accounts reached {_count(line.reached)}, {line.views_metric} {_count(line.views)}"
     link = f" {line.link}" if line.link else ""
     return f"#{line.story_id} {line.title} ({when}; {kind}): {figures}.{link}"
 
@@ -148,8 +146,7 @@ def impact_reply(impact: Impact, own: bool) -> Reply:
     blocks.append(Fields((("Total", totals_text(impact)),)))
     blocks.append(Paragraph(
         "Totals add up each story's figures: someone who saw two stories counts twice. "
-        "\"—\" is a figure Storydesk does not have (non-followers are reported for the "
-        "account, not per post)."))
+        "\"—\" is a figure Storydesk does not have."))
     return Reply(text=f"{whose} impact{since}: {totals_text(impact)}.", blocks=tuple(blocks),
                  data={"stories": len(impact.lines), "reached": impact.total("reached")})
 
@@ -167,7 +164,7 @@ def impact(session: Session, actor: Member, now: datetime, policy: Policy,
 # --- for the command line -----------------------------------------------------------------
 
 CSV_COLUMNS = ("story", "title", "published", "objective", "format", "link",
-               "accounts_reached", "non_followers_reached", "views", "views_metric")
+               "accounts_reached", "views", "views_metric")
 
 
 def impact_csv(impact: Impact) -> str:
@@ -180,7 +177,6 @@ def impact_csv(impact: Impact) -> str:
                          line.published.isoformat() if line.published else "",
                          line.objective or "", line.format or "", line.link or "",
                          "" if line.reached is None else line.reached,
-                         "" if line.non_followers is None else line.non_followers,
                          "" if line.views is None else line.views, line.views_metric])
     return out.getvalue()
 
@@ -195,15 +191,15 @@ def impact_markdown(impact: Impact) -> str:
              f"Stories published up to {impact.until:%d %B %Y}.", ""]
     if not impact.lines:
         return "\n".join([*lines, "No published stories yet.", ""])
-    lines += ["| # | story | published | objective | format | accounts reached | "
-              "non-followers | views |", "|---|---|---|---|---|---:|---:|---:|"]
+    lines += ["| # | story | published | objective | format | accounts reached | views |",
+              "|---|---|---|---|---|---:|---:|"]
     for line in impact.lines:
         title = f"[{_cell(line.title)}]({line.link})" if line.link else _cell(line.title)
         views = _count(line.views) + (" (impressions)" if line.views_metric == "impressions"
                                       and line.views is not None else "")
         lines.append(f"| {line.story_id} | {title} | {line.published or ''} | "
                      f"{line.objective or ''} | {line.format or ''} | {_count(line.reached)} | "
-                     f"{_count(line.non_followers)} | {views} |")
+                     f"{views} |")
     lines += ["", f"**Total:** {totals_text(impact)}.", "",
               "Totals add up each story's figures: someone who saw two stories counts twice. "
               "— marks a figure Storydesk does not have.", ""]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from handlers.crowd.decisions import CAREER_STAGES, PROFILE_FIELDS, ProfileInputError, parse_profile
 from handlers.errors import Refused
@@ -115,11 +115,3 @@ def feature(session: Session, actor: Member, now: datetime, story_id: int,
     return success(f"Story #{story.id} features {names}.", Paragraph(
         "They count in the coordinators' comparison of the people featured with the "
         "group's make-up (in aggregate only)."), story_id=story.id)
-
-
-def featured_members(session: Session, story_id: int) -> list[Member]:
-    rows = session.exec(
-        select(Member).join(StoryFeature, col(StoryFeature.member_id) == col(Member.id))
-        .where(StoryFeature.story_id == story_id).order_by(col(Member.display_name))
-    ).all()
-    return list(rows)

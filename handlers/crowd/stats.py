@@ -10,7 +10,7 @@ aggregate, under the small-group rule of `decisions.make_up`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -33,12 +33,13 @@ from handlers.crowd.decisions import (
     months_before,
     share_text,
 )
-from handlers.decisions import FORMATS, OBJECTIVE_HINTS, OBJECTIVES, local_datetime
+from handlers.decisions import FORMATS, OBJECTIVE_HINTS, OBJECTIVES
 from handlers.errors import Refused
 from handlers.members import is_coordinator
-from handlers.outbox import post_to_channel
-from handlers.reach.summary import posts_for
+from handlers.outbox import post_to_channel, queued_everywhere
+from handlers.reach.summary import DIGEST_WINDOW, posts_for
 from handlers.reply import Block, Bullets, Code, Fields, Heading, Image, Paragraph, Reply
+from handlers.timing import weekly_due
 from storage.crowd import MemberProfile, StoryFeature
 from storage.models import Member, Outbound, Story, StoryEvent
 
@@ -430,10 +431,6 @@ def stats(session: Session, actor: Member, now: datetime, policy: Policy,
 
 # --- the monthly crowd-health post ------------------------------------------------------------
 
-ChartMaker = Callable[[CrowdStats], str]
-POST_WINDOW = timedelta(hours=24)  # a post missed for longer waits for next month
-
-
 def monthly_key(moment: datetime) -> str:
     return f"crowd:monthly:{moment:%Y-%m}"
 
@@ -460,23 +457,24 @@ def team_post_reply(stats: CrowdStats, image: str | None = None) -> Reply:
                  data={"crowd_month": stats.last_day.isoformat()})
 
 
-def enqueue_monthly(session: Session, now: datetime, policy: Policy, *, weekday: int,
-                    at: time, chart: ChartMaker | None = None) -> list[Outbound]:
-    """On the month's first posting weekday (the reach summary's day and time), queue the
-    crowd-health post for the coordinators' channel, with its chart; once a month."""
-    today = now.astimezone(policy.zone).date()
-    moment = local_datetime(today - timedelta(days=today.weekday() - weekday), at, policy.zone)
-    if moment is None or not moment <= now < moment + POST_WINDOW or moment.day > 7:
-        return []
-    key = monthly_key(moment.astimezone(policy.zone))
-    platforms = policy.channel_platforms
-    queued = session.exec(select(Outbound.unique_key).where(
-        col(Outbound.unique_key).in_([f"{key}@{p}" for p in platforms]))).all()
-    if len(queued) == len(platforms):
-        return []
-    figures = build_stats(session, now, policy)
-    reply = team_post_reply(figures, chart(figures) if chart else None)
-    return post_to_channel(session, platforms, "team", reply, key=key, now=now)
+def monthly_moment(now: datetime, policy: Policy, *, weekday: int,
+                   at: time) -> datetime | None:
+    """The month's first posting moment (the reach summary's day and time), if `now` is
+    within its window; a post missed for longer waits for next month."""
+    moment = weekly_due(now, weekday, at, policy.zone, DIGEST_WINDOW)
+    return moment if moment is not None and moment.day <= 7 else None
+
+
+def monthly_due(session: Session, moment: datetime, policy: Policy) -> bool:
+    """Is the crowd-health post of `moment`'s month still to be queued somewhere?"""
+    return not queued_everywhere(session, monthly_key(moment), policy.channel_platforms)
+
+
+def queue_monthly(session: Session, now: datetime, moment: datetime, policy: Policy,
+                  reply: Reply) -> list[Outbound]:
+    """Queue the crowd-health post for the coordinators' channel, once a month (by key)."""
+    return post_to_channel(session, policy.channel_platforms, "team", reply,
+                           key=monthly_key(moment), now=now)
 
 
 def pending_monthly(session: Session) -> list[Outbound]:

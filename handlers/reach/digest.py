@@ -8,7 +8,6 @@ make every further tick a no-op, on one replica or several.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
@@ -16,31 +15,20 @@ from sqlmodel import Session, col, select
 
 from handlers import warnings
 from handlers.context import Policy
-from handlers.decisions import local_datetime
-from handlers.outbox import post_to_channel
+from handlers.outbox import post_to_channel, queued_everywhere
 from handlers.reach.audience import AudienceChartMaker, audience_reply, build_audience
 from handlers.reach.summary import DIGEST_WINDOW, build_weekly, weekly_reply
 from handlers.reach.weeks import ChartMaker, monday_of, week_label
 from handlers.reminders import Job
 from handlers.reply import Reply
-from handlers.timing import at_local, next_weekly
+from handlers.timing import at_local, next_monthly, next_weekly, weekly_due
 from storage.models import Outbound
-
-
-def posting_moment(now: datetime, policy: Policy, weekday: int, at: time) -> datetime | None:
-    """This week's posting moment (aware), or None when the local clock skips it."""
-    today = now.astimezone(policy.zone).date()
-    day = monday_of(today) + timedelta(days=weekday)
-    return local_datetime(day, at, policy.zone)
 
 
 def digest_due(now: datetime, policy: Policy, weekday: int, at: time,
                window: timedelta = DIGEST_WINDOW) -> datetime | None:
     """This week's posting moment if `now` is within its window, else None."""
-    moment = posting_moment(now, policy, weekday, at)
-    if moment is None or not moment <= now < moment + window:
-        return None
-    return moment
+    return weekly_due(now, weekday, at, policy.zone, window)
 
 
 def upcoming_posts(
@@ -49,9 +37,7 @@ def upcoming_posts(
     """When the next weekly summary, monthly audience summary and daily fetch happen."""
     zone = policy.zone
     weekly = next_weekly(now, weekday, at, zone)
-    monthly = weekly
-    while monthly.astimezone(zone).day > 7:  # the month's first posting weekday
-        monthly = next_weekly(monthly, weekday, at, zone)
+    monthly = next_monthly(now, weekday, at, zone)
     jobs = [
         Job(weekly, "weekly reach summary, with its chart", "group channel"),
         Job(monthly, "monthly audience summary", "group channel"),
@@ -76,14 +62,6 @@ def audience_key(moment: datetime) -> str:
 MISSING_SUMMARY = "weekly-summary-missing"
 
 
-def _queued(session: Session, key: str, platforms: Sequence[str]) -> bool:
-    wanted = [f"{key}@{platform}" for platform in platforms]
-    found = session.exec(
-        select(Outbound.unique_key).where(col(Outbound.unique_key).in_(wanted))
-    ).all()
-    return len(found) == len(wanted)
-
-
 def enqueue_digests(
     session: Session,
     now: datetime,
@@ -104,7 +82,7 @@ def enqueue_digests(
     queued: list[Outbound] = []
     week_start = monday_of(moment.date()) - timedelta(days=7)
     key = weekly_key(week_label(week_start))
-    if not _queued(session, key, platforms):
+    if not queued_everywhere(session, key, platforms):
         summary = build_weekly(session, now, policy, week_start)
         if summary.current.has_data:
             image = weekly_chart(summary.chart) if weekly_chart else None
@@ -128,7 +106,7 @@ def enqueue_digests(
             queued += rows
     if moment.day <= 7:
         key = audience_key(moment)
-        if not _queued(session, key, platforms):
+        if not queued_everywhere(session, key, platforms):
             audience = build_audience(session, moment.date())
             if audience.has_data:
                 image = audience_chart(audience) if audience_chart else None

@@ -1,4 +1,5 @@
-"""Reach figures out: the weekly reach summary and a contributor's impact.
+"""Reach figures out: the weekly reach summary. (What one contributor's stories reached
+is their impact statement, handlers/crowd/impact.py.)
 
 The arithmetic is pure (`week_figures` in handlers/reach/weeks.py); the database is read
 only for the weeks shown, so a summary costs the same whatever the length of the history.
@@ -7,7 +8,7 @@ only for the weeks shown, so a summary costs the same whatever the length of the
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -43,6 +44,7 @@ from handlers.reach.weeks import (
     why_not_comparable,
 )
 from handlers.reply import Bullets, Fields, Heading, Image, Paragraph, Reply
+from handlers.stories.card import member_names
 from storage.models import Member, Story
 from storage.reach import ReachDaily, ReachPost, ReachWeekly
 
@@ -143,16 +145,6 @@ def posts_for(session: Session, stories: Sequence[Story]) -> dict[int, ReachPost
     return found
 
 
-def _names(session: Session, member_ids: Iterable[int]) -> dict[int, str]:
-    wanted = sorted(set(member_ids))
-    if not wanted:
-        return {}
-    rows = session.exec(
-        select(Member.id, Member.display_name).where(col(Member.id).in_(wanted))
-    ).all()
-    return {member_id: name for member_id, name in rows if member_id is not None}
-
-
 def build_weekly(
     session: Session, now: datetime, policy: Policy, week_start: date | None = None
 ) -> WeeklySummary:
@@ -193,7 +185,7 @@ def build_weekly(
 
     stories = published_between(session, week_start, week_start + timedelta(days=7), policy)
     posts = posts_for(session, stories)
-    names = _names(session, (s.author_id for s in stories))
+    names = member_names(session, {s.author_id for s in stories})
     story_reach = []
     for story in stories:
         assert story.id is not None
@@ -376,48 +368,3 @@ def weekly_summary(
     summary = build_weekly(session, now, policy, parse_week(week) if week else None)
     image = chart(summary.chart) if chart and summary.current.has_data else None
     return weekly_reply(summary, image)
-
-
-# --- a contributor's impact ----------------------------------------------------------------
-
-IMPACT_LIST_LIMIT = 30
-
-
-def impact(
-    session: Session, actor: Member, now: datetime, policy: Policy,
-    member: Member | None = None,
-) -> Reply:
-    """What a contributor's published stories reached, for their own records."""
-    person = member or actor
-    stories = list(session.exec(
-        select(Story).where(Story.state == "published", Story.author_id == person.id)
-        .order_by(col(Story.published_at), col(Story.id))
-    ).all())
-    whose = "Your" if person.id == actor.id else f"{person.display_name}'s"
-    if not stories:
-        return Reply(text=f"{whose} impact: no published stories yet. `/pitch` starts one.")
-    posts = posts_for(session, stories)
-    reaches = {sid: post.reach for sid, post in posts.items() if post.reach is not None}
-    total = sum(reaches.values())
-    first = stories[0].published_at
-    since = f" since {first.astimezone(policy.zone):%d %b %Y}" if first else ""
-    lines = []
-    for story in stories[-IMPACT_LIST_LIMIT:]:
-        assert story.id is not None
-        reach = reaches.get(story.id)
-        when = story.published_at.astimezone(policy.zone) if story.published_at else None
-        lines.append(f"#{story.id} {story.title}"
-                     + (f" ({when:%d %b %Y})" if when else "")
-                     + (f" — {reach:,} accounts reached" if reach is not None
-                        else " — no figures yet"))
-    mix = Counter(story.objective or "not set" for story in stories)
-    noun = "story" if len(stories) == 1 else "stories"
-    text = (f"{whose} impact: {len(stories)} published {noun}{since}, "
-            f"{total:,} accounts reached in all.")
-    blocks = (
-        Heading(f"{whose} stories and what they reached"),
-        Bullets(tuple(lines)),
-        Paragraph(f"The total adds up each story's reach: someone who saw two of the stories "
-                  f"counts twice. Objectives: {_mix_text(mix)}."),
-    )
-    return Reply(text=text, blocks=blocks, data={"total_reach": total})

@@ -6,8 +6,9 @@ Runs on SQLite and PostgreSQL through the web app; feeds are parsed back with ic
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from icalendar import Calendar
@@ -15,11 +16,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from starlette.testclient import TestClient
 
+from bot.backup import export_database
 from bot.commands import Caller
+from bot.delivery.transport import Delivery, PermanentFailure, SendResult
 from bot.runtime import Runtime, build_runtime
 from bot.web import create_web_app
 from config.settings import Settings
 from handlers.members import find_member
+from handlers.outbox import NOT_KEPT
 from storage.calendars import CalendarToken
 from storage.db import read_session
 from storage.models import Outbound
@@ -206,3 +210,50 @@ def test_the_team_calendar_in_chat_still_works_and_sub_words_are_checked(
     assert not wrong.ok and "/story calendar" in wrong.text
     assert "calendar link" in run(DANA, "story", "help calendar", now).text
 
+
+
+@dataclass
+class Transport:
+    """Hands each message over, or refuses it for good with `refuse`."""
+
+    refuse: bool = False
+    sent: list[Delivery] = field(default_factory=list)
+
+    def send(self, delivery: Delivery) -> SendResult:
+        if self.refuse:
+            raise PermanentFailure("user_not_found")
+        self.sent.append(delivery)
+        return SendResult(f"msg-{delivery.outbound_id}")
+
+
+def exported(runtime: Runtime, folder: Path) -> str:
+    export_database(runtime.engine, folder, force=False, now=datetime.now(UTC))
+    return "".join(path.read_text(encoding="utf-8") for path in sorted(folder.iterdir()))
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["sent", "failed"])
+def test_the_outbox_keeps_no_working_link_once_the_dm_is_done_with_and_no_export_does(
+    db_url_engine: Engine, tmp_path: Path, refused: bool
+) -> None:
+    transport = Transport(refuse=refused)
+    settings = replace(Settings(), public_url=PUBLIC_URL)
+    runtime = build_runtime(settings, platforms=("console",), engine=db_url_engine,
+                            transports={"console": transport})
+    now = datetime.now(UTC)
+    assert runtime.runner.run(DANA, "story", "calendar link", now).ok
+    [token] = links_sent_to(runtime, DANA)  # waiting in the outbox, link and all
+    assert token not in exported(runtime, tmp_path / "before")
+
+    runtime.dispatcher.dispatch_due(now)
+    if not refused:
+        [delivery] = transport.sent
+        assert token in delivery.reply.text  # Dana got the link itself
+    with read_session(runtime.engine) as session:
+        rows = session.exec(select(Outbound).where(
+            col(Outbound.unique_key).like("calendar-link:%"))).all()
+    assert [row.status for row in rows] == ["failed" if refused else "sent"]
+    assert all(token not in row.text + row.payload for row in rows)
+    assert rows[0].text == f"Your personal Storydesk calendar: {NOT_KEPT}"
+    assert token not in exported(runtime, tmp_path / "after")
+    client = TestClient(create_web_app(runtime))
+    assert client.get(f"/calendar/{token}.ics").status_code == 200  # the link still works

@@ -3,23 +3,29 @@ queued by the tick on both databases, with the clock frozen."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot.crowd import jobs as crowd_jobs
 from bot.crowd.jobs import CrowdJobs
+from bot.delivery.dispatcher import Dispatcher
 from config.settings import load_settings
 from handlers.context import Policy
 from handlers.crowd.nudges import run_crowd_tick
-from handlers.crowd.stats import build_stats
+from handlers.crowd.stats import CrowdStats, build_stats
+from handlers.outbox import notify_member
 from handlers.reply import Image, Reply
 from storage.db import write_session
 from storage.models import AwayPeriod, Member, Outbound
 from tests.conftest import add_member
 from tests.crowd.conftest import add_post, add_story
+from tests.delivery.conftest import RecordingTransport
 
 
 def day(text: str) -> datetime:
@@ -184,13 +190,75 @@ def test_storydesk_jobs_lists_the_crowd_messages(tmp_path: Path) -> None:
     assert "Tue 2026-11-24 13:00  kind nudge to 1 quiet member" in text
 
 
-def test_no_nudge_on_a_day_with_another_direct_message(
-        session: Session, policy: Policy) -> None:
-    from handlers.outbox import notify_member
+def test_a_nudge_on_a_day_another_message_reached_the_member_waits_for_the_next_day(
+        engine: Engine, policy: Policy) -> None:
+    """The dispatcher's courtesy rule (one unsolicited DM a day) covers nudges too."""
+    transport = RecordingTransport()
+    dispatcher = Dispatcher(engine, {"console": transport}, policy=policy)
+    with write_session(engine) as session:
+        quiet = add_member(session, "Quinn")
+        notify_member(session, quiet, Reply(text="Your draft is due today."),
+                      key="draft-reminder:story-1:due-2026-11-23:on-the-day",
+                      now=day("2026-11-23 08:00"))
+    dispatcher.dispatch_due(day("2026-11-23 08:00"))  # 09:00 in Berlin: it reaches Quinn
+    with write_session(engine) as session:
+        assert tick(session, policy, "2026-11-23 10:00:00") == [quiet.id]
+    dispatcher.dispatch_due(day("2026-11-23 10:00"))
+    assert [d.reply.text for d in transport.sent] == ["Your draft is due today."]
+    with write_session(engine) as session:
+        [nudge] = dms(session, "crowd-nudge:")
+    assert nudge.due_at == day("2026-11-24 08:00")  # the next day's reminder time
+    dispatcher.dispatch_due(day("2026-11-24 08:00"))
+    assert transport.sent[-1].reply.text.startswith("Hello Quinn!")
 
-    quiet = add_member(session, "Quinn")
-    notify_member(session, quiet, Reply(text="Your draft is due today."),
-                  key="draft-reminder:story-1:due-2026-11-23:on-the-day",
-                  now=day("2026-11-23 08:00"))
-    assert tick(session, policy, "2026-11-23 10:00:00") == []
-    assert tick(session, policy, "2026-11-24 08:30:00") == [quiet.id]
+
+def test_the_tick_looks_for_nudges_once_an_hour_and_writes_only_when_one_is_due(
+        engine: Engine, policy: Policy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: list[Engine] = []
+
+    def counted(bound: Engine) -> AbstractContextManager[Session]:
+        writes.append(bound)
+        return write_session(bound)
+
+    monkeypatch.setattr(crowd_jobs, "write_session", counted)
+    jobs = CrowdJobs(engine, load_settings({}, env_file=None), policy, tmp_path)
+    assert jobs.nudge(day("2026-11-24 08:05")).nudged == []  # 09:05 in Berlin, nobody due
+    assert writes == []
+    with write_session(engine) as session:
+        quiet = add_member(session, "Quinn")  # known since January, never pitched
+    assert jobs.nudge(day("2026-11-24 08:40")).nudged == []  # looked this hour already
+    assert jobs.nudge(day("2026-11-24 09:00")).nudged == [quiet.id]
+    assert writes == [engine]
+
+
+def test_the_chart_is_drawn_before_the_write_transaction_and_redrawn_only_in_the_window(
+        engine: Engine, policy: Policy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with write_session(engine) as session:
+        add_story(session, add_member(session, "Dana"), day("2026-10-01"),
+                  published=day("2026-10-20"))
+    steps: list[str] = []
+
+    def counted(bound: Engine) -> AbstractContextManager[Session]:
+        steps.append("write")
+        return write_session(bound)
+
+    monkeypatch.setattr(crowd_jobs, "write_session", counted)
+    jobs = CrowdJobs(engine, load_settings({}, env_file=None), policy, tmp_path)
+    real_chart = jobs.chart
+
+    def chart(stats: CrowdStats) -> str:
+        steps.append("chart")
+        return real_chart(stats)
+
+    monkeypatch.setattr(jobs, "chart", chart)
+    assert jobs(day("2026-12-07 08:30")).posted == 1  # the first Monday, 09:30 in Berlin
+    assert steps[-2:] == ["chart", "write"]  # no writer of the process waits for the drawing
+    with write_session(engine) as session:
+        [post] = dms(session, "crowd:monthly:")
+    [image] = [b for b in Reply.from_json(post.payload).blocks if isinstance(b, Image)]
+    Path(image.path).unlink()  # a restart cleared the directory
+    jobs(day("2026-12-10 08:30"))  # Thursday: outside the posting window, nothing is redrawn
+    assert not Path(image.path).exists()
+    jobs(day("2026-12-07 09:30"))  # inside it: drawn again, and not queued again
+    assert Path(image.path).read_bytes()[:4] == b"\x89PNG"
+    assert steps.count("write") == 1

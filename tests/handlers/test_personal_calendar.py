@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from handlers import personal_calendar, stories
+from handlers import personal_calendar, reminders, stories
 from handlers.context import Policy
 from handlers.personal_calendar import member_for_token, personal_entries
 from handlers.stories import PitchForm
+from handlers.timing import zone_named
 from storage.calendars import CalendarToken
-from storage.models import Member, Outbound
+from storage.models import Member, Outbound, Story
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # a Monday
 WINDOW = (NOW - timedelta(weeks=8), NOW + timedelta(weeks=26))
@@ -57,11 +58,11 @@ def test_the_reviewers_own_time_zone_places_the_review(
     assert reviewer is not None
     [entry] = personal_entries(session, reviewer, policy, *WINDOW)
     assert entry.at == datetime.combine(
-        date(2026, 11, 26), time(9, 0), tzinfo=personal_calendar.member_zone(reviewer, policy)
+        date(2026, 11, 26), time(9, 0), tzinfo=zone_named(reviewer.timezone, policy.zone)
     )
 
     reviewer.timezone = "Not/AZone"
-    assert personal_calendar.member_zone(reviewer, policy) == policy.zone
+    assert zone_named(reviewer.timezone, policy.zone) == policy.zone
 
 
 def test_the_stamp_is_the_storys_last_change_and_the_window_is_kept(
@@ -119,3 +120,28 @@ def test_links_are_found_by_their_token_only(
     assert personal_calendar.reset_link(session, dana, NOW, with_url, token="u" * 43).ok
     assert member_for_token(session, token) is None
     assert member_for_token(session, "u" * 43) == dana
+
+
+def test_a_draft_waiting_for_review_is_placed_when_its_first_reminder_falls_due(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    ada, dana = team["Ada"], team["Dana"]
+    assert ada.id is not None and dana.id is not None
+    tuesday = datetime(2026, 11, 24, 14, 20, tzinfo=UTC)  # 15:20 in Berlin
+    thursday = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)  # three days on is a Sunday
+    for title, submitted in (("Cloud chamber", tuesday), ("Muons", thursday)):
+        session.add(Story(title=title, author_id=dana.id, reviewer_id=ada.id,
+                          state="in_review", created_at=submitted - timedelta(days=20),
+                          state_changed_at=submitted, draft_link="https://docs.example.org/d"))
+    session.flush()
+    entries = personal_entries(session, ada, policy, tuesday, tuesday + timedelta(weeks=2))
+    assert [(entry.kind, entry.at) for entry in entries] == [
+        ("review-waiting", datetime(2026, 11, 27, 14, 20, tzinfo=UTC)),  # Friday, 15:20
+        ("review-waiting", datetime(2026, 11, 30, 8, 0, tzinfo=UTC)),  # Monday, 09:00
+    ]
+    for entry in entries:  # the reminders' tick queues each nudge for that very moment
+        assert entry.at is not None
+        reminders.run_tick(session, entry.at, policy)
+    nudges = session.exec(select(Outbound).where(col(Outbound.unique_key).like(
+        "review-nudge:%")).order_by(col(Outbound.id))).all()
+    assert [row.due_at for row in nudges] == [entry.at for entry in entries]

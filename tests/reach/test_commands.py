@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
 from bot.commands import Caller, CommandRunner
 from handlers.context import Policy
+from handlers.members import find_member
 from handlers.reply import Fields
 from storage.db import write_session
+from storage.models import Story
 from tests.conftest import add_member
 
 ADA = Caller("console", "ada", "Ada")
@@ -41,6 +43,14 @@ def test_reach_subcommands(engine: Engine, policy: Policy, now: datetime) -> Non
 
     assert "No audience figures yet" in runner.run(DANA, "story", "reach audience", now).text
     assert "no published stories yet" in runner.run(DANA, "story", "reach mine", now).text
+    with write_session(engine) as session:
+        dana = find_member(session, "console", "dana")
+        assert dana is not None and dana.id is not None
+        session.add(Story(title="Muons", author_id=dana.id, state="published",
+                          objective="outreach", published_at=now - timedelta(days=3)))
+    mine = runner.run(DANA, "story", "reach mine", now)
+    assert mine == runner.run(DANA, "story", "impact", now)  # one answer to one question
+    assert mine.text == "Your impact: 1 story, no reach figures yet, no view figures yet."
 
     wrong = runner.run(DANA, "story", "reach sometime", now)
     assert wrong.tone == "error" and "/story reach [YYYY-Www]" in wrong.text

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import Session, select
 
 from handlers.context import Policy
+from handlers.crowd.impact import impact
 from handlers.errors import Refused
 from handlers.reach.audience import AudienceSummary, audience_summary
 from handlers.reach.digest import enqueue_digests
@@ -23,7 +24,7 @@ from handlers.reach.store import (
     store_posts,
     store_weekly,
 )
-from handlers.reach.summary import build_weekly, impact, weekly_summary
+from handlers.reach.summary import build_weekly, weekly_summary
 from handlers.reach.weeks import WeeklyChart
 from handlers.reply import Fields, Image, Reply
 from storage.models import Member, Outbound, Story
@@ -198,15 +199,15 @@ def test_the_chart_maker_is_asked_for_an_image(
     assert reply.blocks[-1] == Image("/charts/reach-2026-W47.png", asked[0].title)
 
 
-def test_impact_statement(session: Session, week: dict[str, Member], now: datetime,
-                          policy: Policy) -> None:
+def test_reach_mine_is_the_impact_statement(session: Session, week: dict[str, Member],
+                                            now: datetime, policy: Policy) -> None:
     reply = impact(session, week["Dana"], now, policy)
     # Detector upgrade 9,000 + Muon tomography 1,500
-    assert reply.text.startswith("Your impact: 2 published stories since 10 Nov 2026, "
-                                 "10,500 accounts reached in all.")
-    assert reply.data["total_reach"] == 10500
-    other = impact(session, week["Dana"], now, policy, week["Farah"])
-    assert other.text.startswith("Farah's impact: 1 published story")
+    assert reply.text.startswith("Your impact: 2 stories, 10,500 accounts reached")
+    assert reply.data["reached"] == 10500
+    ada = add_member(session, "Ada", coordinator=True)
+    other = impact(session, ada, now, policy, week["Farah"])
+    assert other.text.startswith("Farah's impact: 1 story")
 
 
 def seed_audience(session: Session) -> None:
