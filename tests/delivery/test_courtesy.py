@@ -222,3 +222,28 @@ def test_a_calendar_link_asked_for_at_night_arrives_at_once(
             replace(policy, public_url="https://storydesk.example.org"))
     [link] = dms(kind_desk.at(local("2026-11-26 22:31")), "Dana")
     assert "https://storydesk.example.org/calendar/" in link.reply.text
+
+
+def test_a_held_notice_and_the_days_reminder_arrive_together_at_the_reminder_time(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    """As the live runtime runs: the dispatcher wakes at 09:00:00 for the held notice, the
+    next tick comes seconds later. The reminder must not miss the notice and wait a day."""
+    team = make_team(engine)
+    decided = in_review(engine, policy, team, local("2026-11-23 10:00"), "Decided")
+    drafting = pitched(engine, policy, team, local("2026-11-23 10:00"))
+    with write_session(engine) as session:
+        stories.accept(session, member(session, team["Ada"]), local("2026-11-23 10:00"),
+                       policy, drafting, date(2026, 11, 30))  # the reminder: Friday 09:00
+        mark_sent(session)
+        stories.approve(session, member(session, team["Ben"]), local("2026-11-26 22:24"),
+                        policy, decided)  # Thursday night: held for Friday's 09:00
+    assert not dms(kind_desk.at(local("2026-11-26 22:25")), "Dana")
+    assert not dms(kind_desk.at(local("2026-11-27 08:59:40")), "Dana")  # the last tick before
+    friday = dms(kind_desk.dispatch(local("2026-11-27 09:00")), "Dana")
+    assert len(friday) == 1
+    parts = [friday[0].reply.text] + [getattr(b, "text", "") for b in friday[0].reply.blocks]
+    assert parts[0].startswith("2 notes from Storydesk: ") and "approved by Ben" in parts[0]
+    assert any("due Monday 30 November, in 3 days" in part for part in parts)
+    assert not dms(kind_desk.at(local("2026-11-27 09:00:10")), "Dana")  # the tick after
+    assert not [key for key in kind_desk.keys("pending") if key.startswith("draft-reminder:")]
