@@ -7,6 +7,11 @@ And a person gets at most one unsolicited message a day: what falls due for them
 one has already reached them today waits for the next day's reminder time, where it is
 combined with whatever else falls due then into one message, in order.
 
+A reminder also follows the recipient's wishes when it is sent, not only when it is
+queued: it may be held for a day, a weekend or an away period, and meanwhile they may have
+turned reminders off (it is skipped) or snoozed its story (it waits for the snooze's end,
+where the tick defers the series too, and the newest of it is said once).
+
 The immediate answer to a person's own command never passes through here (it goes back
 in the command's response), nor do rows of kind `answer`.
 """
@@ -24,10 +29,24 @@ from handlers.context import Policy
 from handlers.reminders import Deferral, defer
 from handlers.reply import Block, Paragraph, Reply
 from handlers.timing import at_local, next_allowed, zone_named
+from storage.delivery import ReminderSnooze
 from storage.models import AwayPeriod, Member, Outbound
 
 EXEMPT_KINDS = frozenset({"answer", "response"})
 NOT_UNSOLICITED = EXEMPT_KINDS
+REMINDERS_OFF = "reminders turned off"
+
+
+def snoozed_until(session: Session, member: Member, story_id: int | None,
+                  now: datetime) -> datetime | None:
+    """The end of `member`'s snooze of reminders about the story, if it is still on."""
+    if story_id is None or member.id is None:
+        return None
+    until = session.exec(
+        select(ReminderSnooze.until).where(ReminderSnooze.member_id == member.id,
+                                           ReminderSnooze.story_id == story_id)
+    ).first()
+    return until if until is not None and until > now else None
 
 
 def hold_until(session: Session, member: Member, now: datetime, policy: Policy) -> datetime:

@@ -291,6 +291,8 @@ class Dispatcher:
                     log.warning("outbound %s: lease of %s expired; claiming it again",
                                 row.id, row.lease_owner)
                 member = people.get(row.member_id or -1)
+                if member is not None and self._not_wanted_now(session, row, member, now):
+                    continue
                 if member is not None and self._held(session, row, member, now, holds):
                     continue
                 is_late = row.late or overdue > self.late_after
@@ -303,9 +305,7 @@ class Dispatcher:
                     report.failed += 1
                     continue
                 except NoLongerTrue:
-                    row.status, row.last_error = "skipped", "no longer true when due"
-                    row.lease_owner = row.lease_until = None
-                    session.add(row)
+                    _skip(session, row, "no longer true when due")
                     continue
                 if is_late and not row.late:
                     late.append(row.id)
@@ -329,6 +329,23 @@ class Dispatcher:
                     update(Outbound).where(col(Outbound.id).in_(late)).values(late=True)
                     .execution_options(synchronize_session=False))
         return claimed
+
+    def _not_wanted_now(self, session: Session, row: Outbound, member: Member,
+                        now: datetime) -> bool:
+        """A reminder whose recipient turned reminders off since it was queued is skipped;
+        one about a story they snoozed waits for the snooze's end. True if it is not sent."""
+        if not is_reminder_key(row.unique_key):
+            return False
+        if not member.reminders_enabled:
+            _skip(session, row, courtesy.REMINDERS_OFF)
+            return True
+        until = courtesy.snoozed_until(session, member, row.story_id, now)
+        if until is None:
+            return False
+        row.due_at = until
+        row.status, row.lease_owner, row.lease_until = "pending", None, None
+        session.add(row)
+        return True
 
     def _held(self, session: Session, row: Outbound, member: Member, now: datetime,
               holds: dict[int, datetime]) -> bool:
@@ -555,6 +572,13 @@ class Dispatcher:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _skip(session: Session, row: Outbound, reason: str) -> None:
+    """Not sent, on purpose: `storydesk outbox` counts it as skipped, with the reason."""
+    row.status, row.last_error = "skipped", reason
+    row.lease_owner = row.lease_until = None
+    session.add(row)
 
 
 class NoLongerTrue(Exception):

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.scheduler import Ticker, reminder_job
-from handlers import stories, wording
+from handlers import members, reminders, stories, wording
 from handlers.context import Policy
 from handlers.stories import PitchForm
 from storage.db import read_session, write_session
@@ -247,3 +247,51 @@ def test_a_held_notice_and_the_days_reminder_arrive_together_at_the_reminder_tim
     assert any("due Monday 30 November, in 3 days" in part for part in parts)
     assert not dms(kind_desk.at(local("2026-11-27 09:00:10")), "Dana")  # the tick after
     assert not [key for key in kind_desk.keys("pending") if key.startswith("draft-reminder:")]
+
+
+def held_over_the_weekend(kind_desk: Desk, engine: Engine, policy: Policy,
+                          team: dict[str, int]) -> int:
+    """Dana's Friday reminder about a draft due Monday, held to Monday by another notice."""
+    other = pitched(engine, policy, team, local("2026-11-20 10:00"), "Other")
+    story_id = pitched(engine, policy, team, local("2026-11-20 10:00"))
+    with write_session(engine) as session:
+        ada = member(session, team["Ada"])
+        stories.accept(session, ada, local("2026-11-20 10:00"), policy, story_id,
+                       date(2026, 11, 30))
+        mark_sent(session)
+        stories.accept(session, ada, local("2026-11-27 08:30"), policy, other)
+    assert len(dms(kind_desk.at(local("2026-11-27 08:31")), "Dana")) == 1
+    assert not dms(kind_desk.at(local("2026-11-27 09:00")), "Dana")  # queued, held
+    return story_id
+
+
+def test_reminders_turned_off_while_one_is_held_stop_it_too(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    story_id = held_over_the_weekend(kind_desk, engine, policy, team)
+    with write_session(engine) as session:  # Saturday
+        members.set_reminders(session, member(session, team["Dana"]), False)
+    assert not dms(kind_desk.at(local("2026-11-30 09:00")), "Dana")
+    with read_session(engine) as session:
+        held = session.exec(select(Outbound).where(
+            Outbound.unique_key == f"draft-reminder:story-{story_id}:due-2026-11-30:before")
+        ).one()
+    assert (held.status, held.last_error) == ("skipped", "reminders turned off")
+
+
+def test_a_snooze_while_a_reminder_is_held_holds_it_to_the_snoozes_end(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    story_id = held_over_the_weekend(kind_desk, engine, policy, team)
+    with write_session(engine) as session:  # Friday noon: three days' peace
+        reminders.snooze(session, member(session, team["Dana"]), local("2026-11-27 12:00"),
+                         policy, story_id, 3)
+    assert not dms(kind_desk.at(local("2026-11-30 09:00")), "Dana")
+    assert not dms(kind_desk.at(local("2026-11-30 11:59")), "Dana")
+    noon = dms(kind_desk.at(local("2026-11-30 12:00")), "Dana")
+    # The held reminder and Monday's own, both deferred to the snooze's end: said once.
+    assert len(noon) == 1
+    assert noon[0].reply.text == f'Your draft of story #{story_id} "Muons" is due today.'
+    assert not dms(kind_desk.at(local("2026-12-01 09:00")), "Dana")
