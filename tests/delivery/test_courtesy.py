@@ -100,17 +100,22 @@ def test_a_message_to_someone_away_waits_until_they_are_back(
     assert any("your revision of" in part and "in 2 days" in part for part in parts)
 
 
-def test_notices_for_one_person_on_one_day_are_one_message_in_their_order(
+def test_notices_held_together_arrive_as_one_message_in_their_order(
     kind_desk: Desk, engine: Engine, policy: Policy
 ) -> None:
+    """Each commit wakes the dispatcher, as in the live runtime: two notices in the evening
+    are both held, and the next working morning brings them as one message."""
     team = make_team(engine)
     story_id = in_review(engine, policy, team, local("2026-11-23 10:00"))
     with write_session(engine) as session:
-        stories.approve(session, member(session, team["Ada"]), local("2026-11-24 10:00"),
+        stories.approve(session, member(session, team["Ada"]), local("2026-11-24 20:30"),
                         policy, story_id, unscheduled=True)
-        stories.schedule(session, member(session, team["Ben"]), local("2026-11-24 10:05"),
+    assert not dms(kind_desk.dispatch(local("2026-11-24 20:30")), "Dana")
+    with write_session(engine) as session:
+        stories.schedule(session, member(session, team["Ben"]), local("2026-11-24 20:35"),
                          policy, story_id, None)
-    delivered = dms(kind_desk.at(local("2026-11-24 10:06")), "Dana")
+    assert not dms(kind_desk.dispatch(local("2026-11-24 20:35")), "Dana")
+    delivered = dms(kind_desk.at(local("2026-11-25 09:00")), "Dana")
     assert len(delivered) == 1
     reply = delivered[0].reply
     parts = [reply.text] + [getattr(b, "text", "") for b in reply.blocks]
@@ -122,6 +127,26 @@ def test_notices_for_one_person_on_one_day_are_one_message_in_their_order(
             Outbound.member_id == team["Dana"], Outbound.status == "sent",
             col(Outbound.created_at) >= local("2026-11-24 00:00"))).all()
     assert len(rows) == 2  # both rows are recorded as sent, in one message
+
+
+def test_in_working_hours_a_notice_goes_at_once_and_the_next_waits_a_day(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    """Two coordinators a few minutes apart: the approval is sent as soon as it commits,
+    so the scheduling is the day's second notice and waits for the next morning."""
+    team = make_team(engine)
+    story_id = in_review(engine, policy, team, local("2026-11-23 10:00"))
+    with write_session(engine) as session:
+        stories.approve(session, member(session, team["Ada"]), local("2026-11-24 10:00"),
+                        policy, story_id, unscheduled=True)
+    [approval] = dms(kind_desk.dispatch(local("2026-11-24 10:00")), "Dana")
+    assert "approved by Ada" in approval.reply.text
+    with write_session(engine) as session:
+        stories.schedule(session, member(session, team["Ben"]), local("2026-11-24 10:05"),
+                         policy, story_id, None)
+    assert not dms(kind_desk.dispatch(local("2026-11-24 10:05")), "Dana")
+    [scheduling] = dms(kind_desk.at(local("2026-11-25 09:00")), "Dana")
+    assert "will be published on" in scheduling.reply.text
 
 
 def test_at_most_one_unsolicited_message_a_day(
