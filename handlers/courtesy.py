@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from handlers import wording
@@ -32,8 +33,7 @@ from handlers.timing import at_local, next_allowed, zone_named
 from storage.delivery import ReminderSnooze
 from storage.models import AwayPeriod, Member, Outbound
 
-EXEMPT_KINDS = frozenset({"answer", "response"})
-NOT_UNSOLICITED = EXEMPT_KINDS
+EXEMPT_KINDS = frozenset({"answer", "response"})  # not held, and not counted as unsolicited
 REMINDERS_OFF = "reminders turned off"
 
 
@@ -72,7 +72,7 @@ def hold_until(session: Session, member: Member, now: datetime, policy: Policy) 
             moment = _with_the_reminders(allowed, zone, policy)
             continue
         day_start = at_local(moment.astimezone(zone).date(), time(0), zone)
-        if not _reached_since(session, member.id, day_start):
+        if not _reached_since(session, member.id, day_start, now):
             return moment
         next_day = moment.astimezone(zone).date() + timedelta(days=1)
         moment = at_local(next_day, rules.remind_at, zone)
@@ -90,14 +90,19 @@ def _with_the_reminders(moment: datetime, zone: ZoneInfo, policy: Policy) -> dat
     return max(moment, reminders_at)
 
 
-def _reached_since(session: Session, member_id: int, since: datetime) -> bool:
-    """Did an unsolicited DM reach this member since `since`?"""
+def _reached_since(session: Session, member_id: int, since: datetime, now: datetime) -> bool:
+    """Did an unsolicited DM reach this member since `since`? One being sent right now
+    counts too: a dispatcher (another replica's, maybe) has claimed it under a live lease,
+    and it is not marked sent until the platform has taken it."""
+    reached = and_(col(Outbound.status) == "sent", col(Outbound.sent_at) >= since)
+    if since <= now:
+        reached = or_(reached, and_(col(Outbound.status) == "sending",
+                                    col(Outbound.lease_until) > now))
     return session.exec(
         select(Outbound.id).where(
             Outbound.member_id == member_id,
-            Outbound.status == "sent",
-            col(Outbound.sent_at) >= since,
-            col(Outbound.kind).not_in(NOT_UNSOLICITED),
+            reached,
+            col(Outbound.kind).not_in(EXEMPT_KINDS),
         ).limit(1)
     ).first() is not None
 

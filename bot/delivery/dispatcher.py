@@ -40,6 +40,7 @@ from typing import Any, cast
 from sqlalchemy import and_, func, or_, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.delivery.transport import (
     CardRef,
@@ -270,7 +271,7 @@ class Dispatcher:
             rows = list(session.exec(query).all())
             member_ids = {row.member_id for row in rows if row.member_id is not None}
             people = {m.id: m for m in session.exec(
-                select(Member).where(col(Member.id).in_(member_ids))).all()} if member_ids else {}
+                self._recipients(member_ids)).all()} if member_ids else {}
             taking: list[int] = []
             late: list[int] = []
             holds: dict[int, datetime] = {}
@@ -329,6 +330,15 @@ class Dispatcher:
                     update(Outbound).where(col(Outbound.id).in_(late)).values(late=True)
                     .execution_options(synchronize_session=False))
         return claimed
+
+    def _recipients(self, member_ids: set[int]) -> SelectOfScalar[Member]:
+        """The recipients of a claimed batch. With the team's rules on PostgreSQL they are
+        locked until the claim commits: another replica deciding about one of them at the
+        same moment waits, then sees this claim's message as the day's one (`sending`)."""
+        query = select(Member).where(col(Member.id).in_(member_ids)).order_by(col(Member.id))
+        if self._skip_locked and self.policy is not None:
+            query = query.with_for_update()
+        return query
 
     def _not_wanted_now(self, session: Session, row: Outbound, member: Member,
                         now: datetime) -> bool:

@@ -4,8 +4,9 @@ rules, on a frozen clock, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,9 +18,12 @@ from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.scheduler import Ticker, reminder_job
 from handlers import members, reminders, stories, wording
 from handlers.context import Policy
+from handlers.outbox import notify_member
+from handlers.reply import Reply
 from handlers.stories import PitchForm
 from storage.db import read_session, write_session
 from storage.models import AwayPeriod, Outbound, Story
+from tests.conftest import add_member, at_once
 from tests.delivery.conftest import Desk, RecordingTransport, dms, local
 from tests.delivery.test_reminders import make_team, mark_sent, member
 
@@ -320,3 +324,53 @@ def test_a_snooze_while_a_reminder_is_held_holds_it_to_the_snoozes_end(
     assert len(noon) == 1
     assert noon[0].reply.text == f'Your draft of story #{story_id} "Muons" is due today.'
     assert not dms(kind_desk.at(local("2026-12-01 09:00")), "Dana")
+
+
+def test_a_message_another_replica_is_sending_counts_as_the_days_one(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    """Claimed, not yet marked sent: a second replica must not send another the same minute."""
+    team = make_team(engine)
+    story_id = in_review(engine, policy, team, local("2026-11-24 09:00"))
+    now = local("2026-11-24 10:00")
+    with write_session(engine) as session:
+        dana = member(session, team["Dana"])
+        claimed = notify_member(session, dana, Reply(text="On its way"), key="elsewhere",
+                                now=now)
+        assert claimed is not None
+        claimed.status, claimed.lease_owner = "sending", "other-replica"
+        claimed.lease_until = now + timedelta(minutes=2)
+        session.add(claimed)
+        stories.approve(session, member(session, team["Ada"]), now, policy, story_id)
+    assert not dms(kind_desk.dispatch(now), "Dana")
+    with read_session(engine) as session:
+        held = session.exec(select(Outbound).where(
+            Outbound.member_id == team["Dana"], Outbound.status == "pending")).one()
+    assert "approved by Ada" in held.text and held.due_at == local("2026-11-25 09:00")
+
+
+def test_replicas_claiming_at_once_send_each_person_one_message(
+    engine: Engine, policy: Policy
+) -> None:
+    """Three replicas claim one row each at the same moment, two rows per person: each
+    must see the others' claims, so that every person gets one message today, not two."""
+    now = local("2026-11-24 10:00")
+    with write_session(engine) as session:
+        for person in range(12):
+            recipient = add_member(session, f"P{person}")
+            for note in range(2):
+                notify_member(session, recipient, Reply(text=f"Note {note}"),
+                              key=f"note-{person}-{note}", now=now)
+    transport = RecordingTransport()
+    replicas = iter([Dispatcher(engine, {"console": transport}, owner=f"replica-{n}",
+                                policy=policy, batch_size=1) for n in range(3)])
+
+    def replica() -> None:
+        dispatcher = next(replicas)
+        for _ in range(12):  # as the worker does: a pass ends at a batch it only held
+            dispatcher.dispatch_due(now)
+
+    at_once(3, replica)
+    per_person = Counter(d.recipient.display_name for d in transport.sent if d.recipient)
+    assert sorted(per_person) == sorted(f"P{person}" for person in range(12))
+    assert set(per_person.values()) == {1}
