@@ -129,6 +129,14 @@ class Pacer:
         delay = slot - now
         return not (delay > 0 and stopping.wait(delay))
 
+    def charge(self, calls: int) -> None:
+        """A send took `calls` more API calls than the one its slot was for: the next slot
+        moves back as far, so that the platform sees `rate` calls a second, not messages."""
+        if calls <= 0:
+            return
+        with self.lock:
+            self.next_slot = max(self.next_slot, _time.monotonic()) + calls * self.interval
+
     def hold(self, seconds: float) -> None:
         """The platform answered 429 with Retry-After: no thread sends to it before then.
 
@@ -476,6 +484,8 @@ class Dispatcher:
             self._back_off(claim, clock(), f"{type(error).__name__}: {error}", None)
             report.retried += 1
             return
+        for pacer in pacers:
+            pacer.charge(result.calls - 1)
         if self._record_sent(delivery, result, clock()):
             report.sent += 1
             report.delivered.append(delivery)
