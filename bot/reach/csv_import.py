@@ -51,7 +51,7 @@ from bot.reach.locales import (
 )
 from handlers.context import Policy
 from handlers.reach.store import DailyFigure, PostFigures, store_daily, store_posts
-from handlers.wording import plural
+from handlers.reply import plural
 from storage.db import write_session
 
 __all__ = ["CONTENT_KIND", "DAILY_KIND", "META_DAILY_KIND", "ImportProblem", "ImportResult",

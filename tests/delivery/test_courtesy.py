@@ -19,7 +19,7 @@ from bot.delivery.scheduler import Ticker, reminder_job
 from handlers import members, reminders, stories, wording
 from handlers.context import Policy
 from handlers.outbox import notify_member
-from handlers.reply import Reply
+from handlers.reply import Reply, plural
 from handlers.stories import PitchForm
 from storage.db import read_session, write_session
 from storage.models import AwayPeriod, Outbound, Story
@@ -234,6 +234,12 @@ def test_wording_counts_days_from_the_moment_of_delivery() -> None:
     assert wording.text_at(data, local("2026-12-01 09:00")).endswith("is due today.")
     late = wording.text_at(data, local("2026-12-02 09:00"), reviewer_told=True)
     assert "1 day ago" in late and late.endswith("Your reviewer has been told too.")
+
+
+def test_one_plural_counts_for_every_reply() -> None:
+    assert [plural(count, "day") for count in (0, 1, 2)] == ["0 days", "1 day", "2 days"]
+    assert plural(1, "story", "stories") == "1 story"
+    assert plural(3, "story", "stories") == "3 stories"
 
 
 def test_a_calendar_link_asked_for_at_night_arrives_at_once(
