@@ -25,7 +25,7 @@ from config.settings import Settings
 from handlers.context import Policy
 from handlers.decisions import CadenceSlot
 from handlers.members import seed_coordinators
-from handlers.wording import plural
+from handlers.reply import plural
 from storage import migrate
 from storage.db import make_engine, write_session
 

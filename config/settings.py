@@ -124,7 +124,7 @@ class Settings:
     lease_seconds: int = 120
     slack_pace: float = 4.0  # messages a second the dispatcher sends to Slack
     slack_channel_pace: float = 1.0  # and to one Slack channel or person
-    mattermost_pace: float = 8.0  # and to Mattermost
+    mattermost_pace: float = 8.0  # API calls a second to Mattermost (a post, its buttons, …)
     send_timeout_seconds: int = 20
     inbox_path: str = ""  # requests answered "Working on it…"; default: beside the database
     # Reach

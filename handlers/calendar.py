@@ -11,8 +11,7 @@ from handlers import decisions
 from handlers.context import Policy
 from handlers.errors import Refused
 from handlers.members import require_coordinator
-from handlers.reply import Bullets, Heading, Paragraph, Reply, success
-from handlers.wording import plural
+from handlers.reply import Bullets, Heading, Paragraph, Reply, plural, success
 from storage.models import CalendarEvent, Member, Story
 
 MAX_WEEKS = 26

@@ -27,6 +27,9 @@ class ReminderRules:
     review_nudge_days: int = 3
     late_cutoff_hours: int = 24
     late_after_seconds: int = 300
+    # A direct reminder is queued this long before it falls due (two ticks), so that it is
+    # in the outbox when the dispatcher wakes for a message held to the same moment.
+    queue_ahead_seconds: int = 60
     pitch_call_every_days: int = 14
     objective_gap_weeks: int = 6
     coming_week_weekday: int = 0

@@ -7,6 +7,11 @@ And a person gets at most one unsolicited message a day: what falls due for them
 one has already reached them today waits for the next day's reminder time, where it is
 combined with whatever else falls due then into one message, in order.
 
+A reminder also follows the recipient's wishes when it is sent, not only when it is
+queued: it may be held for a day, a weekend or an away period, and meanwhile they may have
+turned reminders off (it is skipped) or snoozed its story (it waits for the snooze's end,
+where the tick defers the series too, and the newest of it is said once).
+
 The immediate answer to a person's own command never passes through here (it goes back
 in the command's response), nor do rows of kind `answer`.
 """
@@ -17,6 +22,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from handlers import wording
@@ -24,10 +30,23 @@ from handlers.context import Policy
 from handlers.reminders import Deferral, defer
 from handlers.reply import Block, Paragraph, Reply
 from handlers.timing import at_local, next_allowed, zone_named
+from storage.delivery import ReminderSnooze
 from storage.models import AwayPeriod, Member, Outbound
 
-EXEMPT_KINDS = frozenset({"answer", "response"})
-NOT_UNSOLICITED = EXEMPT_KINDS
+EXEMPT_KINDS = frozenset({"answer", "response"})  # not held, and not counted as unsolicited
+REMINDERS_OFF = "reminders turned off"
+
+
+def snoozed_until(session: Session, member: Member, story_id: int | None,
+                  now: datetime) -> datetime | None:
+    """The end of `member`'s snooze of reminders about the story, if it is still on."""
+    if story_id is None or member.id is None:
+        return None
+    until = session.exec(
+        select(ReminderSnooze.until).where(ReminderSnooze.member_id == member.id,
+                                           ReminderSnooze.story_id == story_id)
+    ).first()
+    return until if until is not None and until > now else None
 
 
 def hold_until(session: Session, member: Member, now: datetime, policy: Policy) -> datetime:
@@ -53,7 +72,7 @@ def hold_until(session: Session, member: Member, now: datetime, policy: Policy) 
             moment = _with_the_reminders(allowed, zone, policy)
             continue
         day_start = at_local(moment.astimezone(zone).date(), time(0), zone)
-        if not _reached_since(session, member.id, day_start):
+        if not _reached_since(session, member.id, day_start, now):
             return moment
         next_day = moment.astimezone(zone).date() + timedelta(days=1)
         moment = at_local(next_day, rules.remind_at, zone)
@@ -71,14 +90,19 @@ def _with_the_reminders(moment: datetime, zone: ZoneInfo, policy: Policy) -> dat
     return max(moment, reminders_at)
 
 
-def _reached_since(session: Session, member_id: int, since: datetime) -> bool:
-    """Did an unsolicited DM reach this member since `since`?"""
+def _reached_since(session: Session, member_id: int, since: datetime, now: datetime) -> bool:
+    """Did an unsolicited DM reach this member since `since`? One being sent right now
+    counts too: a dispatcher (another replica's, maybe) has claimed it under a live lease,
+    and it is not marked sent until the platform has taken it."""
+    reached = and_(col(Outbound.status) == "sent", col(Outbound.sent_at) >= since)
+    if since <= now:
+        reached = or_(reached, and_(col(Outbound.status) == "sending",
+                                    col(Outbound.lease_until) > now))
     return session.exec(
         select(Outbound.id).where(
             Outbound.member_id == member_id,
-            Outbound.status == "sent",
-            col(Outbound.sent_at) >= since,
-            col(Outbound.kind).not_in(NOT_UNSOLICITED),
+            reached,
+            col(Outbound.kind).not_in(EXEMPT_KINDS),
         ).limit(1)
     ).first() is not None
 

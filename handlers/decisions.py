@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from handlers.reply import plural
+
 OBJECTIVES = ("outreach", "scicomm", "training", "recruitment")
 OBJECTIVE_HINTS = {
     "outreach": "spark interest, basic concepts",
@@ -139,10 +141,6 @@ class Assignment:
     reason: str
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def _join(items: Sequence[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
@@ -179,7 +177,7 @@ def choose_reviewer(
     never = datetime.min.replace(tzinfo=UTC)
     eligible.sort(key=lambda c: (c.open_reviews, c.last_assigned_at or never, c.member_id))
     chosen, others = eligible[0], eligible[1:]
-    reason = _plural(chosen.open_reviews, "open review")
+    reason = plural(chosen.open_reviews, "open review")
     if others:
         counts = [str(c.open_reviews) for c in others]
         if all(c.open_reviews == chosen.open_reviews for c in others):

@@ -142,3 +142,9 @@ def info(text: str, *blocks: Block) -> Reply:
 
 def success(text: str, *blocks: Block, story_id: int | None = None) -> Reply:
     return Reply(text=text, blocks=blocks, tone="success", story_id=story_id)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 row`, `2 rows`; `many` for irregular plurals (`plural(2, "story", "stories")`).
+    One function for every count in every reply, so that none says "1 days"."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from handlers.reply import Paragraph, Reply
+from handlers.reply import Paragraph, Reply, plural
 from handlers.timing import zone_named
 from storage.models import Outbound, Story
 
@@ -60,10 +60,6 @@ def series_of(kind: str) -> str:
     return "draft" if kind in DRAFT_KINDS else kind
 
 
-def _days(count: int) -> str:
-    return f"{count} day" if count == 1 else f"{count} days"
-
-
 def text_at(data: dict[str, Any], at: datetime, reviewer_told: bool = False) -> str:
     """The reminder's sentence as it reads at `at`, in the recipient's zone."""
     zone = zone_named(data.get("zone"), ZoneInfo("UTC"))
@@ -73,13 +69,13 @@ def text_at(data: dict[str, Any], at: datetime, reviewer_told: bool = False) -> 
     if kind == "review":
         waited = max(0, (at - datetime.fromisoformat(data["since"])).days)
         link = f": {data['draft_link']}" if data.get("draft_link") else "."
-        return f"The draft of {title} has waited {_days(waited)} for your review{link}"
+        return f"The draft of {title} has waited {plural(waited, 'day')} for your review{link}"
     due = date.fromisoformat(data["due"])
     due_text = f"{due:%A %d %B}"
     if kind == "escalation":
         late = (today - due).days
         name = data.get("author") or "the author"
-        text = (f"The draft of {title} by {name} is {_days(late)} overdue "
+        text = (f"The draft of {title} by {name} is {plural(late, 'day')} overdue "
                 f"(it was due {due_text}). A word from you may help.")
         release = _release_day(data, today)
         if release:
@@ -89,12 +85,13 @@ def text_at(data: dict[str, Any], at: datetime, reviewer_told: bool = False) -> 
     what = "revision" if data.get("state") == "changes_requested" else "draft"
     ahead = (due - today).days
     if ahead > 1:
-        return f"Friendly reminder: your {what} of {title} is due {due_text}, in {_days(ahead)}."
+        return (f"Friendly reminder: your {what} of {title} is due {due_text}, "
+                f"in {plural(ahead, 'day')}.")
     if ahead == 1:
         return f"Friendly reminder: your {what} of {title} is due tomorrow, {due_text}."
     if ahead == 0:
         return f"Your {what} of {title} is due today."
-    text = (f"Your {what} of {title} was due {due_text}, {_days(-ahead)} ago. "
+    text = (f"Your {what} of {title} was due {due_text}, {plural(-ahead, 'day')} ago. "
             "If you need more time, tell your reviewer.")
     if reviewer_told:
         text += " Your reviewer has been told too."
@@ -151,7 +148,3 @@ def reword(session: Session, reply: Reply, at: datetime) -> Reply | None:
                    for b in reply.blocks)
     return replace(reply, text=text, blocks=blocks)
 
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """`1 row`, `2 rows`; `many` for irregular plurals (`plural(2, "story", "stories")`)."""
-    return f"{count} {word if count == 1 else (many or word + 's')}"

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from bot.cli.shared import open_database
 from config.settings import Settings
+from handlers.reply import plural
 
 
 def add_commands(sub: Any) -> None:
@@ -35,10 +36,6 @@ def age(delta: timedelta) -> str:
     if seconds < 2 * 86400:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} days"
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 def _when(moment: datetime, now: datetime) -> str:

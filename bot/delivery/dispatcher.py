@@ -40,6 +40,7 @@ from typing import Any, cast
 from sqlalchemy import and_, func, or_, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.delivery.transport import (
     CardRef,
@@ -128,6 +129,14 @@ class Pacer:
             self.next_slot = slot + self.interval
         delay = slot - now
         return not (delay > 0 and stopping.wait(delay))
+
+    def charge(self, calls: int) -> None:
+        """A send took `calls` more API calls than the one its slot was for: the next slot
+        moves back as far, so that the platform sees `rate` calls a second, not messages."""
+        if calls <= 0:
+            return
+        with self.lock:
+            self.next_slot = max(self.next_slot, _time.monotonic()) + calls * self.interval
 
     def hold(self, seconds: float) -> None:
         """The platform answered 429 with Retry-After: no thread sends to it before then.
@@ -271,7 +280,7 @@ class Dispatcher:
             rows = list(session.exec(query).all())
             member_ids = {row.member_id for row in rows if row.member_id is not None}
             people = {m.id: m for m in session.exec(
-                select(Member).where(col(Member.id).in_(member_ids))).all()} if member_ids else {}
+                self._recipients(member_ids)).all()} if member_ids else {}
             taking: list[int] = []
             late: list[int] = []
             holds: dict[int, datetime] = {}
@@ -292,6 +301,8 @@ class Dispatcher:
                     log.warning("outbound %s: lease of %s expired; claiming it again",
                                 row.id, row.lease_owner)
                 member = people.get(row.member_id or -1)
+                if member is not None and self._not_wanted_now(session, row, member, now):
+                    continue
                 if member is not None and self._held(session, row, member, now, holds):
                     continue
                 is_late = row.late or overdue > self.late_after
@@ -304,10 +315,7 @@ class Dispatcher:
                     report.failed += 1
                     continue
                 except NoLongerTrue:
-                    row.status, row.last_error = "skipped", "no longer true when due"
-                    row.lease_owner = row.lease_until = None
-                    forget_secret(row)
-                    session.add(row)
+                    _skip(session, row, "no longer true when due")
                     continue
                 if is_late and not row.late:
                     late.append(row.id)
@@ -331,6 +339,32 @@ class Dispatcher:
                     update(Outbound).where(col(Outbound.id).in_(late)).values(late=True)
                     .execution_options(synchronize_session=False))
         return claimed
+
+    def _recipients(self, member_ids: set[int]) -> SelectOfScalar[Member]:
+        """The recipients of a claimed batch. With the team's rules on PostgreSQL they are
+        locked until the claim commits: another replica deciding about one of them at the
+        same moment waits, then sees this claim's message as the day's one (`sending`)."""
+        query = select(Member).where(col(Member.id).in_(member_ids)).order_by(col(Member.id))
+        if self._skip_locked and self.policy is not None:
+            query = query.with_for_update()
+        return query
+
+    def _not_wanted_now(self, session: Session, row: Outbound, member: Member,
+                        now: datetime) -> bool:
+        """A reminder whose recipient turned reminders off since it was queued is skipped;
+        one about a story they snoozed waits for the snooze's end. True if it is not sent."""
+        if not is_reminder_key(row.unique_key):
+            return False
+        if not member.reminders_enabled:
+            _skip(session, row, courtesy.REMINDERS_OFF)
+            return True
+        until = courtesy.snoozed_until(session, member, row.story_id, now)
+        if until is None:
+            return False
+        row.due_at = until
+        row.status, row.lease_owner, row.lease_until = "pending", None, None
+        session.add(row)
+        return True
 
     def _held(self, session: Session, row: Outbound, member: Member, now: datetime,
               holds: dict[int, datetime]) -> bool:
@@ -451,6 +485,8 @@ class Dispatcher:
             self._back_off(claim, clock(), f"{type(error).__name__}: {error}", None)
             report.retried += 1
             return
+        for pacer in pacers:
+            pacer.charge(result.calls - 1)
         if self._record_sent(delivery, result, clock()):
             report.sent += 1
             report.delivered.append(delivery)
@@ -558,6 +594,14 @@ class Dispatcher:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _skip(session: Session, row: Outbound, reason: str) -> None:
+    """Not sent, on purpose: `storydesk outbox` counts it as skipped, with the reason."""
+    row.status, row.last_error = "skipped", reason
+    row.lease_owner = row.lease_until = None
+    forget_secret(row)
+    session.add(row)
 
 
 class NoLongerTrue(Exception):

@@ -168,6 +168,7 @@ def reminder_rules(settings: Settings) -> ReminderRules:
         review_nudge_days=settings.review_nudge_days,
         late_cutoff_hours=settings.late_cutoff_hours,
         late_after_seconds=max(300, 3 * settings.tick_seconds),
+        queue_ahead_seconds=2 * settings.tick_seconds,
         pitch_call_every_days=settings.pitch_call_every_days,
         objective_gap_weeks=settings.objective_gap_weeks,
         coming_week_weekday=settings.coming_week_post.weekday,

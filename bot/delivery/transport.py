@@ -65,6 +65,7 @@ class SendResult:
     message_id: str
     channel_id: str | None = None
     dm_channel: str | None = None  # a DM channel the platform opened, worth caching
+    calls: int = 1  # API calls the send took; the pacer charges the extra ones
 
 
 class Transport(Protocol):

@@ -7,6 +7,7 @@ Mattermost's error id and, for 429, how long to wait; network failures and timeo
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -73,6 +74,12 @@ class MattermostClient:
         # Response URLs and the like are not the API: never send the bot token there.
         self.plain = httpx.Client(headers={"User-Agent": USER_AGENT}, timeout=timeout,
                                   transport=transport)
+        self._made = threading.local()
+
+    def requests_made(self) -> int:
+        """API calls this thread has made so far: a send counts its own, which the
+        dispatcher's pacer charges (Mattermost's rate limit counts calls, not messages)."""
+        return int(getattr(self._made, "count", 0))
 
     def close(self) -> None:
         self.http.close()
@@ -85,6 +92,7 @@ class MattermostClient:
         params: Mapping[str, str] | None = None, files: Any = None,
         data: Mapping[str, str] | None = None,
     ) -> Any:
+        self._made.count = self.requests_made() + 1
         try:
             response = self.http.request(method, path, json=json, params=params, files=files,
                                          data=data)

@@ -4,8 +4,10 @@ Mattermost sends slash commands, buttons and dialogs to the web app, but ordinar
 over its WebSocket (`/api/v4/websocket`, authenticated with the bot token). The bot account
 receives a `posted` event for every post in its direct messages and in the channels it is a
 member of; `data.mentions` names the users a post mentions. A post in a direct message
-(`channel_type` "D") is read as a `/story` command; a post elsewhere that mentions the bot
-gets the short help, in the post's thread. Ignored: the bot's own posts, other bots' and
+(`channel_type` "D") is read as a `/story` command, answered in the DM with its buttons
+signed for the person who wrote (a command that fails is answered too: something went
+wrong, nothing was changed); a post elsewhere that mentions the bot gets the short help,
+in the post's thread. Ignored: the bot's own posts, other bots' and
 webhooks' (`props.from_bot`, `props.from_webhook`), and system posts (a `type`).
 
 The connection is kept open by a thread of its own and reopened after a growing pause when
@@ -39,6 +41,7 @@ from handlers.reply import Reply
 log = logging.getLogger(__name__)
 
 MAX_PAUSE = 60.0
+FAILED = Reply(text="Something went wrong on our side; nothing was changed.", tone="error")
 
 
 def websocket_url(server_url: str) -> str:
@@ -123,18 +126,27 @@ class MattermostListener:
         channel_id = str(post.get("channel_id") or "")
         now = self.clock()
         if data.get("channel_type") == "D":
-            user_id = str(post["user_id"])
-            caller = self.service.directory.caller(
-                user_id, str(data.get("sender_name") or "").lstrip("@"))
-            reply = answer_direct_message(self.runner, caller, str(post.get("message") or ""),
-                                          now, key)
-            if reply is not None:
-                self.answer(channel_id, reply)
+            self.answer_direct(post, str(data.get("sender_name") or ""), key, now)
             return
         if self.service.bot_user_id in _mentions(data):
             reply = answer_mention(self.runner.engine, PLATFORM, key, now)
             if reply is not None:
                 self.answer(channel_id, reply, root_id=str(post.get("root_id") or post["id"]))
+
+    def answer_direct(self, post: dict[str, Any], sender_name: str, key: str,
+                      now: datetime) -> None:
+        """A direct message is a command; its answer's buttons are for the person who wrote.
+        Whatever goes wrong, the person hears that it did, as on Slack."""
+        user_id = str(post["user_id"])
+        try:
+            caller = self.service.directory.caller(user_id, sender_name.lstrip("@"))
+            reply = answer_direct_message(self.runner, caller, str(post.get("message") or ""),
+                                          now, key)
+        except Exception:
+            log.exception("direct message from %s failed", user_id)
+            reply = FAILED
+        if reply is not None:
+            self.answer(str(post.get("channel_id") or ""), reply, user_id=user_id)
 
     def from_a_person(self, post: dict[str, Any]) -> bool:
         props = post.get("props") or {}
@@ -146,8 +158,10 @@ class MattermostListener:
             and str(props.get("from_bot", "")).lower() != "true" \
             and str(props.get("from_webhook", "")).lower() != "true"
 
-    def answer(self, channel_id: str, reply: Reply, root_id: str = "") -> None:
-        rendered = self.service.renderer.render(reply)
+    def answer(self, channel_id: str, reply: Reply, root_id: str = "",
+               user_id: str = "") -> None:
+        """Post `reply`; with `user_id`, its buttons are signed for that person."""
+        rendered = self.service.renderer.render(reply, user_id=user_id)
         try:
             if root_id:
                 body = rendered.post_body(channel_id)

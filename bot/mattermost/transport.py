@@ -7,9 +7,14 @@
   which is handed back to be cached on the member;
 - charts are uploaded first (`POST /files`) and attached with `file_ids`;
 - a post with buttons is created without them, then given buttons signed for its post id
-  (and, in a direct message, for its reader): `PUT /posts/{id}` right after `POST /posts`.
-  Should that second call fail, the post stays without buttons (a card gets them with its
-  next update); the `/story` commands do the same.
+  (and, in a direct message, for its reader): `PUT /posts/{id}/patch` right after `POST
+  /posts`. Should that second call meet a 429, a 5xx or no answer, it is tried once more
+  after the server's Retry-After (at most BUTTONS_RETRY_MAX_WAIT seconds); should that
+  fail too, the post stays without buttons (a card gets them with its next update); the
+  `/story` commands do the same.
+- a send reports how many API calls it took (the post, its buttons, a DM channel opened,
+  charts uploaded), and the dispatcher's pacer charges them all: Mattermost's rate limit
+  counts calls.
 
 Failures are sorted for the dispatcher: no answer, 429 and 5xx are temporary (with the
 server's Retry-After); 401, 403 and 404 are permanent, with a stable cause.
@@ -19,6 +24,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from bot.delivery.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
@@ -30,6 +38,7 @@ from handlers.reply import Reply
 log = logging.getLogger(__name__)
 
 MAX_FILES_PER_POST = 5
+BUTTONS_RETRY_MAX_WAIT = 5.0  # seconds a send waits, at most, to add a post's buttons again
 
 
 def failure(error: MattermostError | MattermostUnreachable, what: str) -> Exception:
@@ -122,14 +131,20 @@ class MattermostTransport:
 
     def __init__(
         self, client: MattermostClient, renderer: MattermostRenderer, resolver: ChannelResolver,
-        bot_user_id: str,
+        bot_user_id: str, *, sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.renderer = renderer
         self.resolver = resolver
         self.bot_user_id = bot_user_id
+        self.sleep = sleep  # only the dispatcher's sender threads wait here
 
     def send(self, delivery: Delivery) -> SendResult:
+        before = self.client.requests_made()
+        result = self._send(delivery)
+        return replace(result, calls=max(1, self.client.requests_made() - before))
+
+    def _send(self, delivery: Delivery) -> SendResult:
         rendered = self.renderer.render(delivery.reply, with_actions=False)
         if delivery.recipient is not None:
             return self._send_direct(delivery, rendered)
@@ -157,9 +172,21 @@ class MattermostTransport:
             return
         rendered = self.renderer.render(reply, post_id=post_id, user_id=user_id)
         try:
-            self.client.update_post(post_id, rendered.message, rendered.props)
+            self._update_with_one_retry(post_id, rendered)
         except (MattermostError, MattermostUnreachable) as error:
             log.warning("post %s went out without its buttons: %s", post_id, error)
+
+    def _update_with_one_retry(self, post_id: str, rendered: RenderedReply) -> None:
+        """The post is out already, so a passing failure (429, 5xx, no answer) is worth one
+        more try after the server's Retry-After, briefly: the post cannot be sent again."""
+        try:
+            self.client.update_post(post_id, rendered.message, rendered.props)
+        except (MattermostError, MattermostUnreachable) as error:
+            if isinstance(error, MattermostError) and not error.temporary:
+                raise
+            wait = error.retry_after if isinstance(error, MattermostError) else None
+            self.sleep(min(BUTTONS_RETRY_MAX_WAIT, 1.0 if wait is None else wait))
+            self.client.update_post(post_id, rendered.message, rendered.props)
 
     def _update_card(self, delivery: Delivery) -> SendResult | None:
         assert delivery.card is not None

@@ -50,7 +50,7 @@ from bot.reach.locales import (
 )
 from handlers.context import Policy
 from handlers.reach.store import DailyFigure, PostFigures, store_daily, store_posts
-from handlers.wording import plural
+from handlers.reply import plural
 from storage.db import write_session
 from storage.reach import DAILY_METRICS
 

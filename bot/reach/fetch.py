@@ -32,7 +32,7 @@ from handlers.reach.store import (
     store_weekly,
 )
 from handlers.reach.weeks import day_ranges, monday_of
-from handlers.wording import plural
+from handlers.reply import plural
 from storage.db import read_session, write_session
 from storage.models import SystemState
 

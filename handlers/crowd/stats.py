@@ -38,7 +38,17 @@ from handlers.errors import Refused
 from handlers.members import is_coordinator
 from handlers.outbox import post_to_channel, queued_everywhere
 from handlers.reach.summary import DIGEST_WINDOW, posts_for
-from handlers.reply import Block, Bullets, Code, Fields, Heading, Image, Paragraph, Reply
+from handlers.reply import (
+    Block,
+    Bullets,
+    Code,
+    Fields,
+    Heading,
+    Image,
+    Paragraph,
+    Reply,
+    plural,
+)
 from handlers.timing import weekly_due
 from storage.crowd import MemberProfile, StoryFeature
 from storage.models import Member, Outbound, Story, StoryEvent
@@ -297,10 +307,6 @@ def _month(moment: datetime, zone: ZoneInfo) -> date:
 # --- replies ------------------------------------------------------------------------------
 
 
-def _plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
 def _reach_text(reach: int, with_figures: int, published: int) -> str:
     if not published:
         return "no published stories"
@@ -313,14 +319,14 @@ def _reach_text(reach: int, with_figures: int, published: int) -> str:
 def _median_text(stats: CrowdStats) -> str:
     if stats.median_days is None:
         return "no story published in this window"
-    stories = _plural(stats.timed_stories, "story", "stories")
+    stories = plural(stats.timed_stories, "story", "stories")
     return f"{stats.median_days:.1f} days (over {stories})"
 
 
 def _totals(stats: CrowdStats) -> Fields:
     return Fields((
         ("Window", f"{stats.first_day:%d %b %Y} to {stats.last_day:%d %b %Y} "
-                   f"({_plural(stats.months, 'month')})"),
+                   f"({plural(stats.months, 'month')})"),
         ("Pitches", str(stats.pitches)),
         ("Published", str(stats.published)),
         ("Reach of the published stories", _reach_text(stats.reach, stats.with_figures,
@@ -372,8 +378,8 @@ def _diversity_blocks(stats: CrowdStats) -> list[Block]:
 
 
 def coordinator_reply(stats: CrowdStats, image: str | None = None) -> Reply:
-    months = _plural(stats.months, "month")
-    text = (f"Crowd health, last {months}: {_plural(stats.pitches, 'pitch', 'pitches')}, "
+    months = plural(stats.months, "month")
+    text = (f"Crowd health, last {months}: {plural(stats.pitches, 'pitch', 'pitches')}, "
             f"{stats.published} "
             f"published, {share_text(stats.contributors, stats.group_size)} members "
             f"contributed; {len(stats.silent)} not heard from in {stats.silent_months} months.")
@@ -387,7 +393,7 @@ def coordinator_reply(stats: CrowdStats, image: str | None = None) -> Reply:
         f"Not heard from in {stats.silent_months} months: {len(silent)}"
         + (f" ({shown})." if silent else ".")))
     blocks.append(Paragraph(
-        f"Kind nudges in this window: {_plural(stats.nudged, 'member')} nudged, "
+        f"Kind nudges in this window: {plural(stats.nudged, 'member')} nudged, "
         f"{stats.pitched_after} pitched afterwards."))
     blocks += _balance_blocks(stats)
     blocks += _diversity_blocks(stats)
@@ -402,8 +408,8 @@ def contributor_reply(stats: CrowdStats, actor: Member) -> Reply:
     pitches, published = (mine.pitches, mine.published) if mine else (0, 0)
     reach = _reach_text(mine.reach, mine.with_figures, mine.published) if mine \
         else "no published stories"
-    months = _plural(stats.months, "month")
-    text = (f"Your last {months}: {_plural(pitches, 'pitch', 'pitches')}, {published} "
+    months = plural(stats.months, "month")
+    text = (f"Your last {months}: {plural(pitches, 'pitch', 'pitches')}, {published} "
             f"published. The group: {stats.pitches} pitches, {stats.published} published.")
     blocks: list[Block] = [
         Heading(f"Your last {months}"),
@@ -438,15 +444,15 @@ def monthly_key(moment: datetime) -> str:
 def team_post_reply(stats: CrowdStats, image: str | None = None) -> Reply:
     """The coordinators' channel post: counts only. No names, no profiles: those stay in
     `/story stats`, whose answer only the asking coordinator sees."""
-    months = _plural(stats.months, "month")
-    text = (f"Crowd health, last {months}: {_plural(stats.pitches, 'pitch', 'pitches')}, "
+    months = plural(stats.months, "month")
+    text = (f"Crowd health, last {months}: {plural(stats.pitches, 'pitch', 'pitches')}, "
             f"{stats.published} "
             f"published; {share_text(stats.contributors, stats.group_size)} members "
             "contributed.")
     blocks: list[Block] = [Heading(f"Crowd health, last {months}"), _totals(stats),
                            Paragraph(f"Not heard from in {stats.silent_months} months: "
                                      f"{len(stats.silent)}. Kind nudges: "
-                                     f"{_plural(stats.nudged, 'member')} nudged, "
+                                     f"{plural(stats.nudged, 'member')} nudged, "
                                      f"{stats.pitched_after} pitched afterwards."),
                            *_balance_blocks(stats),
                            Paragraph("`/story stats` gives you the names and the people "

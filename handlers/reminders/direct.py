@@ -115,13 +115,17 @@ def reminder_reply(snapshot: Snapshot, planned: Planned, occurrence: Occurrence)
 
 
 def queue_direct_reminders(session: Session, snapshot: Snapshot, report: TickReport) -> None:
+    """Queue the reminders due now, and those due before the next tick with their own
+    moment: a message held to that moment (handlers/courtesy.py) wakes the dispatcher
+    then, and the reminder must already be in the outbox to be combined with it."""
     now = snapshot.now
     rules = snapshot.policy.reminders
+    ahead = now + timedelta(seconds=rules.queue_ahead_seconds)
     plans = planned_reminders(snapshot, now - timedelta(days=CATCH_UP_DAYS),
-                              now + SUPERSEDE_WITHIN)
+                              ahead + SUPERSEDE_WITHIN)
     existing = existing_keys(session, (o.key for p in plans for o in p.occurrences))
     for plan in plans:
-        decision = settle(plan.occurrences, existing, now)
+        decision = settle(plan.occurrences, existing, now, until=ahead)
         for occurrence in decision.expired:
             row = _queue_dm(session, snapshot, plan, occurrence, status="expired")
             if row is not None and row.id is not None:
@@ -147,7 +151,7 @@ def _queue_dm(session: Session, snapshot: Snapshot, plan: Planned, occurrence: O
               *, status: str = "pending", late: bool = False) -> Outbound | None:
     row = notify_member(session, plan.recipient, reminder_reply(snapshot, plan, occurrence),
                         key=occurrence.key, now=snapshot.now, story_id=plan.story.id,
-                        due_at=min(occurrence.due, snapshot.now))
+                        due_at=occurrence.due)
     if row is None:
         return None
     row.status = status

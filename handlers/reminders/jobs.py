@@ -4,9 +4,10 @@ clock that jumps ahead."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from handlers.context import Policy
 from handlers.decisions import STATE_LABELS
@@ -15,9 +16,9 @@ from handlers.reminders.direct import planned_reminders
 from handlers.reminders.occurrences import Occurrence, next_pitch_call
 from handlers.reminders.snapshot import CATCH_UP_DAYS, Snapshot, existing_keys, load_snapshot
 from handlers.reminders.team_posts import empty_slot_occurrences
+from handlers.reply import plural
 from handlers.timing import at_local, next_weekly
-from handlers.wording import plural
-from storage.models import Story
+from storage.models import Outbound, Story
 
 LOOKAHEAD_DAYS = 60  # how far ahead `upcoming` looks
 _REMINDER_LABELS = {"before": "draft reminder", "on-the-day": "draft due today",
@@ -94,6 +95,15 @@ def release_jobs(snapshot: Snapshot) -> list[Job]:
 
 
 def next_moment(session: Session, now: datetime, policy: Policy) -> datetime | None:
-    """When something is next due, for a simulated clock that jumps ahead."""
+    """When something is next due, for a simulated clock that jumps ahead: the next
+    reminder or post not queued yet, or a message queued for later (a reminder queued
+    ahead of its moment, a direct message held for the recipient's working hours)."""
     jobs = upcoming(session, now, policy, limit=1)
-    return jobs[0].when if jobs else None
+    queued = session.exec(
+        select(func.min(Outbound.due_at)).where(Outbound.status == "pending",
+                                                col(Outbound.due_at) > now)
+    ).first()
+    moments = [job.when for job in jobs]
+    if queued is not None:
+        moments.append(queued if queued.tzinfo is not None else queued.replace(tzinfo=UTC))
+    return min(moments, default=None)

@@ -141,8 +141,10 @@ class Settlement:
     expired: tuple[Occurrence, ...] = ()
 
 
-def settle(occurrences: Sequence[Occurrence], existing: set[str], now: datetime) -> Settlement:
-    """Decide a series of occurrences (in moment order) at `now`, given the keys queued.
+def settle(occurrences: Sequence[Occurrence], existing: set[str], now: datetime,
+           until: datetime | None = None) -> Settlement:
+    """Decide a series of occurrences (in moment order) at `now`, given the keys queued;
+    with `until`, what falls due by then counts as due (it is queued ahead of its moment).
 
     Only what comes after the newest queued occurrence is considered. Of those due, the
     newest is sent if it has not expired; expired ones are recorded (to be counted); older
@@ -155,7 +157,7 @@ def settle(occurrences: Sequence[Occurrence], existing: set[str], now: datetime)
             break
         newer.append(occurrence)
     newer.reverse()
-    due = [o for o in newer if o.due <= now]
+    due = [o for o in newer if o.due <= max(now, until or now)]
     if not due:
         return Settlement()
     expired = tuple(o for o in due if now >= o.expires)

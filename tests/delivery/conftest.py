@@ -56,6 +56,14 @@ class Desk:
         self.dispatcher.dispatch_due(datetime.now(UTC))
         return self.transport.sent[before:]
 
+    def dispatch(self, when: datetime) -> list[Delivery]:
+        """Move the clock to `when` and deliver without ticking: the dispatcher's worker
+        wakes on its own when a held message falls due, whenever the next tick comes."""
+        self.clock.move_to(when)
+        before = len(self.transport.sent)
+        self.dispatcher.dispatch_due(datetime.now(UTC))
+        return self.transport.sent[before:]
+
     def keys(self, status: str | None = None) -> list[str]:
         with read_session(self.engine) as session:
             query = select(Outbound.unique_key).order_by(col(Outbound.id))

@@ -4,8 +4,9 @@ rules, on a frozen clock, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,11 +16,14 @@ from sqlmodel import col, select
 
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.scheduler import Ticker, reminder_job
-from handlers import stories, wording
+from handlers import members, reminders, stories, wording
 from handlers.context import Policy
+from handlers.outbox import notify_member
+from handlers.reply import Reply, plural
 from handlers.stories import PitchForm
 from storage.db import read_session, write_session
 from storage.models import AwayPeriod, Outbound, Story
+from tests.conftest import add_member, at_once
 from tests.delivery.conftest import Desk, RecordingTransport, dms, local
 from tests.delivery.test_reminders import make_team, mark_sent, member
 
@@ -100,17 +104,22 @@ def test_a_message_to_someone_away_waits_until_they_are_back(
     assert any("your revision of" in part and "in 2 days" in part for part in parts)
 
 
-def test_notices_for_one_person_on_one_day_are_one_message_in_their_order(
+def test_notices_held_together_arrive_as_one_message_in_their_order(
     kind_desk: Desk, engine: Engine, policy: Policy
 ) -> None:
+    """Each commit wakes the dispatcher, as in the live runtime: two notices in the evening
+    are both held, and the next working morning brings them as one message."""
     team = make_team(engine)
     story_id = in_review(engine, policy, team, local("2026-11-23 10:00"))
     with write_session(engine) as session:
-        stories.approve(session, member(session, team["Ada"]), local("2026-11-24 10:00"),
+        stories.approve(session, member(session, team["Ada"]), local("2026-11-24 20:30"),
                         policy, story_id, unscheduled=True)
-        stories.schedule(session, member(session, team["Ben"]), local("2026-11-24 10:05"),
+    assert not dms(kind_desk.dispatch(local("2026-11-24 20:30")), "Dana")
+    with write_session(engine) as session:
+        stories.schedule(session, member(session, team["Ben"]), local("2026-11-24 20:35"),
                          policy, story_id, None)
-    delivered = dms(kind_desk.at(local("2026-11-24 10:06")), "Dana")
+    assert not dms(kind_desk.dispatch(local("2026-11-24 20:35")), "Dana")
+    delivered = dms(kind_desk.at(local("2026-11-25 09:00")), "Dana")
     assert len(delivered) == 1
     reply = delivered[0].reply
     parts = [reply.text] + [getattr(b, "text", "") for b in reply.blocks]
@@ -122,6 +131,26 @@ def test_notices_for_one_person_on_one_day_are_one_message_in_their_order(
             Outbound.member_id == team["Dana"], Outbound.status == "sent",
             col(Outbound.created_at) >= local("2026-11-24 00:00"))).all()
     assert len(rows) == 2  # both rows are recorded as sent, in one message
+
+
+def test_in_working_hours_a_notice_goes_at_once_and_the_next_waits_a_day(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    """Two coordinators a few minutes apart: the approval is sent as soon as it commits,
+    so the scheduling is the day's second notice and waits for the next morning."""
+    team = make_team(engine)
+    story_id = in_review(engine, policy, team, local("2026-11-23 10:00"))
+    with write_session(engine) as session:
+        stories.approve(session, member(session, team["Ada"]), local("2026-11-24 10:00"),
+                        policy, story_id, unscheduled=True)
+    [approval] = dms(kind_desk.dispatch(local("2026-11-24 10:00")), "Dana")
+    assert "approved by Ada" in approval.reply.text
+    with write_session(engine) as session:
+        stories.schedule(session, member(session, team["Ben"]), local("2026-11-24 10:05"),
+                         policy, story_id, None)
+    assert not dms(kind_desk.dispatch(local("2026-11-24 10:05")), "Dana")
+    [scheduling] = dms(kind_desk.at(local("2026-11-25 09:00")), "Dana")
+    assert "will be published on" in scheduling.reply.text
 
 
 def test_at_most_one_unsolicited_message_a_day(
@@ -207,6 +236,12 @@ def test_wording_counts_days_from_the_moment_of_delivery() -> None:
     assert "1 day ago" in late and late.endswith("Your reviewer has been told too.")
 
 
+def test_one_plural_counts_for_every_reply() -> None:
+    assert [plural(count, "day") for count in (0, 1, 2)] == ["0 days", "1 day", "2 days"]
+    assert plural(1, "story", "stories") == "1 story"
+    assert plural(3, "story", "stories") == "3 stories"
+
+
 def test_a_calendar_link_asked_for_at_night_arrives_at_once(
     kind_desk: Desk, engine: Engine, policy: Policy
 ) -> None:
@@ -222,3 +257,126 @@ def test_a_calendar_link_asked_for_at_night_arrives_at_once(
             replace(policy, public_url="https://storydesk.example.org"))
     [link] = dms(kind_desk.at(local("2026-11-26 22:31")), "Dana")
     assert "https://storydesk.example.org/calendar/" in link.reply.text
+
+
+def test_a_held_notice_and_the_days_reminder_arrive_together_at_the_reminder_time(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    """As the live runtime runs: the dispatcher wakes at 09:00:00 for the held notice, the
+    next tick comes seconds later. The reminder must not miss the notice and wait a day."""
+    team = make_team(engine)
+    decided = in_review(engine, policy, team, local("2026-11-23 10:00"), "Decided")
+    drafting = pitched(engine, policy, team, local("2026-11-23 10:00"))
+    with write_session(engine) as session:
+        stories.accept(session, member(session, team["Ada"]), local("2026-11-23 10:00"),
+                       policy, drafting, date(2026, 11, 30))  # the reminder: Friday 09:00
+        mark_sent(session)
+        stories.approve(session, member(session, team["Ben"]), local("2026-11-26 22:24"),
+                        policy, decided)  # Thursday night: held for Friday's 09:00
+    assert not dms(kind_desk.at(local("2026-11-26 22:25")), "Dana")
+    assert not dms(kind_desk.at(local("2026-11-27 08:59:40")), "Dana")  # the last tick before
+    friday = dms(kind_desk.dispatch(local("2026-11-27 09:00")), "Dana")
+    assert len(friday) == 1
+    parts = [friday[0].reply.text] + [getattr(b, "text", "") for b in friday[0].reply.blocks]
+    assert parts[0].startswith("2 notes from Storydesk: ") and "approved by Ben" in parts[0]
+    assert any("due Monday 30 November, in 3 days" in part for part in parts)
+    assert not dms(kind_desk.at(local("2026-11-27 09:00:10")), "Dana")  # the tick after
+    assert not [key for key in kind_desk.keys("pending") if key.startswith("draft-reminder:")]
+
+
+def held_over_the_weekend(kind_desk: Desk, engine: Engine, policy: Policy,
+                          team: dict[str, int]) -> int:
+    """Dana's Friday reminder about a draft due Monday, held to Monday by another notice."""
+    other = pitched(engine, policy, team, local("2026-11-20 10:00"), "Other")
+    story_id = pitched(engine, policy, team, local("2026-11-20 10:00"))
+    with write_session(engine) as session:
+        ada = member(session, team["Ada"])
+        stories.accept(session, ada, local("2026-11-20 10:00"), policy, story_id,
+                       date(2026, 11, 30))
+        mark_sent(session)
+        stories.accept(session, ada, local("2026-11-27 08:30"), policy, other)
+    assert len(dms(kind_desk.at(local("2026-11-27 08:31")), "Dana")) == 1
+    assert not dms(kind_desk.at(local("2026-11-27 09:00")), "Dana")  # queued, held
+    return story_id
+
+
+def test_reminders_turned_off_while_one_is_held_stop_it_too(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    story_id = held_over_the_weekend(kind_desk, engine, policy, team)
+    with write_session(engine) as session:  # Saturday
+        members.set_reminders(session, member(session, team["Dana"]), False)
+    assert not dms(kind_desk.at(local("2026-11-30 09:00")), "Dana")
+    with read_session(engine) as session:
+        held = session.exec(select(Outbound).where(
+            Outbound.unique_key == f"draft-reminder:story-{story_id}:due-2026-11-30:before")
+        ).one()
+    assert (held.status, held.last_error) == ("skipped", "reminders turned off")
+
+
+def test_a_snooze_while_a_reminder_is_held_holds_it_to_the_snoozes_end(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    story_id = held_over_the_weekend(kind_desk, engine, policy, team)
+    with write_session(engine) as session:  # Friday noon: three days' peace
+        reminders.snooze(session, member(session, team["Dana"]), local("2026-11-27 12:00"),
+                         policy, story_id, 3)
+    assert not dms(kind_desk.at(local("2026-11-30 09:00")), "Dana")
+    assert not dms(kind_desk.at(local("2026-11-30 11:59")), "Dana")
+    noon = dms(kind_desk.at(local("2026-11-30 12:00")), "Dana")
+    # The held reminder and Monday's own, both deferred to the snooze's end: said once.
+    assert len(noon) == 1
+    assert noon[0].reply.text == f'Your draft of story #{story_id} "Muons" is due today.'
+    assert not dms(kind_desk.at(local("2026-12-01 09:00")), "Dana")
+
+
+def test_a_message_another_replica_is_sending_counts_as_the_days_one(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    """Claimed, not yet marked sent: a second replica must not send another the same minute."""
+    team = make_team(engine)
+    story_id = in_review(engine, policy, team, local("2026-11-24 09:00"))
+    now = local("2026-11-24 10:00")
+    with write_session(engine) as session:
+        dana = member(session, team["Dana"])
+        claimed = notify_member(session, dana, Reply(text="On its way"), key="elsewhere",
+                                now=now)
+        assert claimed is not None
+        claimed.status, claimed.lease_owner = "sending", "other-replica"
+        claimed.lease_until = now + timedelta(minutes=2)
+        session.add(claimed)
+        stories.approve(session, member(session, team["Ada"]), now, policy, story_id)
+    assert not dms(kind_desk.dispatch(now), "Dana")
+    with read_session(engine) as session:
+        held = session.exec(select(Outbound).where(
+            Outbound.member_id == team["Dana"], Outbound.status == "pending")).one()
+    assert "approved by Ada" in held.text and held.due_at == local("2026-11-25 09:00")
+
+
+def test_replicas_claiming_at_once_send_each_person_one_message(
+    engine: Engine, policy: Policy
+) -> None:
+    """Three replicas claim one row each at the same moment, two rows per person: each
+    must see the others' claims, so that every person gets one message today, not two."""
+    now = local("2026-11-24 10:00")
+    with write_session(engine) as session:
+        for person in range(12):
+            recipient = add_member(session, f"P{person}")
+            for note in range(2):
+                notify_member(session, recipient, Reply(text=f"Note {note}"),
+                              key=f"note-{person}-{note}", now=now)
+    transport = RecordingTransport()
+    replicas = iter([Dispatcher(engine, {"console": transport}, owner=f"replica-{n}",
+                                policy=policy, batch_size=1) for n in range(3)])
+
+    def replica() -> None:
+        dispatcher = next(replicas)
+        for _ in range(12):  # as the worker does: a pass ends at a batch it only held
+            dispatcher.dispatch_due(now)
+
+    at_once(3, replica)
+    per_person = Counter(d.recipient.display_name for d in transport.sent if d.recipient)
+    assert sorted(per_person) == sorted(f"P{person}" for person in range(12))
+    assert set(per_person.values()) == {1}

@@ -38,6 +38,7 @@ class ScriptedTransport:
     sent: list[Delivery] = field(default_factory=list)
     calls: int = 0
     during_send: Callable[[Delivery], None] | None = None
+    calls_per_send: int = 1  # API calls a send reports, as Mattermost's transport does
 
     def send(self, delivery: Delivery) -> SendResult:
         self.calls += 1
@@ -50,7 +51,8 @@ class ScriptedTransport:
             raise outcome
         self.sent.append(delivery)
         return SendResult(f"ts-{delivery.outbound_id}", channel_id=f"D-{target}",
-                          dm_channel=f"D-{target}" if delivery.recipient else None)
+                          dm_channel=f"D-{target}" if delivery.recipient else None,
+                          calls=self.calls_per_send)
 
 
 def people(engine: Engine, *names: str, coordinators: tuple[str, ...] = ()) -> list[Member]:

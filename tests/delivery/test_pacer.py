@@ -65,6 +65,23 @@ def test_a_hold_never_moves_the_next_slot_earlier_and_is_capped(clock: FakeMonot
     assert pacer.next_slot == clock.now + dispatcher.MAX_HOLD_SECONDS
 
 
+def test_the_extra_calls_of_a_send_are_charged_to_the_pace(
+    engine: Engine, clock: FakeMonotonic
+) -> None:
+    """Mattermost counts API calls: a message that took three (the post, its buttons, a
+    retry) leaves room for the next only three intervals later."""
+    dana, emil = people(engine, "Dana", "Emil")
+    queue(engine, "d1", to=dana)
+    queue(engine, "e1", to=emil)
+    transport = ScriptedTransport(calls_per_send=3)
+    desk = Dispatcher(engine, {"fake": transport}, owner="one",  # type: ignore[dict-item]
+                      concurrency=1, pace={"fake": 10.0})
+    desk.stopping = RecordingEvent()
+    assert desk.dispatch_due(NOW).sent == 2
+    assert desk.stopping.waits == [0.3]
+    assert desk.pacers["fake"].next_slot == pytest.approx(clock.now + 0.6)
+
+
 def test_waiting_stops_when_the_dispatcher_stops(clock: FakeMonotonic) -> None:
     pacer, stopping = Pacer(1.0), threading.Event()
     stopping.set()

@@ -119,6 +119,32 @@ def test_the_console_clock_stops_exactly_when_a_reminder_falls_due(tmp_path: Pat
     runtime.engine.dispose()
 
 
+def test_the_console_clock_stops_when_a_reminder_queued_ahead_falls_due(tmp_path: Path) -> None:
+    """A tick just before a review nudge queues it for its own moment; the simulated clock
+    must still stop there rather than step past it and deliver it late."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'console.db'}")
+    runtime = build_runtime(settings, platforms=("console",),
+                            transports={"console": ConsoleTransport(io.StringIO())})
+    submitted = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # Tuesday 14:00 in Berlin
+    with write_session(runtime.engine) as session:
+        ada = add_member(session, "Ada", coordinator=True)
+        dana = add_member(session, "Dana")
+        reply = stories.pitch(session, dana, submitted, runtime.policy, PitchForm(title="Muons"))
+        assert reply.story_id is not None
+        stories.accept(session, ada, submitted, runtime.policy, reply.story_id, date(2026, 12, 4))
+        stories.submit_draft(session, dana, submitted, runtime.policy, reply.story_id,
+                             "https://docs.example.org/d/1")
+    nudge = submitted + timedelta(days=3)  # Friday 14:00: nothing else is due then
+    runtime.tick(nudge - timedelta(seconds=30))
+    with read_session(runtime.engine) as session:
+        queued = session.exec(select(Outbound).where(Outbound.member_id == ada.id)).all()
+    assert [(row.status, row.due_at) for row in queued
+            if row.unique_key.startswith("review-nudge:")] == [("pending", nudge)]
+    assert next_simulated_tick(runtime, nudge - timedelta(seconds=30), nudge + timedelta(hours=2),
+                               timedelta(hours=1)) == nudge
+    runtime.engine.dispose()
+
+
 def test_outbox_and_retry_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"

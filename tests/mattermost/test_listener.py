@@ -173,6 +173,39 @@ def test_a_direct_message_is_a_command_and_a_copy_is_not_run_twice(
         assert len(session.exec(select(ReminderSnooze)).all()) == 1
 
 
+def test_an_answer_in_a_direct_message_keeps_its_buttons_for_its_reader(
+        world: World, service: MattermostService, socket: MattermostSocket,
+        listener: MattermostListener) -> None:
+    dana = dm_channel(world, service, "dana")
+    socket.outgoing.put(posted(world, dana, "dana", "pitch Neutrinos under the ice",
+                               channel_type="D", post_id="p" * 26))
+    wait_for_posts(world, dana, 1)
+    ada = dm_channel(world, service, "ada")
+    socket.outgoing.put(posted(world, ada, "ada", "show 1", channel_type="D",
+                               post_id="v" * 26))
+    [card] = wait_for_posts(world, ada, 1)
+    buttons = [button for attachment in card["props"].get("attachments", [])
+               for button in attachment.get("actions", [])]
+    assert {button["name"] for button in buttons} >= {"Accept", "Decline"}
+    for button in buttons:
+        signed = service.signer.verify_context(button["integration"]["context"])
+        assert signed is not None and signed.user_id == world.user("ada")
+
+
+def test_a_direct_message_that_fails_is_still_answered(
+        world: World, service: MattermostService, socket: MattermostSocket,
+        listener: MattermostListener, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("bot.mattermost.listener.answer_direct_message", broken)
+    channel = dm_channel(world, service, "dana")
+    socket.outgoing.put(posted(world, channel, "dana", "list mine", channel_type="D",
+                               post_id="f" * 26))
+    [answer] = wait_for_posts(world, channel, 1)
+    assert "Something went wrong on our side; nothing was changed." in answer["message"]
+
+
 def test_a_mention_gets_the_short_help_in_its_thread_and_bots_are_ignored(
         world: World, service: MattermostService, socket: MattermostSocket,
         listener: MattermostListener) -> None:

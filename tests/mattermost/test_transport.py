@@ -135,11 +135,38 @@ def test_buttons_in_a_direct_message_are_bound_to_the_post_and_the_reader(
 def test_a_post_whose_buttons_cannot_be_added_is_still_sent(
     world: World, service: MattermostService
 ) -> None:
-    world.server.fail("PUT", "/api/v4/posts/.*", 503, times=1)
+    service.transport.sleep = lambda seconds: None
+    world.server.fail("PUT", "/api/v4/posts/.*", 503, times=2)  # the try and the retry
     sent = service.transport.send(card())
     post = world.server.state.posts[sent.message_id]
     assert "actions" not in json.dumps(post["props"])
     assert len(world.server.posts_in(world.team_channel)) == 1
+
+
+@pytest.mark.parametrize("retry_after, waited", [("2", 2.0), ("30", 5.0)])
+def test_buttons_turned_away_once_are_added_after_the_retry_after(
+    world: World, service: MattermostService, retry_after: str, waited: float
+) -> None:
+    """The post is out; without its buttons a reminder could not be acted on, for good."""
+    waits: list[float] = []
+    service.transport.sleep = waits.append
+    service.transport.send(channel_post())  # resolves and caches the channel
+    world.server.fail("PUT", "/api/v4/posts/.*", 429, headers={"Retry-After": retry_after})
+    sent = service.transport.send(card())
+    post = world.server.state.posts[sent.message_id]
+    assert "actions" in json.dumps(post["props"])
+    assert waits == [waited]  # the server's delay, but never long in a sender thread
+    assert sent.calls == 3  # the post, the refused buttons, the buttons: all paced
+
+
+def test_a_send_reports_every_api_call_it_made(world: World, service: MattermostService) -> None:
+    assert service.transport.send(channel_post()).calls > 1  # the channel is looked up once
+    assert service.transport.send(channel_post()).calls == 1
+    assert service.transport.send(card()).calls == 2  # the post, then its buttons
+    opened = service.transport.send(dm(world, "dana"))
+    assert opened.calls == 2  # the DM channel, then the post
+    cached = service.transport.send(dm(world, "dana", cached=opened.dm_channel))
+    assert cached.calls == 1
 
 
 def test_a_deleted_card_is_posted_anew(world: World, service: MattermostService) -> None:
