@@ -143,6 +143,7 @@ class Result:
     withdrawn: int = 0  # by a coordinator's command
     released: int = 0  # by Storydesk, the draft not having come
     instagram: bool = False
+    lazy: bool = False  # lazy acceptance: pitches not declined are accepted by Storydesk
     posts: int = 0  # posted on the account for a scheduled story
     unscheduled_posts: int = 0
     unsure_posts: int = 0  # of `posts`, with a caption not naming the title
@@ -174,7 +175,8 @@ def instagram_settings(graph: GraphServer) -> Settings:
 class Quarter:
     def __init__(self, name: str, seed: int, policy: Policy, workdir: Path,
                  graph: GraphServer | None = None) -> None:
-        self.result = Result(name, instagram=graph is not None, seed=seed)
+        self.result = Result(name, instagram=graph is not None, seed=seed,
+                             lazy=policy.auto_accept_hours is not None)
         self.rng = random.Random(seed)
         # The account's own randomness (delays, captions, extra posts): the people's
         # choices stay the same draws as in the other variants.
@@ -670,6 +672,34 @@ def per_story(r: Result) -> float:
     return r.coordinator_commands / r.published if r.published else float("nan")
 
 
+def floor(instagram: bool, lazy: bool) -> dict[str, float]:
+    """What the simulation's own draws cost per published story, whatever the bot does.
+
+    Each published story was one of 1 / ((1 - DECLINE) * (1 - never)) pitches: the others
+    were declined or never finished. Each accepted pitch costs an `accept` (unless lazy
+    acceptance takes it), each pitch declined a `decline`, each review a `changes` with the
+    chance CHANGES, drawn again on every revision, until the `approve`. Recording costs a
+    `published` per story without Instagram, and with it a press of "Yes, it is #N" for each
+    post whose caption does not name the title. Expected values, derived from the
+    constants above, not measured: the gap between them and the measured figure is what
+    the bot (and the quarter's pipeline) adds.
+    """
+    never = dict(PROFILES)["never"]
+    pitches = 1 / ((1 - DECLINE) * (1 - never))
+    costs = {
+        "accept": 0.0 if lazy else pitches * (1 - DECLINE),
+        "decline": pitches * DECLINE,
+        "approve": 1.0,
+        "changes": CHANGES / (1 - CHANGES),
+    }
+    costs["confirm_post" if instagram else "published"] = UNSURE_CAPTION if instagram else 1.0
+    return costs
+
+
+def least(r: Result) -> float:
+    return sum(floor(r.instagram, r.lazy).values())
+
+
 def by_variant(results: list[Result]) -> dict[str, list[Result]]:
     grouped: dict[str, list[Result]] = defaultdict(list)
     for r in results:
@@ -679,7 +709,7 @@ def by_variant(results: list[Result]) -> dict[str, list[Result]]:
 
 def pooled(runs: list[Result]) -> Result:
     """The seeds of one variant added up (counts only)."""
-    total = Result(runs[0].name, instagram=runs[0].instagram)
+    total = Result(runs[0].name, instagram=runs[0].instagram, lazy=runs[0].lazy)
     for r in runs:
         total.published += r.published
         total.commands.update(r.commands)
@@ -698,11 +728,12 @@ def table(results: list[Result]) -> str:
     member_weeks = MEMBERS * WEEKS
     rows = [
         "| variant | seeds | published a quarter | coordinator commands per published story: "
-        "median (each seed) | slots missed (without warning) | DMs per member-week, mean / "
-        "max | most DMs to one person in a day | DMs in quiet hours, days off or away | "
+        "median (each seed) | floor set by the simulation's draws | slots missed (without "
+        "warning) | DMs per member-week, mean / max | most DMs to one person in a day | "
+        "DMs in quiet hours, days off or away | "
         "wrong day counts (checked) | stories in flight, start → end | wall time (warm-up "
         "and quarter) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, runs in by_variant(results).items():
         total = pooled(runs)
@@ -714,6 +745,7 @@ def table(results: list[Result]) -> str:
         rows.append(
             f"| {name} | {len(runs)} | {median(r.published for r in runs):.0f} | "
             f"**{median(ratios):.2f}** ({', '.join(f'{x:.2f}' for x in ratios)}) | "
+            f"{least(total):.2f} | "
             f"{total.missed} of {total.slots} ({total.missed_unwarned}) | "
             f"{median(means):.2f} / {max(busiest):.2f} | "
             f"{max(r.max_per_member_day for r in runs)} | {total.outside_hours} | "
@@ -738,7 +770,17 @@ def split(total: Result) -> str:
 
 def verdict(runs: list[Result], target: float) -> str:
     value = median(per_story(r) for r in runs)
-    return f"{runs[0].name}: {value:.2f}, {'met' if value <= target else 'NOT met'}"
+    if value <= target:
+        return f"{runs[0].name}: {value:.2f}, met"
+    reach = (f" (out of reach: the draws alone cost {least(runs[0]):.2f})"
+             if least(runs[0]) > target else "")
+    return f"{runs[0].name}: {value:.2f}, NOT met{reach}"
+
+
+def floor_line(total: Result) -> str:
+    costs = floor(total.instagram, total.lazy)
+    parts = ", ".join(f"`{name}` {cost:.2f}" for name, cost in costs.items() if cost)
+    return f"{total.name}: {sum(costs.values()):.2f} ({parts})"
 
 
 def instagram_line(total: Result) -> str:
@@ -775,6 +817,9 @@ def report(results: list[Result], seeds: list[int]) -> str:
     weeks = (f"{median(lead) / 7:.1f} weeks (middle half {quantiles(lead)[0] / 7:.1f} to "
              f"{quantiles(lead)[2] / 7:.1f})" if len(lead) > 1 else "unknown")
     account = " ".join(instagram_line(t) for t in totals if t.instagram)
+    floors = "; ".join(floor_line(t) for t in totals)
+    gaps = ", ".join(f"{median(per_story(r) for r in runs) - least(runs[0]):+.2f}"
+                     for runs in grouped.values())
     return f"""
 `bench/quarter.py`: a quarter ({WEEKS} weeks, measured after {WARMUP_WEEKS} weeks of
 warm-up) of a {MEMBERS}-member group with {COORDINATORS} coordinators and two slots a week
@@ -813,6 +858,15 @@ schedules). Every pitch needs an `accept` or a `decline` and every draft an `app
 `changes`; a story whose author never finishes costs its `accept` all the same, and lazy
 acceptance removes the `accept`s. Stories: {stories}. `away` commands are not counted;
 button presses are.
+
+The floor column is what the simulation's own draws cost per published story, whatever
+Storydesk does: expected values derived from its rates (not measured), with every
+bookkeeping step the bot could take away already taken away but for recording without
+Instagram and the unsure captions with it. {floors}. With coordinators accepting each
+pitch, the draws alone exceed both targets, so no change to the bot can meet them in
+those setups; the measured figures sit {gaps} above their floors (approvals in the
+quarter of stories published after it, and the quarter's accepts of pitches that will
+never finish, minus the same from before it).
 
 {account}
 

@@ -1,0 +1,75 @@
+"""The quarter benchmark's floor: what its own draws cost per published story, derived from
+its rates, agrees with playing those draws out one story at a time."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture
+def quarter(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location("bench_quarter", BENCH / "quarter.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def played_out(quarter: ModuleType, instagram: bool, lazy: bool) -> dict[str, float]:
+    """Coordinator commands per published story over many pitches, drawn as the quarter
+    draws them (decline, then the author's profile, then changes on every review)."""
+    rng = random.Random(4)
+    never = dict(quarter.PROFILES)["never"]
+    commands: Counter[str] = Counter()
+    published = 0
+    for _ in range(200_000):
+        if rng.random() < quarter.DECLINE:
+            commands["decline"] += 1
+            continue
+        if not lazy:
+            commands["accept"] += 1
+        if rng.random() < never:
+            continue
+        while rng.random() < quarter.CHANGES:
+            commands["changes"] += 1
+        commands["approve"] += 1
+        published += 1
+        if not instagram:
+            commands["published"] += 1
+        elif rng.random() < quarter.UNSURE_CAPTION:
+            commands["confirm_post"] += 1
+    return {name: count / published for name, count in commands.items()}
+
+
+@pytest.mark.parametrize("instagram", [False, True])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_floor_matches_the_draws_played_out(quarter: ModuleType, instagram: bool,
+                                            lazy: bool) -> None:
+    derived = {k: v for k, v in quarter.floor(instagram, lazy).items() if v}
+    played = played_out(quarter, instagram, lazy)
+    assert derived.keys() == played.keys()
+    for name, cost in derived.items():
+        assert played[name] == pytest.approx(cost, rel=0.03), name
+
+
+def test_a_missed_target_says_whether_the_draws_alone_exceed_it(quarter: ModuleType) -> None:
+    explicit = quarter.Result("coordinators record", published=10)
+    lazy = quarter.Result("lazy acceptance", published=10, lazy=True)
+    for result in (explicit, lazy):
+        result.commands["approve"] = 40
+    assert quarter.verdict([explicit], 3.5).endswith(
+        "4.00, NOT met (out of reach: the draws alone cost 3.72)")
+    assert quarter.verdict([lazy], 3.5) == "lazy acceptance: 4.00, NOT met"
+    lazy.commands["approve"] = 25
+    assert quarter.verdict([lazy], 3.5) == "lazy acceptance: 2.50, met"
