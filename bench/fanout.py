@@ -9,7 +9,8 @@ sends again at once after a 429 only draws more of them. It records every accept
 
 The client is what `storydesk run` runs for delivery: the real Slack transport
 (bot/slack/transport.py, slack_sdk's WebClient pointed at the server), the outbox
-dispatcher in its worker thread with a pace of RATE calls a second, on a SQLite file.
+dispatcher in its worker thread with a pace of RATE calls a second and one a second per
+channel, on a SQLite file.
 
 1. Fan-out: MESSAGES direct messages to as many members, all due at once. Wall time from
    the start to the last accepted message, against the floor MESSAGES / RATE; messages lost
@@ -48,6 +49,7 @@ from benchlib import percentile, write_section  # noqa: E402
 
 SECTION = "Fan-out"
 RATE = 50.0
+CHANNEL_RATE = 1.0  # calls a second the server takes to one channel (a person's DM)
 PACE = RATE * 0.98  # headroom: round trips jitter, and the server counts any second
 TOKEN = re.compile(rb"bench-(\d+)-")
 
@@ -176,6 +178,7 @@ def build(database: Path, url: str, tick: int) -> Any:
         lease_seconds=120,
         send_timeout_seconds=20,
         pace={"slack": PACE},
+        channel_pace={"slack": CHANNEL_RATE},  # as `storydesk run` paces Slack's channels
     )
     rules = ReminderRules(
         working_days=(0, 1, 2, 3, 4, 5, 6),
@@ -354,9 +357,10 @@ def run(args: argparse.Namespace) -> str:
     return f"""
 `bench/fanout.py`: {args.messages:,} direct messages to as many members, all due at once,
 through the real Slack transport (`bot/slack/transport.py`, slack_sdk's WebClient) and the
-outbox dispatcher's worker thread (4 sends side by side, claims of 100, and the
-dispatcher's `pace` option set to {PACE:.0f} calls/s, a little under the server's {RATE:.0f}
-so that jitter in the round trips does not push a second over the limit) on a SQLite file, to a
+outbox dispatcher's worker thread (4 sends side by side, claims of 100, the dispatcher's
+`pace` option set to {PACE:.0f} calls/s, a little under the server's {RATE:.0f} so that
+jitter in the round trips does not push a second over the limit, and its channel pace to
+{CHANNEL_RATE:.0f} a second, as `storydesk run` sets it for Slack) on a SQLite file, to a
 Slack-like server in another process that accepts at most {RATE:.0f} calls in any second
 and one a second per channel, and answers 10 % of calls 429 with `Retry-After: 1` at
 random. Every call counts against the server's limits, refused or not, as the dispatcher
@@ -375,14 +379,16 @@ assumes Slack counts them.
 
 What the dispatcher does with a 429 (bot/delivery/dispatcher.py): the message goes back to
 the outbox, due again after its `Retry-After` plus a random spread of up to a second, and
-no thread sleeps; and the whole platform is paused until the `Retry-After` has passed
-(`Pacer.hold`): none of the 4 threads sends to Slack before then, since a refused call
-counts against the limit and sending on would only draw more refusals. So every 429 costs
-a second of sending, whatever caused it. {calls.get("total", 0):,} calls were made for
-{args.messages:,} messages, and {pauses:,} were refused: {calls.get("injected_429", 0):,}
-at random, {calls.get("rate_429", 0)} over the rate, {calls.get("channel_429", 0)} over a
-channel's limit. Random refusals of one call in ten start a pause about every ten calls,
-so the fan-out runs at {args.messages / wall:.1f} messages a second instead of {PACE:.0f}:
+no thread sleeps; and what was refused waits until the `Retry-After` has passed
+(`Pacer.hold`), since a refused call counts against the limit and sending on would only
+draw more refusals. A refused `chat.postMessage` holds back its channel (here the person's
+DM), which Slack limits on its own; the other sends go on at the pace, which the refused
+calls used up as well, unless refusals become a quarter of the last two seconds' calls:
+then no thread sends to Slack until the `Retry-After`. {calls.get("total", 0):,} calls
+were made for {args.messages:,} messages, and {pauses:,} were refused:
+{calls.get("injected_429", 0):,} at random, {calls.get("rate_429", 0)} over the rate,
+{calls.get("channel_429", 0)} over a channel's limit. The fan-out ran at
+{args.messages / wall:.1f} messages a second against a pace of {PACE:.0f} calls:
 refused calls cost time, never a message.
 
 Lateness of due reminders: {args.reminders} reviewer nudges falling due spread over
@@ -394,7 +400,7 @@ delivered by the same worker; lateness = accepted by the server − moment due.
 {late_row}
 
 A reminder waits for the next tick (up to {args.tick} s); the tick's reminders then go out
-at the pace, and every 429 among them pauses them all for a second, as in the fan-out. The
+at the pace, and a refused one waits for its `Retry-After`, as in the fan-out. The
 tick interval is the price of keeping APScheduler stateless. Python {platform.python_version()},
 {os.cpu_count()} CPUs, load average {load:.2f} at the end, {datetime.now(UTC):%Y-%m-%d}.
 """

@@ -31,6 +31,7 @@ import socket
 import threading
 import time as _time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -65,6 +66,11 @@ log = logging.getLogger(__name__)
 LEASE_MARGIN_SECONDS = 5.0
 MAX_HOLD_SECONDS = 60.0  # a paced platform pauses at most this long after a 429
 MAX_CHANNEL_PACERS = 1000
+# A 429 that names one destination holds back the whole platform only when refusals have
+# become a share of its calls: then the platform itself is over its limit.
+REFUSAL_WINDOW_SECONDS = 2.0
+REFUSAL_SHARE = 0.25
+REFUSAL_MIN = 3
 
 
 @dataclass(frozen=True)
@@ -121,12 +127,17 @@ class Pacer:
         self.interval = 1.0 / rate
         self.next_slot = 0.0
         self.lock = threading.Lock()
+        # The slots handed out and the refusals seen, over the last REFUSAL_WINDOW_SECONDS.
+        self.calls: deque[float] = deque()
+        self.refusals: deque[float] = deque()
 
     def wait(self, stopping: threading.Event) -> bool:
         with self.lock:
             now = _time.monotonic()
             slot = max(self.next_slot, now)
             self.next_slot = slot + self.interval
+            self.calls.append(slot)
+            _forget_before(self.calls, now - REFUSAL_WINDOW_SECONDS)
         delay = slot - now
         return not (delay > 0 and stopping.wait(delay))
 
@@ -146,6 +157,38 @@ class Pacer:
         with self.lock:
             until = _time.monotonic() + min(max(seconds, 0.0), MAX_HOLD_SECONDS)
             self.next_slot = max(self.next_slot, until)
+
+    def overloaded(self) -> bool:
+        """Count a refusal of one destination's call; whether refusals are now so many of
+        the recent calls (REFUSAL_SHARE, at least REFUSAL_MIN) that the platform as a whole
+        is over its limit, not that destination alone."""
+        with self.lock:
+            now = _time.monotonic()
+            self.refusals.append(now)
+            since = now - REFUSAL_WINDOW_SECONDS
+            _forget_before(self.refusals, since)
+            _forget_before(self.calls, since)
+            refused = len(self.refusals)
+            return refused >= REFUSAL_MIN and refused >= REFUSAL_SHARE * len(self.calls)
+
+
+def _forget_before(moments: deque[float], since: float) -> None:
+    while moments and moments[0] < since:
+        moments.popleft()
+
+
+def _hold(failure: TemporaryFailure, channel: Pacer | None, platform: Pacer | None) -> None:
+    """After a 429: refused calls count against the limit, so no thread sends to what was
+    refused before its Retry-After. That is the destination alone when the platform says
+    so (Slack's per-channel limit) and it has a pacer of its own, unless refusals have
+    become a share of the platform's calls; else every send to the platform."""
+    assert failure.retry_after is not None
+    if channel is not None:
+        channel.hold(failure.retry_after)
+    if platform is None:
+        return
+    if failure.scope != "destination" or channel is None or platform.overloaded():
+        platform.hold(failure.retry_after)
 
 
 class _BatchLease:
@@ -461,8 +504,8 @@ class Dispatcher:
     def _deliver(self, claim: Claimed, clock: _Clock, report: DispatchReport) -> None:
         delivery = claim.delivery
         transport = self.transports[delivery.platform]
-        pacers = [p for p in (self._channel_pacer(delivery), self.pacers.get(delivery.platform))
-                  if p is not None]
+        channel, platform = self._channel_pacer(delivery), self.pacers.get(delivery.platform)
+        pacers = [p for p in (channel, platform) if p is not None]
         if not all(pacer.wait(self.stopping) for pacer in pacers):
             self._release([delivery.outbound_id])
             return
@@ -470,8 +513,7 @@ class Dispatcher:
             result = transport.send(delivery)
         except TemporaryFailure as failure:
             if failure.retry_after is not None:
-                for pacer in pacers:
-                    pacer.hold(failure.retry_after)
+                _hold(failure, channel, platform)
             self._back_off(claim, clock(), str(failure), failure.retry_after)
             report.retried += 1
             return

@@ -16,9 +16,15 @@ from handlers.reply import Reply
 
 
 class TemporaryFailure(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    """`retry_after`: the platform's Retry-After, when it said one. `scope`: what that
+    holds back, "platform" (every send to it) or "destination" (this channel or person
+    alone: Slack limits chat.postMessage and chat.update per channel)."""
+
+    def __init__(self, message: str, retry_after: float | None = None,
+                 scope: str = "platform") -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.scope = scope
 
 
 class PermanentFailure(Exception):

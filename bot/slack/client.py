@@ -63,13 +63,21 @@ def retry_after(error: SlackApiError) -> float:
     return DEFAULT_RETRY_AFTER
 
 
+# Slack limits these methods per channel (about a message a second each), beside a
+# workspace-wide limit: their 429 holds back that channel, not every send.
+PER_CHANNEL_METHODS = frozenset({"chat.postMessage", "chat.update"})
+
+
 def classify(error: Exception) -> TemporaryFailure | PermanentFailure:
     """A Slack client exception as the dispatcher understands it."""
     if isinstance(error, SlackApiError):
         status = error.response.status_code if error.response is not None else 0
         code = error_code(error)
         if status == 429 or code in {"ratelimited", "rate_limited"}:
-            return TemporaryFailure(f"slack: rate limited ({code})", retry_after(error))
+            api_url = getattr(error.response, "api_url", "") or ""
+            scope = ("destination" if api_url.rsplit("/", 1)[-1] in PER_CHANNEL_METHODS
+                     else "platform")
+            return TemporaryFailure(f"slack: rate limited ({code})", retry_after(error), scope)
         if status >= 500:
             return TemporaryFailure(f"slack: HTTP {status}")
         if code in TEMPORARY_ERRORS:

@@ -1,4 +1,5 @@
-"""The dispatcher's pace: evenly spaced sends, and a 429 pauses the platform."""
+"""The dispatcher's pace: evenly spaced sends, and a 429 pauses what it refused: the
+platform, or one destination while refusals stay a small share of the calls."""
 
 from __future__ import annotations
 
@@ -118,3 +119,52 @@ def test_a_429_holds_the_channel_and_the_platform(engine: Engine, clock: FakeMon
     assert desk.dispatch_due(NOW).retried == 1
     assert desk.pacers["fake"].next_slot == clock.now + 3
     assert desk._channel_pacers[("fake", "dana")].next_slot == clock.now + 3
+
+
+def test_a_429_for_one_destination_holds_that_destination_alone(
+    engine: Engine, clock: FakeMonotonic
+) -> None:
+    """Slack's per-channel limit: a refused message to Dana keeps Dana's channel quiet for
+    the Retry-After, and the platform goes on at its pace to Emil."""
+    dana, emil = people(engine, "Dana", "Emil")
+    queue(engine, "d1", to=dana)
+    queue(engine, "e1", to=emil)
+    refused = TemporaryFailure("429", retry_after=3, scope="destination")
+    transport = ScriptedTransport(script={"dana": [refused]})
+    desk = Dispatcher(engine, {"fake": transport}, owner="one",  # type: ignore[dict-item]
+                      concurrency=1, pace={"fake": 10.0}, channel_pace={"fake": 1.0})
+    desk.stopping = RecordingEvent()
+    report = desk.dispatch_due(NOW)
+    assert (report.sent, report.retried) == (1, 1)
+    assert desk._channel_pacers[("fake", "dana")].next_slot == clock.now + 3
+    assert desk.pacers["fake"].next_slot <= clock.now + 0.2  # two slots of 0.1 s, no hold
+    assert desk.stopping.waits == [0.1]  # Emil's waited for the pace, not for Dana's 3 s
+
+
+def test_refusals_of_many_destinations_hold_the_platform(clock: FakeMonotonic) -> None:
+    """Once refusals are a quarter of the recent calls (and at least three), the platform
+    itself is over its limit: every send waits."""
+    platform, stopping = Pacer(10.0), RecordingEvent()
+    for _ in range(12):
+        assert platform.wait(stopping)
+        clock.now += 0.1
+    refused = TemporaryFailure("429", retry_after=2, scope="destination")
+    channels = [Pacer(1.0) for _ in range(3)]
+    dispatcher._hold(refused, channels[0], platform)
+    dispatcher._hold(refused, channels[1], platform)
+    assert platform.next_slot < clock.now + 1  # two of twelve: those channels alone
+    dispatcher._hold(refused, channels[2], platform)
+    assert platform.next_slot == clock.now + 2  # three of twelve: the platform waits
+    assert all(c.next_slot == clock.now + 2 for c in channels)
+
+
+def test_a_429_without_a_channel_pacer_or_scope_holds_the_platform(
+    clock: FakeMonotonic
+) -> None:
+    platform = Pacer(10.0)
+    dispatcher._hold(TemporaryFailure("429", retry_after=2, scope="destination"), None,
+                     platform)
+    assert platform.next_slot == clock.now + 2
+    platform, channel = Pacer(10.0), Pacer(1.0)
+    dispatcher._hold(TemporaryFailure("429", retry_after=4), channel, platform)
+    assert platform.next_slot == clock.now + 4 and channel.next_slot == clock.now + 4

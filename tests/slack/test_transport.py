@@ -114,6 +114,7 @@ def test_rate_limit_becomes_retry_after_without_sleeping_or_retrying(
     with pytest.raises(TemporaryFailure) as caught:
         transport.send(delivery())
     assert caught.value.retry_after == 7
+    assert caught.value.scope == "destination"  # Slack limits chat.postMessage per channel
     assert len(fake_slack.calls_to("chat.postMessage")) == 1  # no retry in this thread
 
 
@@ -179,6 +180,7 @@ def test_failed_upload_is_retried_without_posting_the_message_twice(
     with pytest.raises(TemporaryFailure) as caught:
         transport.send(delivery(reply, outbound_id=9))
     assert caught.value.retry_after == 3
+    assert caught.value.scope == "platform"  # a method limited workspace-wide
     transport.send(delivery(reply, outbound_id=9))
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
     assert len(fake_slack.calls_to("files.completeUploadExternal")) == 2
