@@ -31,7 +31,7 @@ from handlers.reminders.occurrences import (
 )
 from handlers.reminders.report import TickReport
 from handlers.reminders.snapshot import Snapshot, existing_keys
-from handlers.reply import Bullets, Fields, Heading, Paragraph, Reply
+from handlers.reply import Bullets, Fields, Heading, Paragraph, Reply, plural
 from handlers.timing import at_local, local_week
 from storage.delivery import DeliveryNotice
 from storage.models import CalendarEvent, Story
@@ -275,6 +275,28 @@ def lacking_objectives(session: Session, now: datetime, weeks: int) -> list[str]
     return [objective for objective in OBJECTIVES if objective not in seen]
 
 
+FULL_LOOKAHEAD_WEEKS = 26  # how far the call for pitches looks for a free slot
+
+
+def _full_line(session: Session, snapshot: Snapshot, start: datetime) -> str:
+    """Every slot in the call's weeks is taken: say when the first free one comes, and how
+    many stories in progress will want a slot before a story pitched now."""
+    policy = snapshot.policy
+    weeks = policy.reminders.free_slot_weeks
+    end = start + timedelta(weeks=FULL_LOOKAHEAD_WEEKS - weeks)
+    taken = set(session.exec(select(Story.scheduled_at).where(
+        Story.state == "scheduled", col(Story.scheduled_at) >= start,
+        col(Story.scheduled_at) < end)).all())
+    first = next((s for s in _all_slots(session, policy, start, end) if s not in taken), None)
+    if first is None:
+        return f"Every publication slot in the next {FULL_LOOKAHEAD_WEEKS} weeks is taken."
+    ahead = len(snapshot.drafting) + len(snapshot.in_review)
+    queue = (f", and {plural(ahead, 'story', 'stories')} in progress will want a slot "
+             f"before a story pitched now" if ahead else "")
+    return (f"Every publication slot in the next {weeks} weeks is taken; the first free one "
+            f"is {first.astimezone(policy.zone):%a %d %b}{queue}.")
+
+
 def queue_pitch_call(session: Session, snapshot: Snapshot, report: TickReport) -> None:
     now = snapshot.now
     policy = snapshot.policy
@@ -287,7 +309,8 @@ def queue_pitch_call(session: Session, snapshot: Snapshot, report: TickReport) -
     lacking = lacking_objectives(session, now, rules.objective_gap_weeks)
     end = now + timedelta(weeks=rules.free_slot_weeks)
     taken = {s.scheduled_at for s in snapshot.scheduled}
-    free = [s for s in _all_slots(session, policy, now, end) if s not in taken]
+    slots = _all_slots(session, policy, now, end)
+    free = [s for s in slots if s not in taken]
     lines = [f"No {objective} story in {rules.objective_gap_weeks} weeks "
              f"({decisions.OBJECTIVE_HINTS[objective]})." for objective in lacking]
     wanted = lacking_objective(session, now, policy)
@@ -298,6 +321,8 @@ def queue_pitch_call(session: Session, snapshot: Snapshot, report: TickReport) -
         more = f" and {len(free) - 6} more" if len(free) > 6 else ""
         lines.append(f"{len(free)} free publication slot{'' if len(free) == 1 else 's'} in "
                      f"the next {rules.free_slot_weeks} weeks: {shown}{more}.")
+    elif slots:
+        lines.append(_full_line(session, snapshot, end))
     gist = lines[0] if lines else "The schedule is in good shape; new ideas are always welcome."
     text = f"Call for pitches! {gist} Pitch with /pitch."
     blocks = (Heading("Call for pitches"), Bullets(tuple(lines) or (gist,)),

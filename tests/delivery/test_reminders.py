@@ -354,6 +354,21 @@ def test_a_call_for_pitches_every_two_weeks_names_what_the_schedule_lacks(
     assert len(posts(desk.at(local("2026-12-14 09:00")), "group")) == 1
 
 
+def test_a_call_for_pitches_when_every_slot_is_taken_says_when_the_first_free_one_is(
+    desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    for day in ("01", "03", "08", "10", "15", "17", "22", "24"):
+        scheduled_story(engine, policy, team, local(f"2026-12-{day} 18:00"), f"Story {day}")
+    drafting_story(engine, policy, team, local("2026-11-23 10:00"), date(2026, 12, 10))
+    call = posts(desk.at(local("2026-11-30 09:00")), "group")
+    lines = [item for block in call[0].reply.blocks for item in getattr(block, "items", ())]
+    assert ("Every publication slot in the next 4 weeks is taken; the first free one is "
+            "Tue 29 Dec, and 1 story in progress will want a slot before a story pitched "
+            "now.") in lines
+    assert not any("free publication slot" in line for line in lines)
+
+
 # --- idempotence across replicas --------------------------------------------------------------
 
 
