@@ -8,6 +8,10 @@ Platforms may deliver a message again (Slack retries events; a Mattermost WebSoc
 reconnects). Each message has an identity (Slack's event id, Mattermost's post id) that is
 stored in the `handled_request` table in the same transaction as the command's effect, so a
 copy changes nothing and is not answered twice.
+
+The answer is posted straight back after the command committed. If that post fails (the
+platform's API down for a moment), the answer goes to the outbox as the person's direct
+message, so the dispatcher delivers it once the platform takes it again.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from sqlalchemy.engine import Engine
 
 from bot.commands import Caller, CommandRunner, Request
 from handlers import requests
+from handlers.members import find_member
+from handlers.outbox import notify_member
 from handlers.reply import Paragraph, Reply
 from storage.db import read_session, write_session
 
@@ -97,3 +103,17 @@ def answer_mention(engine: Engine, platform: str, request_key: str,
     if not remember_request(engine, request_key, platform, MENTION_HELP, now, kind="mention"):
         return None
     return MENTION_HELP
+
+
+def queue_answer(engine: Engine, caller: Caller, request_key: str, reply: Reply,
+                 now: datetime) -> bool:
+    """The answer to a direct message that could not be posted, into the outbox as the
+    person's direct message (kind `answer`: not held for their working hours), once per
+    request; False when the person is not a member yet (nothing was done for them)."""
+    with write_session(engine) as session:
+        member = find_member(session, caller.platform, caller.user_id)
+        if member is None:
+            return False
+        notify_member(session, member, reply, key=f"answer:{request_key}"[:200], now=now,
+                      kind="answer")
+    return True

@@ -31,8 +31,8 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
-from bot.commands import CommandRunner
-from bot.conversation import answer_direct_message, answer_mention
+from bot.commands import Caller, CommandRunner
+from bot.conversation import answer_direct_message, answer_mention, queue_answer
 from bot.mattermost.directory import PLATFORM, MattermostDirectory
 from bot.mattermost.service import MattermostService, RuntimeParts, service_from_parts
 from bot.mattermost.transport import MattermostTransport
@@ -138,6 +138,7 @@ class MattermostListener:
         """A direct message is a command; its answer's buttons are for the person who wrote.
         Whatever goes wrong, the person hears that it did, as on Slack."""
         user_id = str(post["user_id"])
+        caller = Caller(PLATFORM, user_id, user_id, provisional=True)
         try:
             caller = self.service.directory.caller(user_id, sender_name.lstrip("@"))
             reply = answer_direct_message(self.runner, caller, str(post.get("message") or ""),
@@ -145,8 +146,16 @@ class MattermostListener:
         except Exception:
             log.exception("direct message from %s failed", user_id)
             reply = FAILED
-        if reply is not None:
-            self.answer(str(post.get("channel_id") or ""), reply, user_id=user_id)
+        if reply is None or self.answer(str(post.get("channel_id") or ""), reply,
+                                        user_id=user_id):
+            return
+        try:
+            queued = queue_answer(self.runner.engine, caller, key, reply, self.clock())
+        except Exception:
+            log.exception("the answer to %s could not be queued either: it is lost", key)
+            return
+        if queued:
+            log.warning("the answer to %s waits in the outbox for Mattermost", key)
 
     def from_a_person(self, post: dict[str, Any]) -> bool:
         props = post.get("props") or {}
@@ -159,7 +168,7 @@ class MattermostListener:
             and str(props.get("from_webhook", "")).lower() != "true"
 
     def answer(self, channel_id: str, reply: Reply, root_id: str = "",
-               user_id: str = "") -> None:
+               user_id: str = "") -> bool:
         """Post `reply`; with `user_id`, its buttons are signed for that person."""
         rendered = self.service.renderer.render(reply, user_id=user_id)
         try:
@@ -171,6 +180,8 @@ class MattermostListener:
                 self.service.transport.post(channel_id, rendered)
         except Exception as error:
             log.warning("answer in %s failed: %s", channel_id, error)
+            return False
+        return True
 
 
 def _mentions(data: dict[str, Any]) -> list[str]:

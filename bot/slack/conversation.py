@@ -26,7 +26,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.commands import Caller
-from bot.conversation import answer_direct_message, answer_mention
+from bot.conversation import answer_direct_message, answer_mention, queue_answer
 from bot.slack.incoming import command_text
 from bot.slack.render import render_message
 from handlers.reply import Reply
@@ -85,7 +85,8 @@ class Conversation:
             reply = Reply(text="Something went wrong on our side; nothing was changed.",
                           tone="error")
         if reply is not None:
-            self.after(self.post, client, str(event.get("channel") or user_id), reply)
+            self.after(self.answer, client, str(event.get("channel") or user_id), reply,
+                       caller, request_key(body, event))
         if caller.provisional:
             self.after(self.refresh, caller)
 
@@ -99,8 +100,22 @@ class Conversation:
             thread = str(event.get("thread_ts") or event.get("ts") or "")
             self.after(self.post, client, str(event.get("channel") or ""), reply, thread)
 
+    def answer(self, client: WebClient, channel: str, reply: Reply, caller: Caller,
+               key: str) -> None:
+        """The answer to a direct message; one that cannot be posted now waits in the
+        outbox for the platform to take it."""
+        if self.post(client, channel, reply):
+            return
+        try:
+            queued = queue_answer(self.deps.engine, caller, key, reply, self.deps.clock())
+        except Exception:
+            log.exception("the answer to %s could not be queued either: it is lost", key)
+            return
+        if queued:
+            log.warning("the answer to %s waits in the outbox for Slack", key)
+
     @staticmethod
-    def post(client: WebClient, channel: str, reply: Reply, thread_ts: str = "") -> None:
+    def post(client: WebClient, channel: str, reply: Reply, thread_ts: str = "") -> bool:
         message: dict[str, Any] = render_message(reply)
         if thread_ts:
             message["thread_ts"] = thread_ts
@@ -108,3 +123,5 @@ class Conversation:
             client.chat_postMessage(channel=channel, **message)
         except (SlackApiError, SlackClientError, OSError) as error:
             log.warning("answer in %s failed: %s", channel, error)
+            return False
+        return True

@@ -21,11 +21,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
 from bot.commands import CommandRunner
+from bot.delivery.dispatcher import Dispatcher
 from bot.mattermost.listener import MattermostListener, websocket_url
 from bot.mattermost.service import MattermostService
 from handlers.context import Policy
 from storage.db import read_session
 from storage.delivery import ReminderSnooze
+from storage.models import Outbound
 from tests.mattermost.conftest import BOT_TOKEN, PAYLOADS, World, make_coordinators
 
 
@@ -204,6 +206,34 @@ def test_a_direct_message_that_fails_is_still_answered(
                                post_id="f" * 26))
     [answer] = wait_for_posts(world, channel, 1)
     assert "Something went wrong on our side; nothing was changed." in answer["message"]
+
+
+def test_an_answer_mattermost_refuses_waits_in_the_outbox(
+        world: World, service: MattermostService, socket: MattermostSocket,
+        listener: MattermostListener, engine: Engine, clock_now: datetime) -> None:
+    """The pitch committed, then Mattermost refused its answer: the answer is queued as
+    Dana's direct message and the dispatcher delivers it, once."""
+    channel = dm_channel(world, service, "dana")
+    world.server.fail("POST", r"/api/v4/posts", 503)
+    socket.outgoing.put(posted(world, channel, "dana", "pitch Neutrinos under the ice",
+                               channel_type="D", post_id="q" * 26))
+    deadline = time.monotonic() + 10
+    while not queued_answers(engine) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [row] = queued_answers(engine)
+    assert (row.unique_key, row.kind) == (f"answer:mattermost:post:{'q' * 26}", "answer")
+    assert world.server.posts_in(channel) == []
+    dispatcher = Dispatcher(engine, {"mattermost": service.transport})
+    report = dispatcher.dispatch_due(clock_now)  # with the new story's card and its reviewer's DM
+    assert row.id in {d.outbound_id for d in report.delivered}
+    [answer] = world.server.posts_in(channel)
+    assert "Story #1 is pitched" in answer["message"]
+    assert dispatcher.dispatch_due(clock_now).sent == 0
+
+
+def queued_answers(engine: Engine) -> list[Outbound]:
+    with read_session(engine) as session:
+        return list(session.exec(select(Outbound).where(Outbound.kind == "answer")).all())
 
 
 def test_a_mention_gets_the_short_help_in_its_thread_and_bots_are_ignored(

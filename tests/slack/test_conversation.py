@@ -16,10 +16,10 @@ from bot.runtime import build_runtime
 from bot.slack.service import socket_mode_starter
 from storage.db import read_session
 from storage.delivery import ReminderSnooze
-from storage.models import Member
+from storage.models import Member, Outbound
 from storage.requests import HandledRequest
 from tests.slack.conftest import SlackBench, payload, signature
-from tests.slack.fake_slack import FakeSlack
+from tests.slack.fake_slack import FakeSlack, server_error
 from tests.slack.test_app import pitch
 from tests.slack.test_service import slack_settings
 from tests.slack.test_socket_mode import APP_TOKEN, SlackSocket
@@ -77,6 +77,24 @@ def test_a_retried_event_is_neither_run_nor_answered_twice(bench: SlackBench) ->
         assert len(session.exec(select(ReminderSnooze)).all()) == 1
         handled = session.get(HandledRequest, "slack:event:Ev0DMRETRY01")
         assert handled is not None and handled.platform == "slack"
+
+
+def test_an_answer_slack_refuses_waits_in_the_outbox_and_is_delivered_once(
+        bench: SlackBench) -> None:
+    """The snooze committed, Slack then refused its answer: the answer is queued as Dana's
+    direct message (settle() sends what is queued as the dispatcher would)."""
+    story = pitch(bench)
+    bench.fake.script("chat.postMessage", server_error(503))
+    assert send_event(bench, dm(f"snooze {story.id} 2", "Ev0DMDOWN001")) == 200
+    with read_session(bench.engine) as session:
+        [row] = session.exec(select(Outbound).where(
+            Outbound.unique_key == "answer:slack:event:Ev0DMDOWN001")).all()
+        assert (row.kind, row.status) == ("answer", "sent")
+    [answer] = [p for p in posts_to(bench.fake, "U0DANA") if "Snoozed" in p["text"]]
+    assert posts_to(bench.fake, "D0DANA")[-1]["text"] == answer["text"]  # the refused one
+    assert send_event(bench, dm(f"snooze {story.id} 2", "Ev0DMDOWN001"), retry=1) == 200
+    with read_session(bench.engine) as session:
+        assert len(session.exec(select(ReminderSnooze)).all()) == 1
 
 
 def test_a_direct_message_commits_and_is_acknowledged_while_the_web_api_is_held(
