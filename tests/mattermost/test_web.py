@@ -290,6 +290,23 @@ def test_a_dialog_submission_pitches_and_confirms_through_the_response_url(
     assert "Story #1 is pitched" in confirmation["text"]
 
 
+def test_the_pitch_dialog_sent_again_from_a_new_dialog_pitches_once(
+    adapter: Adapter, engine: Engine
+) -> None:
+    """Each dialog opened is a request of its own; the same pitch from a second one is the
+    same pitch, answered as such."""
+    hooks = []
+    for title in ("Open day at the lab", "open day at the lab "):
+        opened, hook = open_pitch_dialog(adapter)
+        hooks.append(hook)
+        response = adapter.submit("dana", "pitch", opened["dialog"]["state"], {"title": title})
+        assert response.status_code == 200 and response.json() == {}
+    assert [s.title for s in stories(engine)] == ["Open day at the lab"]
+    [first], [again] = (adapter.world.server.hook_bodies(hook) for hook in hooks)
+    assert "Story #1 is pitched" in first["text"]
+    assert "You pitched this a moment ago: it is #1, reviewer Ada." in again["text"]
+
+
 @pytest.mark.parametrize("submission, field", [
     ({"title": "Fine", "embargo_until": "next week"}, "embargo_until"),
     ({"title": "Fine", "embargo_until": "2020-01-01"}, "embargo_until"),
