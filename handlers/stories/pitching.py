@@ -100,15 +100,18 @@ def _same_title(title: str) -> str:
 def recent_same_pitch(session: Session, author_id: int, title: str,
                       now: datetime) -> Story | None:
     """The author's story with this title created within SAME_PITCH_WITHIN of `now`, if it
-    is still pitched or just accepted (the newest, should there be several)."""
+    is still pitched or just accepted (the newest, should there be several). Titles are
+    compared here rather than in SQL, whose lower() on SQLite knows only ASCII; only the
+    recent ones' ids and titles are read."""
     recent = session.exec(
-        select(Story).where(Story.author_id == author_id,
-                            col(Story.created_at) >= now - SAME_PITCH_WITHIN,
-                            col(Story.state).in_(_SAME_PITCH_STATES))
+        select(Story.id, Story.title).where(Story.author_id == author_id,
+                                            col(Story.created_at) >= now - SAME_PITCH_WITHIN,
+                                            col(Story.state).in_(_SAME_PITCH_STATES))
         .order_by(col(Story.id).desc())
     ).all()
     wanted = _same_title(title)
-    return next((story for story in recent if _same_title(story.title) == wanted), None)
+    found = next((story_id for story_id, other in recent if _same_title(other) == wanted), None)
+    return session.get(Story, found) if found is not None else None
 
 
 def _already_pitched(session: Session, story: Story, now: datetime, policy: Policy) -> Reply:
