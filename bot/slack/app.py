@@ -17,7 +17,9 @@ so nothing a person was told lives only in memory.
   request is written to the inbox (bot/inbox.py, a file of its own) and acknowledged (a
   slash command with "Working on it…", a press or a form with an empty ack); the answer
   follows once the work has committed; if the process dies first, the next one to start
-  replays it from the inbox under the same request key.
+  replays it from the inbox under the same request key. If no answer gets through in half
+  an hour, the person is told by direct message that it could not be confirmed
+  (`tell_given_up`, worded in bot/slack/unconfirmed.py).
 - If the inbox cannot hold the request (a full disk, an unwritable or locked file), nothing
   would survive a restart, so nothing is promised: the work is waited for up to
   ACK_DEADLINE (also counted from the listener's start), about the last moment at which an
