@@ -16,7 +16,10 @@ twice but only answered. Entries that were answered are deleted; one whose answe
 not be posted (the platform unreachable) stays, and is tried again once its lease runs out.
 An answer is owed only while it can still reach the person: an entry older than
 GIVE_UP_AFTER (the life of Slack's response URL) or tried MAX_ATTEMPTS times is dropped
-with an error in the log naming its request, for the operator to follow up.
+with an error in the log naming its request. The person is not left believing it went
+through: their platform's notifier (registered beside its replayers) tells them by direct
+message that it could not be confirmed, and why, once; if that fails too, the log says so,
+for the operator to follow up.
 
 A request the inbox cannot hold (a full disk, an unwritable or locked file) lives only in
 the process working on it, so it is never answered "Working on it…": the platform adapter
@@ -40,6 +43,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from handlers.reply import Reply
+
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120
@@ -59,9 +66,20 @@ CREATE TABLE IF NOT EXISTS inbox (
     received_at TEXT NOT NULL,
     owner TEXT,
     lease_until TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_failure TEXT
 )
 """
+# Why the last try failed, in words for the person (see `give_up`); a file written before
+# the column existed gets it when opened.
+_ADD_LAST_FAILURE = "ALTER TABLE inbox ADD COLUMN last_failure TEXT"
+
+# Why a request was given up on, as the person is told it.
+INTERRUPTED = "Storydesk was interrupted before it was done"
+NOT_DELIVERED = "its answer could not be delivered"
+DATABASE_UNREACHABLE = "the database was unreachable"
+FAILED_HERE = "it failed on our side"
+CHECK_AND_RESEND = "Check whether it took effect, and send it again if it did not."
 
 
 @dataclass(frozen=True)
@@ -73,10 +91,25 @@ class Entry:
     payload: dict[str, Any]
     received_at: datetime
     attempts: int
+    last_failure: str | None = None
+
+    @property
+    def tries(self) -> int:
+        """How often it was run before this claim: the first run, then each replay."""
+        return self.attempts - 1
+
+    def failure(self) -> str:
+        """Why it was not answered, in words for the person."""
+        if self.last_failure:
+            return self.last_failure
+        return INTERRUPTED  # never replayed: whoever held it stopped, and nobody took over
 
 
 # Runs an entry's request again and answers it: False if the answer could not be given.
 Replayer = Callable[[Entry], bool]
+# Tells the person behind an entry given up on, by direct message on its platform, that it
+# could not be confirmed and why (the reason, in their words): False if that failed too.
+Notifier = Callable[[Entry, str], bool]
 
 
 # Tells this process from a predecessor with the same host name and process id: a
@@ -115,9 +148,13 @@ class Inbox:
         self.lease = timedelta(seconds=lease_seconds)
         self.owner = _owner()
         self.replayers: dict[tuple[str, str], Replayer] = {}
+        self.notifiers: dict[str, Notifier] = {}
         self._local = threading.local()
         with self._transaction() as db:
             db.execute(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
+            if "last_failure" not in columns:
+                db.execute(_ADD_LAST_FAILURE)
 
     # --- connections ---------------------------------------------------------------------
 
@@ -210,24 +247,34 @@ class Inbox:
     def _abandoned(self, db: sqlite3.Connection, now: datetime) -> list[Entry]:
         rows = db.execute(
             "SELECT id, key, platform, kind, payload, received_at, attempts, owner, "
-            "lease_until FROM inbox ORDER BY id").fetchall()
+            "lease_until, last_failure FROM inbox ORDER BY id").fetchall()
         found: list[Entry] = []
         for (entry_id, key, platform, kind, payload, received, attempts, owner,
-             lease_until) in rows:
+             lease_until, last_failure) in rows:
             if (platform, kind) not in self.replayers:
                 continue
             expired = lease_until is None or datetime.fromisoformat(lease_until) < now
             if not expired and _alive(owner):
                 continue  # still being worked on, here or by a process that is alive
             found.append(Entry(entry_id, key, platform, kind, json.loads(payload),
-                               datetime.fromisoformat(received), attempts))
+                               datetime.fromisoformat(received), attempts, last_failure))
         return found
+
+    def failed(self, entry_id: int, reason: str) -> None:
+        """Remember why the entry's last try failed, for the person if it is given up on."""
+        with self._transaction() as db:
+            db.execute("UPDATE inbox SET last_failure = ? WHERE id = ?", (reason, entry_id))
 
     # --- draining ------------------------------------------------------------------------
 
     def register(self, platform: str, kind: str, replayer: Replayer) -> None:
         """`replayer(entry)` runs an abandoned request again and answers it (see Replayer)."""
         self.replayers[(platform, kind)] = replayer
+
+    def register_notifier(self, platform: str, notifier: Notifier) -> None:
+        """`notifier(entry, reason)` tells the person that their request, given up on,
+        could not be confirmed (see Notifier)."""
+        self.notifiers[platform] = notifier
 
     def drain(self, now: datetime | None = None) -> int:
         """Run every abandoned request this process knows how to run; how many were answered.
@@ -240,24 +287,46 @@ class Inbox:
                 continue
             try:
                 answered = self.replayers[(entry.platform, entry.kind)](entry)
-            except Exception:
+            except Exception as error:
                 log.exception("inbox entry %s (%s %s) failed again; it stays for the next try",
                               entry.id, entry.platform, entry.kind)
+                self.failed(entry.id, failure_of(error))
                 continue
             if answered:
                 self.done(entry.id)
                 handled += 1
+            else:
+                self.failed(entry.id, NOT_DELIVERED)
         if handled:
             log.info("answered %d request(s) left unanswered by a stopped process", handled)
         return handled
 
     def give_up(self, entry: Entry, now: datetime) -> None:
-        """Drop an entry whose answer can no longer reach the person, telling the operator."""
+        """Drop an entry whose answer can no longer reach the person, telling the operator
+        and, by direct message, the person. The message is tried once: whatever becomes of
+        it, the entry is dropped, so a platform that refuses it is never asked again."""
         minutes = (now - entry.received_at).total_seconds() / 60
         log.error(
             "gave up on the %s %s %s (held %.0f min, tried %d times): its answer can no "
             "longer reach the person. If it did not take effect, ask them to send it again.",
-            entry.platform, entry.kind, entry.key, minutes, entry.attempts - 1)
+            entry.platform, entry.kind, entry.key, minutes, entry.tries)
+        reason = entry.failure()
+        notifier = self.notifiers.get(entry.platform)
+        told = False
+        if notifier is not None:
+            try:
+                told = notifier(entry, reason)
+            except Exception:
+                log.exception("telling the person behind %s raised", entry.key)
+        if told:
+            log.info("told the person behind the %s %s %s by direct message that it could "
+                     "not be confirmed (%s)", entry.platform, entry.kind, entry.key, reason)
+        else:
+            log.error(
+                "could not tell the person behind the %s %s %s by direct message either "
+                "(%s): ask them to check it and send it again.",
+                entry.platform, entry.kind, entry.key,
+                "no notifier for the platform" if notifier is None else "the message failed")
         self.done(entry.id)
 
     def close(self) -> None:
@@ -265,6 +334,21 @@ class Inbox:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def unconfirmed(what: str, at: str, reason: str, advice: str = CHECK_AND_RESEND) -> Reply:
+    """What a person is told about their request given up on: `what` it was ("your
+    `/pitch Muon tomography`"), sent `at` (a time of day), `reason` (see Entry.failure),
+    and how to find out whether it took effect."""
+    return Reply(text=f"Storydesk could not confirm {what} of {at} ({reason}). {advice}",
+                 tone="warning")
+
+
+def failure_of(error: Exception) -> str:
+    """Why a replay that raised failed, in words for the person."""
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return DATABASE_UNREACHABLE
+    return FAILED_HERE
 
 
 class WriteFailures:

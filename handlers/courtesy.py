@@ -7,10 +7,12 @@ And a person gets at most one unsolicited message a day: what falls due for them
 one has already reached them today waits for the next day's reminder time, where it is
 combined with whatever else falls due then into one message, in order.
 
-A reminder also follows the recipient's wishes when it is sent, not only when it is
-queued: it may be held for a day, a weekend or an away period, and meanwhile they may have
-turned reminders off (it is skipped) or snoozed its story (it waits for the snooze's end,
-where the tick defers the series too, and the newest of it is said once).
+Every message that `/story reminders off` stops (`follows_reminder_choice`: the direct
+reminders, kind nudges and "your year" messages) also follows the recipient's wishes when
+it is sent, not only when it is queued: it may be held for a day, a weekend or an away
+period, and meanwhile they may have turned reminders off (it is skipped) or snoozed its
+story (it waits for the snooze's end, where the tick defers the series too, and the newest
+of it is said once).
 
 The immediate answer to a person's own command never passes through here (it goes back
 in the command's response), nor do rows of kind `answer`.
@@ -27,7 +29,9 @@ from sqlmodel import Session, col, select
 
 from handlers import wording
 from handlers.context import Policy
-from handlers.reminders import Deferral, defer
+from handlers.crowd.nudges import YEAR_KEY_PREFIX
+from handlers.crowd.stats import NUDGE_KEY_PREFIX
+from handlers.reminders import REMINDER_KEY_PREFIXES, Deferral, defer
 from handlers.reply import Block, Paragraph, Reply
 from handlers.timing import at_local, next_allowed, zone_named
 from storage.delivery import ReminderSnooze
@@ -35,6 +39,14 @@ from storage.models import AwayPeriod, Member, Outbound
 
 EXEMPT_KINDS = frozenset({"answer", "response"})  # not held, and not counted as unsolicited
 REMINDERS_OFF = "reminders turned off"
+# What `/story reminders off` stops, by unique key: messages Storydesk sends on its own
+# initiative to remind or encourage. Messages about decisions on one's stories still come.
+REMINDER_CHOICE_PREFIXES = (*REMINDER_KEY_PREFIXES, NUDGE_KEY_PREFIX, YEAR_KEY_PREFIX)
+
+
+def follows_reminder_choice(key: str) -> bool:
+    """Is the message under `key` one that `/story reminders off` stops, also once queued?"""
+    return key.startswith(REMINDER_CHOICE_PREFIXES)
 
 
 def snoozed_until(session: Session, member: Member, story_id: int | None,

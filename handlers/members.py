@@ -238,6 +238,7 @@ def set_reminders(session: Session, actor: Member, enabled: bool) -> Reply:
     if enabled:
         return success("Direct reminders are on again.")
     return success(
-        "Direct reminders are off. You will still get messages about your stories' "
-        "decisions; `/story reminders on` turns reminders back on."
+        "Direct reminders are off, and so are invitations to pitch and the year's-end "
+        "summary, also those already on their way. You will still get messages about your "
+        "stories' decisions; `/story reminders on` turns reminders back on."
     )

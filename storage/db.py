@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
@@ -105,6 +105,25 @@ def write_session(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# What a transaction lock (`lock_until_commit`) serialises, one number per kind of decision.
+PITCH_LOCK = 1  # an author's pitches: is this one a copy of a pitch just taken?
+
+
+def lock_until_commit(session: Session, scope: int, key: int) -> None:
+    """Make the write transactions that take the same (scope, key) run one after another,
+    from here to their end: a decision that first reads ("is there a copy?") then writes
+    sees what the one before it committed.
+
+    On PostgreSQL a transaction-level advisory lock, which locks no row, so it cannot
+    close a cycle with the row locks other transactions take in another order (the
+    dispatcher locks recipients by id). On SQLite every write transaction already holds
+    the database's write lock from its BEGIN IMMEDIATE: nothing to add.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:scope, :key)"),
+                        {"scope": scope, "key": key})
 
 
 @contextmanager

@@ -394,9 +394,10 @@ class Dispatcher:
 
     def _not_wanted_now(self, session: Session, row: Outbound, member: Member,
                         now: datetime) -> bool:
-        """A reminder whose recipient turned reminders off since it was queued is skipped;
-        one about a story they snoozed waits for the snooze's end. True if it is not sent."""
-        if not is_reminder_key(row.unique_key):
+        """A message that `/story reminders off` stops (a reminder, a kind nudge, a "your
+        year") whose recipient turned reminders off since it was queued is skipped; one
+        about a story they snoozed waits for the snooze's end. True if it is not sent."""
+        if not courtesy.follows_reminder_choice(row.unique_key):
             return False
         if not member.reminders_enabled:
             _skip(session, row, courtesy.REMINDERS_OFF)

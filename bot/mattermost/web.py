@@ -8,7 +8,9 @@
   OutgoingIntegrationRequestsTimeout), so only work that takes longer than `answer_within`
   (20 s) is answered with a short note (the answer follows if the command goes through; if
   none comes, send it again: nothing on disk would replay it after a restart) and later
-  through the `response_url`.
+  through the `response_url`, or by direct message if the response URL refuses it: a
+  person told that the answer follows must not conclude from its absence that the command
+  was not taken, and send it again.
 - `POST /mattermost/dialog`: a dialog submission (Mattermost's SubmitDialogRequest). Its
   state must carry our HMAC for this user and be less than an hour old; it works once: the
   state's key is recorded in `handled_request` with its effect, so a form submitted five
@@ -153,7 +155,8 @@ class MattermostEndpoints:
                                             self.answer_within)
         except TimeoutError:
             response_url = form.get("response_url", "")
-            job.add_done_callback(lambda done: self._answer_later(done, response_url))
+            job.add_done_callback(
+                lambda done: self._answer_later(done, response_url, user_id))
             # Nothing on disk brings the command back if this process stops now.
             result = _ephemeral(not_yet("command", "send it again").text)
         except Exception:
@@ -211,9 +214,7 @@ class MattermostEndpoints:
             return rendered.command_response("ephemeral")
         return _ephemeral("I sent it to our direct messages, with the chart.")
 
-    def _answer_later(self, done: Future[Json], response_url: str) -> None:
-        if not response_url:
-            return
+    def _answer_later(self, done: Future[Json], response_url: str, user_id: str) -> None:
         try:
             body = done.result()
         except Exception:
@@ -221,10 +222,27 @@ class MattermostEndpoints:
             body = _ephemeral(FAILED)
         if not body:
             return
+        if response_url:
+            try:
+                self.service.client.respond(response_url, body)
+                return
+            except (MattermostError, MattermostUnreachable) as error:
+                log.warning("late answer not delivered through the response URL (%s); "
+                            "sending it by direct message", error)
+        self._answer_by_direct_message(user_id, body)
+
+    def _answer_by_direct_message(self, user_id: str, body: Json) -> None:
+        """A command response, posted to the person's direct channel with the bot."""
+        post: Json = {"message": str(body.get("text") or "")}
+        if body.get("attachments"):
+            post["props"] = {"attachments": body["attachments"]}
         try:
-            self.service.client.respond(response_url, body)
-        except (MattermostError, MattermostUnreachable) as error:
-            log.warning("late answer not delivered: %s", error)
+            post["channel_id"] = self.service.transport.open_direct(user_id)
+            self.service.client.create_post(post)
+        except Exception as error:
+            log.error("the late answer to a command of %s could not be delivered, not even "
+                      "by direct message (%s): they were told to send it again if no answer "
+                      "came, although it may have taken effect", user_id, error)
 
     # --- dialogs -------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ so nothing a person was told lives only in memory.
   request is written to the inbox (bot/inbox.py, a file of its own) and acknowledged (a
   slash command with "Working on it…", a press or a form with an empty ack); the answer
   follows once the work has committed; if the process dies first, the next one to start
-  replays it from the inbox under the same request key.
+  replays it from the inbox under the same request key. If no answer gets through in half
+  an hour, the person is told by direct message that it could not be confirmed
+  (`tell_given_up`, worded in bot/slack/unconfirmed.py).
 - If the inbox cannot hold the request (a full disk, an unwritable or locked file), nothing
   would survive a restart, so nothing is promised: the work is waited for up to
   ACK_DEADLINE (also counted from the listener's start), about the last moment at which an
@@ -53,7 +55,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
 
 from bot.commands import Caller, CommandRunner, Outcome, Request, not_yet
-from bot.inbox import Entry, Inbox, WriteFailures
+from bot.inbox import NOT_DELIVERED, Entry, Inbox, WriteFailures, unconfirmed
 from bot.slack.bolt_log import bolt_logger
 from bot.slack.client import error_code
 from bot.slack.conversation import register_conversation
@@ -73,11 +75,13 @@ from bot.slack.forms import (
 )
 from bot.slack.incoming import command_text
 from bot.slack.render import ACTION_PREFIX, render_ack, render_message, render_response
+from bot.slack.unconfirmed import sent
 from handlers.context import Policy
 from handlers.dm_actions import PERSONAL_ACTIONS
 from handlers.members import ensure_member, find_member, is_coordinator
 from handlers.reply import Reply
 from handlers.stories import PitchForm, local_today, validate_pitch
+from handlers.timing import zone_named
 from storage.db import read_session, write_session
 
 log = logging.getLogger(__name__)
@@ -166,6 +170,7 @@ def build_app(
     if deps.inbox is not None:
         deps.inbox.register(PLATFORM, "command", listeners.replay_command)
         deps.inbox.register(PLATFORM, "interaction", listeners.replay_interaction)
+        deps.inbox.register_notifier(PLATFORM, listeners.tell_given_up)
     return SlackApp(app, deps, listeners)
 
 
@@ -557,8 +562,25 @@ class Listeners:
                     entry: int | None) -> None:
         """Answer; forget the entry only if the answer was given. Else a drain replays it
         once its lease runs out, finds the committed copy and posts its stored reply."""
-        if late(done.result().reply) and entry is not None and self.deps.inbox is not None:
+        answered = late(done.result().reply)
+        if entry is None or self.deps.inbox is None:
+            return
+        if answered:
             self.deps.inbox.done(entry)
+        else:
+            self.deps.inbox.failed(entry, NOT_DELIVERED)
+
+    def tell_given_up(self, entry: Entry, reason: str) -> bool:
+        """The inbox's notifier: a direct message telling the person that their request
+        could not be confirmed, and why (its response URL has expired by now)."""
+        request = sent(entry.kind, entry.payload)
+        if request is None:
+            return False
+        known = self.deps.directory.cached(request.user_id)
+        zone = zone_named(known.timezone if known else None, self.deps.policy.zone)
+        at = entry.received_at.astimezone(zone).strftime("%H:%M")
+        return self.direct_message(request.user_id,
+                                   unconfirmed(request.what, at, reason, request.advice))
 
     def after(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run on the background threads, never in the way of an ack; unless stopping, then

@@ -6,11 +6,13 @@
   quarter, and the three-month rule of `decisions.nudge_due`).
 - From 15 December, each member with a story published that year gets their year's
   impact (unique key per member and year); until 15 January it may still go out.
-- Both respect `/story reminders off` (nothing is queued) and are queued in the person's
-  working hours: on a working day, outside quiet hours, not while away, from the usual
-  reminder time on. A tick outside those hours queues nothing; a later one does. Like
-  every DM, they then pass the dispatcher's courtesy rule (handlers/courtesy.py): on a
-  day another message already reached the person, they wait for the next day's.
+- Both respect `/story reminders off`: nothing is queued, and one queued before it was
+  turned off is skipped when it falls due, like a reminder (`follows_reminder_choice` in
+  handlers/courtesy.py). They are queued in the person's working hours: on a working day,
+  outside quiet hours, not while away, from the usual reminder time on. A tick outside
+  those hours queues nothing; a later one does. Like every DM, they then pass the
+  dispatcher's courtesy rule (handlers/courtesy.py): on a day another message already
+  reached the person, they wait for the next day's.
 
 What is due is decided by `crowd_due`, which only reads, so that the tick opens a write
 transaction only when there is something to queue (`queue_crowd`).

@@ -51,6 +51,7 @@ from handlers.stories.pitching import (
     FEATURED_MAX,
     LINK_MAX,
     REASON_MAX,
+    SAME_PITCH_WITHIN,
     SUMMARY_MAX,
     TITLE_MAX,
     PitchForm,
@@ -58,6 +59,7 @@ from handlers.stories.pitching import (
     is_result_link,
     is_web_link,
     pitch,
+    recent_same_pitch,
     validate_pitch,
 )
 from handlers.stories.publishing import mark_published, publish
@@ -88,6 +90,7 @@ __all__ = [
     "LINK_MAX",
     "LIST_LIMIT",
     "REASON_MAX",
+    "SAME_PITCH_WITHIN",
     "SUMMARY_MAX",
     "TITLE_MAX",
     "WAITING_ON_REVIEWER",
@@ -123,6 +126,7 @@ __all__ = [
     "pitch",
     "publish",
     "reassign",
+    "recent_same_pitch",
     "record",
     "request_changes",
     "schedule",

@@ -141,3 +141,124 @@ def test_a_failed_commit_is_rolled_back_so_the_thread_writes_again(
     assert not connection.in_transaction
     assert inbox.hold("slack:command:2.kept", "slack", "command", {}, NOW) is not None
     assert inbox.pending() == 1  # the failed one left nothing behind
+
+
+class Notices:
+    """A platform's notifier that records whom it told, and succeeds as told."""
+
+    def __init__(self, told: bool = True, error: Exception | None = None) -> None:
+        self.told = told
+        self.error = error
+        self.sent: list[tuple[str, str]] = []  # (entry key, reason)
+
+    def __call__(self, entry: Entry, reason: str) -> bool:
+        self.sent.append((entry.key, reason))
+        if self.error is not None:
+            raise self.error
+        return self.told
+
+
+def told_inbox(tmp_path: Path, replays: Replays, notices: Notices) -> Inbox:
+    inbox = inbox_with(tmp_path, replays)
+    inbox.register_notifier("slack", notices)
+    return inbox
+
+
+def test_a_request_given_up_on_is_told_to_its_sender_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Nobody ran it again within the half hour (every process was down): the person hears
+    that it was interrupted; the operator's error stays, and says the person was told."""
+    notices = Notices()
+    inbox = told_inbox(tmp_path, Replays(), notices)
+    inbox.hold("slack:command:12.down", "slack", "command", {}, NOW)
+    with caplog.at_level(logging.INFO, logger="bot.inbox"):
+        inbox.drain(NOW + GIVE_UP_AFTER + timedelta(minutes=1))
+        inbox.drain(NOW + GIVE_UP_AFTER + 2 * LEASE)
+    assert notices.sent == [("slack:command:12.down", bot.inbox.INTERRUPTED)]
+    assert inbox.pending() == 0
+    assert len(gave_up(caplog)) == 1
+    assert any("told the person behind" in r.getMessage() for r in caplog.records)
+
+
+def test_the_reason_told_is_why_the_last_try_failed(tmp_path: Path) -> None:
+    notices = Notices()
+    inbox = told_inbox(tmp_path, Replays(answered=False), notices)
+    inbox.hold("slack:command:13.unposted", "slack", "command", {}, NOW)
+    for n in range(1, MAX_ATTEMPTS + 1):
+        inbox.drain(NOW + n * (LEASE + timedelta(seconds=1)))
+    assert notices.sent == [("slack:command:13.unposted", bot.inbox.NOT_DELIVERED)]
+
+
+def test_a_replay_the_database_refused_is_told_as_such(tmp_path: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    class Unreachable(Replays):
+        def __call__(self, entry: Entry) -> bool:
+            super().__call__(entry)
+            raise OperationalError("SELECT 1", None, Exception("connection refused"))
+
+    notices = Notices()
+    inbox = told_inbox(tmp_path, Unreachable(), notices)
+    inbox.hold("slack:command:14.nodb", "slack", "command", {}, NOW)
+    inbox.drain(NOW + LEASE + timedelta(seconds=1))  # replayed: the database refuses
+    inbox.drain(NOW + GIVE_UP_AFTER + timedelta(minutes=1))
+    assert notices.sent == [("slack:command:14.nodb", bot.inbox.DATABASE_UNREACHABLE)]
+
+
+@pytest.mark.parametrize("raises", [False, True], ids=["refused", "raised"])
+def test_a_notice_that_fails_is_logged_and_never_tried_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, raises: bool) -> None:
+    notices = Notices(told=False, error=ConnectionError("refused") if raises else None)
+    inbox = told_inbox(tmp_path, Replays(), notices)
+    inbox.hold("slack:command:15.unreachable", "slack", "command", {}, NOW)
+    with caplog.at_level(logging.ERROR, logger="bot.inbox"):
+        for n in range(3):  # drains a lease apart after the half hour
+            inbox.drain(NOW + GIVE_UP_AFTER + timedelta(minutes=1) + n * 2 * LEASE)
+    assert len(notices.sent) == 1 and inbox.pending() == 0
+    [error] = [r.getMessage() for r in caplog.records if "could not tell" in r.getMessage()]
+    assert "slack:command:15.unreachable" in error and "send it again" in error
+
+
+def test_without_a_notifier_the_log_says_nobody_was_told(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    inbox = inbox_with(tmp_path, Replays())
+    inbox.hold("slack:command:16.untold", "slack", "command", {}, NOW)
+    with caplog.at_level(logging.ERROR, logger="bot.inbox"):
+        inbox.drain(NOW + GIVE_UP_AFTER + timedelta(minutes=1))
+    assert inbox.pending() == 0
+    assert any("no notifier" in r.getMessage() for r in caplog.records)
+
+
+def test_an_inbox_file_from_before_the_failure_column_is_upgraded(tmp_path: Path) -> None:
+    """A file written by an earlier version: opened, it gets the column, and its entries
+    are drained and given up on as usual."""
+    path = tmp_path / "inbox.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, "
+        "platform TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL, "
+        "received_at TEXT NOT NULL, owner TEXT, lease_until TEXT, "
+        "attempts INTEGER NOT NULL DEFAULT 0)")
+    old.execute("INSERT INTO inbox (key, platform, kind, payload, received_at, attempts) "
+                "VALUES ('slack:command:17.old', 'slack', 'command', '{}', ?, 1)",
+                (NOW.isoformat(),))
+    old.commit()
+    old.close()
+    notices = Notices()
+    inbox = Inbox(path)
+    inbox.register("slack", "command", Replays())
+    inbox.register_notifier("slack", notices)
+    inbox.drain(NOW + GIVE_UP_AFTER + timedelta(minutes=1))
+    assert notices.sent == [("slack:command:17.old", bot.inbox.INTERRUPTED)]
+
+
+def test_what_the_person_is_told() -> None:
+    reply = bot.inbox.unconfirmed("your `/pitch Muon tomography …`", "14:02",
+                                  bot.inbox.DATABASE_UNREACHABLE,
+                                  "Check with `/story list mine` and send it again if it is "
+                                  "not there.")
+    assert reply.text == (
+        "Storydesk could not confirm your `/pitch Muon tomography …` of 14:02 (the database "
+        "was unreachable). Check with `/story list mine` and send it again if it is not "
+        "there.")
+    assert reply.ok

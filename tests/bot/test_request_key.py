@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from bot.commands import Caller, CommandRunner
 from handlers.context import Policy
+from handlers.stories import SAME_PITCH_WITHIN
 from storage.db import read_session
 from storage.models import Story
 
@@ -28,8 +29,14 @@ def test_a_copy_gets_the_first_answer_and_changes_nothing(engine: Engine, policy
     assert first.ok and not first.data.get("repeated")
     assert again.text == first.text and again.data["repeated"] is True
     assert titles(engine) == ["Muons"]
+    # Another request (a form opened anew) is not a copy; the same pitch in it is still the
+    # same pitch (handlers.stories.pitching), answered as such.
     other = runner.run(DANA, "pitch", "Muons #scicomm", NOW, request_key="slack:view:V2:h1")
-    assert other.ok and titles(engine) == ["Muons", "Muons"]
+    assert other.ok and not other.data.get("repeated")
+    assert other.text.startswith("You pitched this a moment ago") and titles(engine) == ["Muons"]
+    third = runner.run(DANA, "pitch", "Muons #outreach", NOW + SAME_PITCH_WITHIN * 2,
+                       request_key="slack:view:V3:h1")
+    assert third.ok and titles(engine) == ["Muons", "Muons"]
 
 
 def test_a_refused_request_can_be_sent_again_with_the_same_key(
@@ -45,5 +52,5 @@ def test_a_refused_request_can_be_sent_again_with_the_same_key(
 def test_without_a_key_nothing_is_recorded(engine: Engine, policy: Policy) -> None:
     runner = CommandRunner(engine, policy)
     runner.run(DANA, "pitch", "Muons", NOW)
-    runner.run(DANA, "pitch", "Muons", NOW)
+    runner.run(DANA, "pitch", "Muons", NOW + SAME_PITCH_WITHIN * 2)  # not the same pitch
     assert titles(engine) == ["Muons", "Muons"]

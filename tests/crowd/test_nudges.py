@@ -3,6 +3,7 @@ queued by the tick on both databases, with the clock frozen."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,8 +18,10 @@ from bot.crowd.jobs import CrowdJobs
 from bot.delivery.dispatcher import Dispatcher
 from config.settings import load_settings
 from handlers.context import Policy
-from handlers.crowd.nudges import run_crowd_tick
+from handlers.courtesy import follows_reminder_choice
+from handlers.crowd.nudges import nudge_key, run_crowd_tick, year_key
 from handlers.crowd.stats import CrowdStats, build_stats
+from handlers.members import set_reminders
 from handlers.outbox import notify_member
 from handlers.reply import Image, Reply
 from storage.db import write_session
@@ -262,3 +265,108 @@ def test_the_chart_is_drawn_before_the_write_transaction_and_redrawn_only_in_the
     jobs(day("2026-12-07 09:30"))  # inside it: drawn again, and not queued again
     assert Path(image.path).read_bytes()[:4] == b"\x89PNG"
     assert steps.count("write") == 1
+
+
+def held_to_the_next_day(engine: Engine, dispatcher: Dispatcher, key_for: Callable[[int], str],
+                         text: str) -> tuple[Member, str]:
+    """Quinn, whose message `text` (under the key `key_for` their id) was queued on Monday
+    23 November after a reminder reached them that morning: it waits for Tuesday's
+    reminder time. Quinn, and the message's key."""
+    with write_session(engine) as session:
+        quinn = add_member(session, "Quinn")
+        assert quinn.id is not None
+        key = key_for(quinn.id)
+        notify_member(session, quinn, Reply(text="Your draft is due today."),
+                      key="draft-reminder:story-1:due-2026-11-23:on-the-day",
+                      now=day("2026-11-23 08:00"))
+    dispatcher.dispatch_due(day("2026-11-23 08:00"))
+    with write_session(engine) as session:
+        notify_member(session, quinn, Reply(text=text), key=key, now=day("2026-11-23 10:00"))
+    dispatcher.dispatch_due(day("2026-11-23 10:00"))
+    assert status_of(engine, key) == ("pending", None)
+    with write_session(engine) as session:
+        row = session.exec(select(Outbound).where(Outbound.unique_key == key)).one()
+        assert row.due_at == day("2026-11-24 08:00")  # held for the next day
+    return quinn, key
+
+
+def turn_reminders_off(engine: Engine, person: Member) -> None:
+    with write_session(engine) as session:
+        member = session.get(Member, person.id)
+        assert member is not None
+        set_reminders(session, member, False)
+
+
+def status_of(engine: Engine, key: str) -> tuple[str, str | None]:
+    with write_session(engine) as session:
+        row = session.exec(select(Outbound).where(Outbound.unique_key == key)).one()
+        return row.status, row.last_error
+
+
+def a_nudge(member_id: int) -> str:
+    return nudge_key(member_id, date(2026, 11, 23))
+
+
+def your_year(member_id: int) -> str:
+    return year_key(member_id, 2026)
+
+
+@pytest.mark.parametrize("key_for, text", [
+    (a_nudge, "Hello Quinn! It has been a while."),
+    (your_year, "Your 2026 with the group's account: 1 story published. Thank you!"),
+], ids=["nudge", "your-year"])
+def test_reminders_turned_off_while_a_crowd_message_is_held_stop_it_too(
+        engine: Engine, policy: Policy, key_for: Callable[[int], str], text: str) -> None:
+    """Queued while reminders were on, held for the next day; turned off meanwhile: it is
+    not sent, exactly as a held reminder is not (counted as skipped, with the reason)."""
+    transport = RecordingTransport()
+    dispatcher = Dispatcher(engine, {"console": transport}, policy=policy)
+    quinn, key = held_to_the_next_day(engine, dispatcher, key_for, text)
+    turn_reminders_off(engine, quinn)
+    dispatcher.dispatch_due(day("2026-11-24 08:00"))
+    dispatcher.dispatch_due(day("2026-11-25 08:00"))
+    assert [d.reply.text for d in transport.sent] == ["Your draft is due today."]
+    assert status_of(engine, key) == ("skipped", "reminders turned off")
+
+
+def test_a_message_about_ones_story_still_comes_with_reminders_off(
+        engine: Engine, policy: Policy) -> None:
+    """`/story reminders off` is not a wish to hear nothing: a decision about one's story,
+    held the same way, still arrives."""
+    transport = RecordingTransport()
+    dispatcher = Dispatcher(engine, {"console": transport}, policy=policy)
+    quinn, key = held_to_the_next_day(engine, dispatcher, lambda _id: "story-1:author:v2",
+                                      "Story #1 was accepted by Ada.")
+    turn_reminders_off(engine, quinn)
+    dispatcher.dispatch_due(day("2026-11-24 08:00"))
+    assert transport.sent[-1].reply.text == "Story #1 was accepted by Ada."
+    assert status_of(engine, key) == ("sent", None)
+
+
+def test_a_nudge_held_for_someone_who_then_goes_away_waits_until_they_are_back(
+        engine: Engine, policy: Policy) -> None:
+    transport = RecordingTransport()
+    dispatcher = Dispatcher(engine, {"console": transport}, policy=policy)
+    quinn, key = held_to_the_next_day(engine, dispatcher, a_nudge, "Hello Quinn!")
+    assert quinn.id is not None
+    with write_session(engine) as session:
+        session.add(AwayPeriod(member_id=quinn.id, first_day=date(2026, 11, 24),
+                               last_day=date(2026, 11, 27)))
+    dispatcher.dispatch_due(day("2026-11-24 08:00"))
+    assert status_of(engine, key)[0] == "pending"
+    dispatcher.dispatch_due(day("2026-11-30 08:00"))  # Monday, back: 09:00 in Berlin
+    assert transport.sent[-1].reply.text == "Hello Quinn!"
+
+
+def test_every_message_reminders_off_stops_is_rechecked_when_sent() -> None:
+    """One rule says which queued messages `/story reminders off` stops, whoever queued
+    them: the tick's reminders, the crowd's nudges and "your year" messages."""
+    stopped = [nudge_key(7, date(2026, 11, 23)), year_key(7, 2026),
+               "draft-reminder:story-12:due-2026-12-03:before",
+               "draft-escalation:story-12:due-2026-12-03:after-3",
+               "review-nudge:story-12:since-2026-11-20:1"]
+    still_sent = ["story-12:author:accepted:v2", "story-12:review-assigned:3:v1",
+                  "answer:slack:command:1", "calendar-link:member-7:abc",
+                  "post-ask:m1", "card:story-12:v2"]
+    assert all(follows_reminder_choice(key) for key in stopped)
+    assert not any(follows_reminder_choice(key) for key in still_sent)

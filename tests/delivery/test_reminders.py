@@ -377,9 +377,9 @@ def test_two_replicas_ticking_at_once_queue_each_reminder_once(
 ) -> None:
     team = make_team(engine)
     drafting_story(engine, policy, team, local("2026-11-23 10:00"), date(2026, 12, 3))
-    for name in ("Emil",) * 3:
+    for n, name in enumerate(("Emil",) * 3, start=1):  # three stories, not one sent thrice
         drafting_story(engine, policy, team, local("2026-11-23 10:00"), date(2026, 12, 3),
-                       author=name, title=f"Story by {name}")
+                       author=name, title=f"Story {n} by {name}")
     now = local("2026-11-30 09:00")
 
     def replica() -> None:

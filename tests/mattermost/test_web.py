@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import warnings
 from datetime import date, datetime
@@ -162,6 +163,52 @@ def test_slow_work_is_answered_through_the_response_url(
     endpoints.close()
 
 
+def slow_endpoints(adapter: Adapter, engine: Engine) -> MattermostEndpoints:
+    """The endpoints, answering every command late (through its response URL)."""
+    return MattermostEndpoints(adapter.service, adapter.runner, engine, adapter.runner.policy,
+                               clock=lambda: adapter.now, answer_within=0.0)
+
+
+def test_a_late_answer_the_response_url_refuses_comes_by_direct_message(
+    adapter: Adapter, engine: Engine
+) -> None:
+    """The person was told the answer follows if the command goes through, and to send it
+    again if none comes: it went through, so the answer must come, here by DM."""
+    world = adapter.world
+    expired = f"{world.server.url}/hooks/commands/{'x' * 26}"  # never issued: 404
+    endpoints = slow_endpoints(adapter, engine)
+    with TestClient(Starlette(routes=endpoints.routes())) as client:
+        slow = Adapter(world, adapter.service, adapter.runner, endpoints, client,
+                       adapter.dispatcher, adapter.now)
+        first = slow.command("dana", "pitch", "Muon tomography of a volcano",
+                             token=PITCH_TOKEN, response_url=expired).json()
+    assert first["text"].startswith("This is taking longer than usual")
+    direct = adapter.service.transport.open_direct(world.user("dana"))
+    [answer] = wait_for(lambda: world.server.posts_in(direct))
+    assert answer["message"].startswith("✓ Thanks! Story #1 is pitched")
+    assert answer["props"]["attachments"]  # the card, as the command response had it
+    assert [s.title for s in stories(engine)] == ["Muon tomography of a volcano"]
+    endpoints.close()
+
+
+def test_a_late_answer_that_cannot_be_delivered_at_all_is_logged(
+    adapter: Adapter, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = adapter.world
+    world.server.fail("POST", "/api/v4/posts", 503)
+    expired = f"{world.server.url}/hooks/commands/{'x' * 26}"
+    endpoints = slow_endpoints(adapter, engine)
+    with caplog.at_level(logging.ERROR, logger="bot.mattermost.web"):
+        with TestClient(Starlette(routes=endpoints.routes())) as client:
+            slow = Adapter(world, adapter.service, adapter.runner, endpoints, client,
+                           adapter.dispatcher, adapter.now)
+            slow.command("emil", "story", "list all", response_url=expired)
+        [line] = wait_for(lambda: [r.getMessage() for r in caplog.records
+                                   if "not even by direct message" in r.getMessage()])
+    assert world.user("emil") in line
+    endpoints.close()
+
+
 class ChartRunner(CommandRunner):
     """Answers every command with a chart, as the reach commands do."""
 
@@ -241,6 +288,23 @@ def test_a_dialog_submission_pitches_and_confirms_through_the_response_url(
         "Open day at the lab", "recruitment", date(2026, 12, 1))
     [confirmation] = adapter.world.server.hook_bodies(hook)
     assert "Story #1 is pitched" in confirmation["text"]
+
+
+def test_the_pitch_dialog_sent_again_from_a_new_dialog_pitches_once(
+    adapter: Adapter, engine: Engine
+) -> None:
+    """Each dialog opened is a request of its own; the same pitch from a second one is the
+    same pitch, answered as such."""
+    hooks = []
+    for title in ("Open day at the lab", "open day at the lab "):
+        opened, hook = open_pitch_dialog(adapter)
+        hooks.append(hook)
+        response = adapter.submit("dana", "pitch", opened["dialog"]["state"], {"title": title})
+        assert response.status_code == 200 and response.json() == {}
+    assert [s.title for s in stories(engine)] == ["Open day at the lab"]
+    [first], [again] = (adapter.world.server.hook_bodies(hook) for hook in hooks)
+    assert "Story #1 is pitched" in first["text"]
+    assert "You pitched this a moment ago: it is #1, reviewer Ada." in again["text"]
 
 
 @pytest.mark.parametrize("submission, field", [

@@ -33,6 +33,7 @@ with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx wor
 
 from bot.commands import CommandRunner
 from bot.delivery.dispatcher import Dispatcher, DispatchReport, build_delivery
+from bot.inbox import Inbox
 from bot.slack.app import SlackApp, SlackDeps, build_app
 from bot.slack.client import make_web_client
 from bot.slack.directory import SlackDirectory
@@ -196,7 +197,7 @@ class SlackBench:
 
 
 def make_bench(engine: Engine, fake: FakeSlack, workers: int = 4,
-               people: bool = True) -> tuple[SlackBench, SlackApp]:
+               people: bool = True, inbox: Inbox | None = None) -> tuple[SlackBench, SlackApp]:
     if people:
         add_people(engine)
     client = make_web_client(TOKEN, fake.api_url, timeout=10)
@@ -204,7 +205,7 @@ def make_bench(engine: Engine, fake: FakeSlack, workers: int = 4,
     runner = CommandRunner(engine, slack_policy(), {"slack": directory})
     acks: list[float] = []
     deps = SlackDeps(runner=runner, engine=engine, policy=slack_policy(), directory=directory,
-                     clock=lambda: NOW)
+                     clock=lambda: NOW, inbox=inbox)
     slack = build_app(deps, client=client, signing_secret=SECRET, workers=workers)
     http = TestClient(Starlette(routes=slack_routes(slack.bolt, SECRET,
                                                     observe_ack=acks.append)))

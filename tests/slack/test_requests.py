@@ -126,3 +126,45 @@ def test_replaying_a_slash_command_with_its_trigger_pitches_once(bench: SlackBen
     assert count(bench, Story) == 1
     assert first["text"] == second["text"]  # the copy gets the first answer
     assert json.loads(json.dumps(second))["response_type"] == "ephemeral"
+
+
+def dm_texts(bench: SlackBench, user: str) -> list[str]:
+    return [str(c.params.get("text")) for c in bench.fake.calls_to("chat.postMessage")
+            if c.params.get("channel") == user]
+
+
+def test_a_pitch_sent_again_as_a_new_command_is_answered_not_applied(
+        bench: SlackBench) -> None:
+    """Told that the first /pitch was taking longer, the person sends it again: a new
+    trigger id, so a new request, but the same pitch."""
+    first = bench.command("Muon tomography of a volcano #outreach", response="first").json()
+    again = bench.command("muon tomography of a volcano", response="again").json()
+    assert "Story #1 is pitched" in first["text"]
+    assert "You pitched this a moment ago: it is #1, reviewer Ada." in again["text"]
+    assert count(bench, Story) == 1
+
+
+def test_the_pitch_form_after_the_same_pitch_by_command_reaches_the_same_check(
+        bench: SlackBench) -> None:
+    """The form (a view with an id of its own) goes through the same handler as the
+    command: the copy is named in the direct message that answers a form."""
+    bench.command("Muon tomography of a pyramid", user="U0DANA")
+    data = payload("view_submission_pitch.json")
+    data["view"]["state"]["values"]["title"]["value"]["value"] = "Muon Tomography of a Pyramid"
+    assert bench.interact(data).status_code == 200
+    bench.settle()
+    assert count(bench, Story) == 1
+    [answer] = dm_texts(bench, data["user"]["id"])
+    assert "You pitched this a moment ago: it is #1" in answer
+
+
+def test_the_pitch_form_opened_and_sent_twice_pitches_once(bench: SlackBench) -> None:
+    for view_id in ("V0PITCH01", "V0PITCH02"):  # the form opened a second time
+        data = payload("view_submission_pitch.json")
+        data["view"].update(id=view_id, hash=f"1700000200.{view_id}")
+        assert bench.interact(data).status_code == 200
+        bench.settle()
+    assert count(bench, Story) == 1
+    first, again = dm_texts(bench, "U0DANA")
+    assert "Story #1 is pitched" in first
+    assert "You pitched this a moment ago: it is #1" in again
