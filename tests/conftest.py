@@ -120,6 +120,18 @@ def db_url_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[En
 
 
 @pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A PostgreSQL database with every table, for what only PostgreSQL can show (two
+    write transactions at once); it fails in CI when PostgreSQL is down, as the others do."""
+    require_postgres()
+    engine, schema = pg_engine_with_schema()
+    SQLModel.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+    drop_schema(schema)
+
+
+@pytest.fixture
 def engine(db_url_engine: Engine) -> Engine:
     """A database with every table, on SQLite and on PostgreSQL."""
     SQLModel.metadata.create_all(db_url_engine)
