@@ -1,0 +1,80 @@
+"""What a `/pitch` commits, row by row, through the command runner both platforms use.
+
+The expected rows in pitch_commits.json were recorded from the pitch as it was before its
+transaction was made shorter: the story, its history, the reviewer's choice and its reason,
+the outbox rows and their texts, the request's stored answer. Any change to how the pitch
+does its work must leave them exactly as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.commands import Caller, CommandRunner, Request
+from handlers.context import Policy
+from storage.db import read_session, write_session
+from storage.models import AwayPeriod, Member, Outbound, Story, StoryEvent
+from storage.requests import HandledRequest
+from tests.conftest import add_member
+
+EXPECTED = Path(__file__).with_name("pitch_commits.json")
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # a Monday
+POLICY = Policy(channel_platforms=("slack", "mattermost"))
+TABLES = (Member, Story, StoryEvent, Outbound, HandledRequest)
+
+
+def snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    """Every row of the tables a pitch writes, as JSON would keep them."""
+    with read_session(engine) as session:
+        return {
+            model.__tablename__: [  # type: ignore[misc]
+                json.loads(json.dumps(row.model_dump(), default=str, sort_keys=True))
+                for row in sorted(session.exec(select(model)).all(),
+                                  key=lambda row: str(row.id if hasattr(row, "id") else row.key))
+            ]
+            for model in TABLES
+        }
+
+
+def a_team(session: Session) -> None:
+    """Four coordinators: Ben away, Emil with an open review, Chloe about to pitch."""
+    people = {name: add_member(session, name, coordinator=True, platform="slack")
+              for name in ("Ada", "Ben", "Chloe", "Emil")}
+    people["Dana"] = add_member(session, "Dana", platform="slack")
+    ids = {name: member.id for name, member in people.items() if member.id is not None}
+    session.add(AwayPeriod(member_id=ids["Ben"], first_day=date(2026, 11, 20),
+                           last_day=date(2026, 12, 11)))
+    session.add(Story(title="An open review", author_id=ids["Dana"], reviewer_id=ids["Emil"],
+                      state="pitched", created_at=NOW, state_changed_at=NOW))
+
+
+def pitch(engine: Engine, who: str, text: str) -> str:
+    runner = CommandRunner(engine, POLICY)
+    outcome = runner.run_request(Caller("slack", who.lower(), who), "pitch", text, NOW,
+                                 Request(key=f"slack:command:{who}.1700000000.1"))
+    assert outcome.recorded
+    return outcome.reply.text
+
+
+@pytest.mark.parametrize("case", ["reviewed", "nobody"])
+def test_a_pitch_commits_exactly_these_rows(engine: Engine, case: str) -> None:
+    with write_session(engine) as session:
+        if case == "reviewed":
+            a_team(session)
+        else:  # the only coordinator pitches: nobody can review
+            add_member(session, "Ada", coordinator=True, platform="slack")
+
+    text = "Muon tomography #outreach #reel -- Cosmic rays see inside a volcano"
+    answer = pitch(engine, "Chloe" if case == "reviewed" else "Ada", text)
+
+    expected = json.loads(EXPECTED.read_text())[case]
+    assert answer == expected["answer"]
+    assert snapshot(engine) == expected["rows"]
+
