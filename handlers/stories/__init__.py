@@ -46,7 +46,14 @@ from handlers.stories.lifecycle import (
     withdraw,
 )
 from handlers.stories.listing import LIST_LIMIT, list_stories, show, story_line
-from handlers.stories.moves import change_state, get_story, load_for_move, record
+from handlers.stories.moves import (
+    change_state,
+    get_story,
+    history_line,
+    load_for_move,
+    record,
+    write_history,
+)
 from handlers.stories.pitching import (
     FEATURED_MAX,
     LINK_MAX,
@@ -108,6 +115,7 @@ __all__ = [
     "get_story",
     "hand_over_if_away",
     "hand_over_waiting_reviews",
+    "history_line",
     "is_result_link",
     "is_web_link",
     "list_stories",
@@ -139,4 +147,5 @@ __all__ = [
     "tell_reviewer",
     "validate_pitch",
     "withdraw",
+    "write_history",
 ]
