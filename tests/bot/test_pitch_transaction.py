@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from bot.commands import Caller, CommandRunner, Request
@@ -78,3 +80,34 @@ def test_a_pitch_commits_exactly_these_rows(engine: Engine, case: str) -> None:
     assert answer == expected["answer"]
     assert snapshot(engine) == expected["rows"]
 
+
+def test_a_pitch_writes_in_few_statements_and_one_flush(engine: Engine) -> None:
+    """Every statement of the pitch runs while it holds the write lock, which on SQLite the
+    pitches behind it wait for: the story goes in whole (its reviewer chosen first, in one
+    query), its history lines in one statement, its card and the reviewer's message in
+    another, and the request's answer in one UPDATE."""
+    with write_session(engine) as session:
+        a_team(session)
+    statements: list[str] = []
+    flushes: list[int] = []
+
+    def on_statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        if sql.split(None, 1)[0].upper() not in ("BEGIN", "COMMIT"):
+            statements.append(sql.split(None, 1)[0].upper())
+
+    def on_flush(*_args: Any) -> None:
+        flushes.append(1)
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(OrmSession, "after_flush", on_flush)
+    try:
+        pitch(engine, "Chloe", "Muon tomography #outreach")
+    finally:
+        event.remove(OrmSession, "after_flush", on_flush)
+        event.remove(engine, "before_cursor_execute", on_statement)
+
+    # the claim, the author, the team; the reviewer and the story; the history; the outbox;
+    # the answer
+    assert statements == ["INSERT", "SELECT", "SELECT", "UPDATE", "INSERT", "INSERT",
+                          "INSERT", "UPDATE"]
+    assert len(flushes) == 1
