@@ -6,9 +6,11 @@ coordinator when its reviewer is away.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from handlers import decisions
 from handlers.context import Policy
@@ -22,11 +24,7 @@ from handlers.stories.zone import local_today
 from storage.models import AwayPeriod, Member, Story
 
 
-def review_team(
-    session: Session, exclude: set[int] | None = None
-) -> list[tuple[Member, Candidate]]:
-    """The coordinators, each with what the choice of a reviewer weighs (open reviews, last
-    assignment, away periods), in one query: a pitch waits on this, holding the write lock."""
+def _review_team_query() -> Select[Member, Any, date, date]:
     counts = (
         select(col(Story.reviewer_id).label("member_id"), func.count().label("open_reviews"))
         .where(col(Story.state).in_(sorted(OPEN_REVIEW_STATES)),
@@ -34,13 +32,25 @@ def review_team(
         .group_by(col(Story.reviewer_id))
         .subquery()
     )
-    rows = session.exec(
+    return (
         select(Member, counts.c.open_reviews, col(AwayPeriod.first_day), col(AwayPeriod.last_day))
         .outerjoin(counts, counts.c.member_id == col(Member.id))
         .outerjoin(AwayPeriod, col(AwayPeriod.member_id) == col(Member.id))
         .where(Member.role == COORDINATOR)
         .order_by(col(Member.id), col(AwayPeriod.first_day))
-    ).all()
+    )
+
+
+# Built once: building it costs as much as running it.
+_REVIEW_TEAM = _review_team_query()
+
+
+def review_team(
+    session: Session, exclude: set[int] | None = None
+) -> list[tuple[Member, Candidate]]:
+    """The coordinators, each with what the choice of a reviewer weighs (open reviews, last
+    assignment, away periods), in one query: a pitch waits on this, holding the write lock."""
+    rows = session.exec(_REVIEW_TEAM).all()
     team: dict[int, tuple[Member, int, list[tuple[date, date]]]] = {}
     for member, open_reviews, first_day, last_day in rows:
         assert member.id is not None
