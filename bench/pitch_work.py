@@ -84,11 +84,11 @@ class Counters:
         return taken
 
 
-def instrument(engine: Engine) -> Counters:
+@contextmanager
+def instrument(engine: Engine) -> Iterator[Counters]:
     """Count the engine's statements and every session's flushes; time the write lock."""
     counters = Counters()
 
-    @event.listens_for(engine, "before_cursor_execute")
     def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
         verb = sql.lstrip().split(None, 1)[0].upper()
         if verb in ("BEGIN", "COMMIT", "ROLLBACK"):
@@ -96,7 +96,6 @@ def instrument(engine: Engine) -> Counters:
         counters.statements += 1
         counters.kinds[verb] = counters.kinds.get(verb, 0) + 1
 
-    @event.listens_for(Session, "after_flush")
     def flushed(*_args: Any) -> None:
         counters.flushes += 1
 
@@ -111,8 +110,15 @@ def instrument(engine: Engine) -> Counters:
             finally:
                 counters.locked += time.perf_counter() - started
 
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(Session, "after_flush", flushed)
     storage.db._queued = timed  # type: ignore[assignment]
-    return counters
+    try:
+        yield counters
+    finally:
+        storage.db._queued = queued
+        event.remove(Session, "after_flush", flushed)
+        event.remove(engine, "before_cursor_execute", statement)
 
 
 def prepare(folder: Path) -> tuple[Engine, Policy]:
@@ -146,25 +152,31 @@ def pitch(runner: CommandRunner, serial: int) -> None:
 def one_run(pitches: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="storydesk-bench-") as folder:
         engine, policy = prepare(Path(folder))
-        counters = instrument(engine)
         runner = CommandRunner(engine, policy)
-        for serial in range(WARM_UP):
-            pitch(runner, serial)
-        counters.take()
+        floor = FloorDatabase(Path(folder) / "floor.db",
+                              "CREATE TABLE pitch (id INTEGER PRIMARY KEY, title TEXT)")
         samples: dict[str, list[float]] = {"cpu": [], "wall": [], "locked": [],
-                                           "statements": [], "flushes": []}
+                                           "statements": [], "flushes": [], "floor cpu": []}
         kinds: dict[str, int] = {}
-        for serial in range(WARM_UP, WARM_UP + pitches):
-            cpu, wall = time.thread_time(), time.perf_counter()
-            pitch(runner, serial)
-            samples["cpu"].append(time.thread_time() - cpu)
-            samples["wall"].append(time.perf_counter() - wall)
-            taken = counters.take()
-            samples["locked"].append(taken.locked)
-            samples["statements"].append(taken.statements)
-            samples["flushes"].append(taken.flushes)
-            for verb, count in taken.kinds.items():
-                kinds[verb] = kinds.get(verb, 0) + count
+        with instrument(engine) as counters:
+            for serial in range(WARM_UP):
+                pitch(runner, serial)
+                floor.insert("INSERT INTO pitch (title) VALUES (?)", (f"Pitch {serial}",))
+            counters.take()
+            for serial in range(WARM_UP, WARM_UP + pitches):
+                cpu = time.thread_time()
+                floor.insert("INSERT INTO pitch (title) VALUES (?)", (f"Pitch {serial}",))
+                samples["floor cpu"].append(time.thread_time() - cpu)
+                cpu, wall = time.thread_time(), time.perf_counter()
+                pitch(runner, serial)
+                samples["cpu"].append(time.thread_time() - cpu)
+                samples["wall"].append(time.perf_counter() - wall)
+                taken = counters.take()
+                samples["locked"].append(taken.locked)
+                samples["statements"].append(taken.statements)
+                samples["flushes"].append(taken.flushes)
+                for verb, count in taken.kinds.items():
+                    kinds[verb] = kinds.get(verb, 0) + count
         engine.dispose()
     figures = {name: statistics.median(values) for name, values in samples.items()}
     figures.update({f"kind {verb}": count / pitches for verb, count in kinds.items()})
@@ -176,7 +188,8 @@ def report(runs: list[dict[str, float]], pitches: int) -> str:
         return statistics.median(run.get(key, 0.0) for run in runs)
 
     rows = "\n".join(
-        f"| {n} | {r['cpu'] * 1000:.2f} | {r['wall'] * 1000:.2f} | {r['locked'] * 1000:.2f} "
+        f"| {n} | {r['cpu'] * 1000:.2f} | {r['floor cpu'] * 1000:.3f} | "
+        f"{r['cpu'] / r['floor cpu']:.1f}× | {r['wall'] * 1000:.2f} | {r['locked'] * 1000:.2f} "
         f"| {r['statements']:.0f} | {r['flushes']:.0f} |" for n, r in enumerate(runs, 1))
     verbs = sorted({key for run in runs for key in run if key.startswith("kind ")})
     split = ", ".join(f"{med(key):.0f} {key.removeprefix('kind ')}" for key in verbs)
@@ -186,16 +199,19 @@ fresh SQLite file set up as Storydesk sets it up; three coordinators, eight auth
 known, each command with its request key as a Slack command has. Per pitch: the thread's
 CPU time, the wall time, how long the process's write lock was held (what the requests
 behind it wait for), the SQL statements sent (BEGIN and COMMIT not counted) and the
-session's flushes. Medians of each run's pitches.
+session's flushes. The floor, in the same run and process, alternating with the pitches:
+the write of bench/slack_answer.py's floor (benchlib.FloorDatabase: BEGIN IMMEDIATE, one
+INSERT, COMMIT), its CPU time. Medians of each run's pitches.
 
-| run | CPU ms | wall ms | write lock held ms | statements | flushes |
-| --- | ---: | ---: | ---: | ---: | ---: |
+| run | CPU ms | floor CPU ms | ratio | wall ms | write lock held ms | statements | flushes |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {rows}
 
-Median of the runs: {med('cpu') * 1000:.2f} ms of CPU, the write lock held
-{med('locked') * 1000:.2f} ms, {med('statements'):.0f} statements ({split}) and
-{med('flushes'):.0f} flushes a pitch. `--profile` shows where the CPU time goes, `--slack`
-the whole Slack request path beside a bare bolt app's. Python {platform.python_version()},
+Median of the runs: {med('cpu') * 1000:.2f} ms of CPU ({med('cpu') / med('floor cpu'):.0f}× the
+floor's {med('floor cpu') * 1000:.3f} ms), the write lock held {med('locked') * 1000:.2f} ms,
+{med('statements'):.0f} statements ({split}) and {med('flushes'):.0f} flush(es) a pitch.
+`--profile` shows where the CPU time goes, `--slack` the whole Slack request path beside a
+bare bolt app's. Python {platform.python_version()},
 {os.cpu_count()} CPUs shared with other work, load average {os.getloadavg()[0]:.2f} at the
 end, {time.strftime('%Y-%m-%d')}."""
 
@@ -279,30 +295,34 @@ def profile_slack(requests: int) -> None:
                 floor_db.insert("INSERT INTO pitch (title) VALUES (?)", (command["text"],))
                 ack(f"Thanks! {command['text']} is pitched.")
 
-            def send(app: App, serial: int, check: bool) -> None:
-                body = command_body(fake, serial)
-                headers = signed_headers(body.decode(), secret=SECRET)
+            def signed(serial: int) -> tuple[str, dict[str, str]]:
+                body = command_body(fake, serial).decode()
+                return body, signed_headers(body, secret=SECRET)
+
+            def send(app: App, request: tuple[str, dict[str, str]], check: bool) -> None:
+                body, headers = request
                 if check:  # what the route does before bolt sees the request
-                    assert verifier.is_valid_request(body, headers)
-                    assert malformed(body, headers["Content-Type"]) is None
-                response = app.dispatch(BoltRequest(body=body.decode(), headers=headers))
+                    assert verifier.is_valid_request(body.encode(), headers)
+                    assert malformed(body.encode(), headers["Content-Type"]) is None
+                response = app.dispatch(BoltRequest(body=body, headers=headers))
                 if response.status != 200 or PITCHED not in response.body:
-                    raise RuntimeError(f"request {serial}: {response.status} {response.body}")
+                    raise RuntimeError(f"{response.status} {response.body}")
 
             for serial in range(WARM_UP):
-                send(slack.bolt, serial, True)
-                send(floor, serial, False)
+                send(slack.bolt, signed(serial), True)
+                send(floor, signed(serial), False)
             slack.settle()
             worker = cProfile.Profile(time.thread_time)
             enabled: Future[None] = slack.listeners.pool.pool.submit(worker.enable)
             enabled.result()
             outer, bare = cProfile.Profile(time.thread_time), cProfile.Profile(time.thread_time)
             for serial in range(WARM_UP, WARM_UP + requests):
+                ours, theirs = signed(serial), signed(serial)
                 outer.enable()
-                send(slack.bolt, serial, True)
+                send(slack.bolt, ours, True)
                 outer.disable()
                 bare.enable()
-                send(floor, serial, False)
+                send(floor, theirs, False)
                 bare.disable()
             slack.listeners.pool.pool.submit(worker.disable).result()
             slack.close(wait=True)
