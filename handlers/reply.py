@@ -124,6 +124,8 @@ def _plain(value: Any) -> Any:
     """What `dataclasses.asdict` makes of a reply, as JSON writes it, without the deep
     copies asdict takes of every part: a reply is written to the outbox inside a command's
     write transaction."""
+    if isinstance(value, (str, int, float)) or value is None:
+        return value
     names = _FIELD_NAMES.get(type(value))
     if names is None and is_dataclass(value) and not isinstance(value, type):
         names = _FIELD_NAMES[type(value)] = tuple(f.name for f in fields(value))
