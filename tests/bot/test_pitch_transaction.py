@@ -8,7 +8,9 @@ does its work must leave them exactly as they are.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,11 @@ from sqlmodel import Session, select
 
 from bot.commands import Caller, CommandRunner, Request
 from handlers.context import Policy
+from handlers.stories import pitching
 from storage.db import read_session, write_session
 from storage.models import AwayPeriod, Member, Outbound, Story, StoryEvent
 from storage.requests import HandledRequest
-from tests.conftest import add_member
+from tests.conftest import add_member, at_once
 
 EXPECTED = Path(__file__).with_name("pitch_commits.json")
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # a Monday
@@ -111,3 +114,60 @@ def test_a_pitch_writes_in_few_statements_and_one_flush(engine: Engine) -> None:
     assert statements == ["INSERT", "SELECT", "SELECT", "UPDATE", "INSERT", "INSERT",
                           "INSERT", "UPDATE"]
     assert len(flushes) == 1
+
+
+def two_at_once(engine: Engine) -> list[str]:
+    """Dana and Emil pitch at the same moment; the answers."""
+    with write_session(engine) as session:
+        for name in ("Ada", "Ben", "Chloe"):
+            add_member(session, name, coordinator=True, platform="slack")
+        for name in ("Dana", "Emil"):
+            add_member(session, name, platform="slack")
+    authors = iter(["Dana", "Emil"])
+    lock = threading.Lock()
+
+    def one_pitch() -> str:
+        with lock:
+            who = next(authors)
+        return pitch(engine, who, f"A pitch by {who}")
+
+    answers = at_once(2, one_pitch)
+    assert all("is pitched" in answer for answer in answers), answers
+    return answers
+
+
+def reviewers(engine: Engine) -> list[int | None]:
+    with read_session(engine) as session:
+        return [story.reviewer_id for story in session.exec(select(Story)).all()]
+
+
+def test_two_pitches_at_once_go_to_two_coordinators_on_sqlite(engine: Engine) -> None:
+    """The second pitch waits for the first one's write lock, so it counts the first one's
+    story among the open reviews and goes to another coordinator."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL: see the test below")
+    answers = two_at_once(engine)
+    assert len(set(reviewers(engine))) == 2, answers
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "on PostgreSQL nothing serialises two pitches: both read the open reviews before either "
+    "commits (READ COMMITTED), and both choose the coordinator with the fewest"))
+def test_two_pitches_at_once_go_to_two_coordinators_on_postgresql(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: see the test above")
+    both_read = threading.Barrier(2)
+    choose = pitching.choose_reviewer
+
+    def choose_then_wait(*args: Any, **kwargs: Any) -> Any:
+        chosen = choose(*args, **kwargs)
+        # both have read the team before either writes, unless something serialises them
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait(timeout=5)
+        return chosen
+
+    monkeypatch.setattr(pitching, "choose_reviewer", choose_then_wait)
+    answers = two_at_once(engine)
+    assert len(set(reviewers(engine))) == 2, answers
