@@ -57,6 +57,7 @@ from bot.runtime import policy_from  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from handlers.context import Policy  # noqa: E402
 from handlers.members import COORDINATOR  # noqa: E402
+from handlers.reply import plural  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine, write_session  # noqa: E402
 from storage.models import Member  # noqa: E402
@@ -193,6 +194,7 @@ def report(runs: list[dict[str, float]], pitches: int) -> str:
         f"| {r['statements']:.0f} | {r['flushes']:.0f} |" for n, r in enumerate(runs, 1))
     verbs = sorted({key for run in runs for key in run if key.startswith("kind ")})
     split = ", ".join(f"{med(key):.0f} {key.removeprefix('kind ')}" for key in verbs)
+    flushes = plural(round(med("flushes")), "flush", "flushes")
     return f"""`bench/pitch_work.py`: {pitches} pitches one after the other (after {WARM_UP} to
 warm up) through the command runner (bot/commands.py), the entry both platforms use, on a
 fresh SQLite file set up as Storydesk sets it up; three coordinators, eight authors already
@@ -209,7 +211,7 @@ INSERT, COMMIT), its CPU time. Medians of each run's pitches.
 
 Median of the runs: {med('cpu') * 1000:.2f} ms of CPU ({med('cpu') / med('floor cpu'):.0f}× the
 floor's {med('floor cpu') * 1000:.3f} ms), the write lock held {med('locked') * 1000:.2f} ms,
-{med('statements'):.0f} statements ({split}) and {med('flushes'):.0f} flush(es) a pitch.
+{med('statements'):.0f} statements ({split}) and {flushes} a pitch.
 `--profile` shows where the CPU time goes, `--slack` the whole Slack request path beside a
 bare bolt app's. Python {platform.python_version()},
 {os.cpu_count()} CPUs shared with other work, load average {os.getloadavg()[0]:.2f} at the
@@ -223,7 +225,7 @@ def print_profile(profile: cProfile.Profile, title: str, count: int, lines: int 
     stream = io.StringIO()
     stats = pstats.Stats(profile, stream=stream)
     total = stats.total_tt  # type: ignore[attr-defined]
-    print(f"\n=== {title}: {total / count * 1000:.2f} ms CPU a request ===")
+    print(f"\n=== {title}: {total / count * 1000:.2f} ms CPU a request, profiler included ===")
     stats.sort_stats("cumulative").print_stats(lines)
     print(stream.getvalue())
 
