@@ -66,6 +66,7 @@ bench: install
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/mattermost_command.py
 	$(BIN)/python bench/slack_answer.py
+	$(BIN)/python bench/pitch_work.py
 	$(BIN)/python bench/import_memory.py
 	$(BIN)/python bench/quarter.py
 

@@ -2,7 +2,10 @@
 
 Nothing is sent from the handlers: a message is a row committed together with the change
 it announces. The unique key makes enqueueing idempotent, so a repeated tick, a retried
-interaction or a second replica never queues the same message twice.
+interaction or a second replica never queues the same message twice. `enqueue` (and
+`notify_member`, `post_to_channel`) give the new row back, for a caller that marks it;
+`queue` writes any number of messages in one statement when nobody needs their rows, as a
+command does inside its write transaction.
 
 A message may carry a secret (a personal calendar link): its reply names it in
 `data[SECRET]`, and the secret is blanked from the row once the message is done with (sent,
@@ -13,11 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, col, select
 
 from handlers.reply import Reply
@@ -25,6 +31,20 @@ from storage.models import Member, Outbound
 
 SECRET = "secret"  # Reply.data: a string of the message that the outbox must not keep
 NOT_KEPT = "(a link Storydesk does not keep: `/story calendar reset` sends a new one)"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message to queue with `queue`: for one channel or one member, under a unique key."""
+
+    key: str
+    platform: str
+    reply: Reply
+    channel: str | None = None
+    member_id: int | None = None
+    story_id: int | None = None
+    kind: str = "message"
+    due_at: datetime | None = None
 
 
 def enqueue(
@@ -43,21 +63,8 @@ def enqueue(
     """Queue `reply` for a channel or a member; returns None if `key` was queued before."""
     if (channel is None) == (member is None):
         raise ValueError("an outbound message goes to exactly one channel or one member")
-    values = {
-        "unique_key": key,
-        "platform": platform,
-        "channel": channel,
-        "member_id": member.id if member else None,
-        "story_id": story_id,
-        "kind": kind,
-        "text": reply.text,
-        "payload": reply.to_json(),
-        "due_at": due_at or now,
-        "created_at": now,
-        "status": "pending",
-        "attempts": 0,
-        "late": False,
-    }
+    values = _row(Message(key, platform, reply, channel, member.id if member else None,
+                          story_id, kind, due_at), now)
     # One statement that does nothing when the key exists, also when another replica
     # queued it a moment ago: the unique index decides, not a read before the write.
     dialect = session.get_bind().dialect.name
@@ -69,6 +76,61 @@ def enqueue(
         .returning(Outbound)  # the new row itself, in the session: no second SELECT
     )
     return session.scalars(statement).first()
+
+
+def queue(session: Session, messages: Sequence[Message], now: datetime) -> None:
+    """Queue messages whose rows the caller does not need back, in one statement; each is
+    skipped if its key was queued before, as by `enqueue`."""
+    if not messages:
+        return
+    for message in messages:
+        if (message.channel is None) == (message.member_id is None):
+            raise ValueError("an outbound message goes to exactly one channel or one member")
+    dialect = session.get_bind().dialect.name
+    session.execute(_insert_new(dialect), [_row(message, now) for message in messages])
+
+
+@cache
+def _insert_new(dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT (unique_key) DO NOTHING, built once: the rows come as
+    parameters, which costs a fraction of building the statement around each row."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert(Outbound.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        index_elements=["unique_key"])
+
+
+def _row(message: Message, now: datetime) -> dict[str, Any]:
+    return {
+        "unique_key": message.key,
+        "platform": message.platform,
+        "channel": message.channel,
+        "member_id": message.member_id,
+        "story_id": message.story_id,
+        "kind": message.kind,
+        "text": message.reply.text,
+        "payload": message.reply.to_json(),
+        "due_at": message.due_at or now,
+        "created_at": now,
+        "status": "pending",
+        "attempts": 0,
+        "late": False,
+    }
+
+
+def direct_message(member: Member, reply: Reply, *, key: str, story_id: int | None = None,
+                   kind: str = "message", due_at: datetime | None = None) -> Message:
+    """A direct message for `queue`, on the member's own platform (see notify_member)."""
+    assert member.id is not None
+    return Message(key, member.platform, reply, member_id=member.id, story_id=story_id,
+                   kind=kind, due_at=due_at)
+
+
+def channel_posts(platforms: Sequence[str], channel: str, reply: Reply, *, key: str,
+                  story_id: int | None = None, kind: str = "message",
+                  due_at: datetime | None = None) -> list[Message]:
+    """A post to a logical channel on each platform, for `queue` (see post_to_channel)."""
+    return [Message(f"{key}@{platform}", platform, reply, channel=channel, story_id=story_id,
+                    kind=kind, due_at=due_at) for platform in platforms]
 
 
 def notify_member(

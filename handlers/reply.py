@@ -11,7 +11,7 @@ kept in the outbox until the dispatcher renders it for the platform at send time
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
 Visibility = Literal["ephemeral", "in_channel"]
@@ -101,7 +101,7 @@ class Reply:
         return self.tone != "error"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        return json.dumps(_plain(self), ensure_ascii=False, sort_keys=True)
 
     @classmethod
     def from_json(cls, raw: str) -> Reply:
@@ -118,6 +118,27 @@ class Reply:
             form=data.get("form"),
             data=data.get("data", {}),
         )
+
+
+def _plain(value: Any) -> Any:
+    """What `dataclasses.asdict` makes of a reply, as JSON writes it, without the deep
+    copies asdict takes of every part: a reply is written to the outbox inside a command's
+    write transaction."""
+    if isinstance(value, (str, int, float)) or value is None:
+        return value
+    names = _FIELD_NAMES.get(type(value))
+    if names is None and is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[type(value)] = tuple(f.name for f in fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
 
 
 def _block_from_dict(data: dict[str, Any]) -> Block:

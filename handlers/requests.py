@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, col
 
 from handlers.reply import Reply
@@ -42,6 +44,12 @@ from storage.requests import HandledRequest
 MAX_KEY_LENGTH = 200
 # Buttons last 7 days and forms an hour: a copy arriving later is refused by its signature.
 REMEMBER_DAYS = 8
+_TABLE = HandledRequest.__table__  # type: ignore[attr-defined]
+_REMEMBER = (
+    update(_TABLE)
+    .where(_TABLE.c.key == bindparam("request_key"))
+    .values(reply=bindparam("reply_json"))
+)
 
 
 def request_key(*parts: str) -> str:
@@ -63,24 +71,30 @@ def claim(session: Session, key: str, platform: str, kind: str, now: datetime) -
     if not key or len(key) > MAX_KEY_LENGTH:
         raise ValueError(f"a request key has 1 to {MAX_KEY_LENGTH} characters")
     dialect = session.get_bind().dialect.name
+    row = {"key": key, "platform": platform[:20], "kind": kind[:20], "reply": None,
+           "created_at": now}
+    return session.execute(_claim(dialect), row).first() is not None
+
+
+@cache
+def _claim(dialect: str) -> Insert:
+    """The claim's INSERT ... ON CONFLICT DO NOTHING, built once; the row comes as
+    parameters."""
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(HandledRequest)
-        .values(key=key, platform=platform[:20], kind=kind[:20], reply=None, created_at=now)
+    return (
+        insert(_TABLE)
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(col(HandledRequest.key))
+        .returning(_TABLE.c.key)
     )
-    return session.execute(statement).first() is not None
 
 
 def remember_reply(session: Session, key: str, reply: Reply) -> None:
-    """Store the answer given to the claimed request `key`, for its later copies."""
-    row = session.get(HandledRequest, key)
-    if row is None:
+    """Store the answer given to the claimed request `key`, for its later copies.
+
+    One UPDATE of the row (`claim` never loads it into the session)."""
+    result = session.execute(_REMEMBER, {"request_key": key, "reply_json": reply.to_json()})
+    if getattr(result, "rowcount", 0) != 1:
         raise LookupError(f"request {key!r} was not claimed in this transaction")
-    row.reply = reply.to_json()
-    session.add(row)
-    session.flush()
 
 
 def stored_reply(session: Session, key: str) -> Reply | None:

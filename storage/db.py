@@ -109,6 +109,7 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 # What a transaction lock (`lock_until_commit`) serialises, one number per kind of decision.
 PITCH_LOCK = 1  # an author's pitches: is this one a copy of a pitch just taken?
+REVIEW_LOCK = 2  # choosing a reviewer: the open reviews counted must include the last choice
 
 
 def lock_until_commit(session: Session, scope: int, key: int) -> None:

@@ -29,9 +29,11 @@ from handlers.stories.card import (
     card,
     card_actions,
     card_blocks,
+    card_posts,
     member_name,
     member_names,
     move_hint,
+    reviewer_message,
     tell_author,
     tell_reviewer,
 )
@@ -46,7 +48,14 @@ from handlers.stories.lifecycle import (
     withdraw,
 )
 from handlers.stories.listing import LIST_LIMIT, list_stories, show, story_line
-from handlers.stories.moves import change_state, get_story, load_for_move, record
+from handlers.stories.moves import (
+    change_state,
+    get_story,
+    history_line,
+    load_for_move,
+    record,
+    write_history,
+)
 from handlers.stories.pitching import (
     FEATURED_MAX,
     LINK_MAX,
@@ -67,10 +76,11 @@ from handlers.stories.reviewers import (
     WAITING_ON_REVIEWER,
     assign_reviewer,
     candidates,
+    choose_reviewer,
     hand_over_if_away,
     hand_over_waiting_reviews,
-    open_review_counts,
     reassign,
+    review_team,
     set_reviewer,
 )
 from handlers.stories.scheduling import (
@@ -103,7 +113,9 @@ __all__ = [
     "card",
     "card_actions",
     "card_blocks",
+    "card_posts",
     "change_state",
+    "choose_reviewer",
     "clean_line",
     "decline",
     "earliest_slot_time",
@@ -111,6 +123,7 @@ __all__ = [
     "get_story",
     "hand_over_if_away",
     "hand_over_waiting_reviews",
+    "history_line",
     "is_result_link",
     "is_web_link",
     "list_stories",
@@ -122,13 +135,14 @@ __all__ = [
     "member_names",
     "move_hint",
     "next_slot",
-    "open_review_counts",
     "pitch",
     "publish",
     "reassign",
     "recent_same_pitch",
     "record",
     "request_changes",
+    "review_team",
+    "reviewer_message",
     "schedule",
     "schedule_detail",
     "scheduled_times",
@@ -143,4 +157,5 @@ __all__ = [
     "tell_reviewer",
     "validate_pitch",
     "withdraw",
+    "write_history",
 ]

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from handlers.context import Policy
 from handlers.decisions import MOVES, STATE_LABELS
-from handlers.outbox import notify_member, post_to_channel
+from handlers.outbox import Message, channel_posts, direct_message, notify_member, queue
 from handlers.reply import Action, Fields, Heading, Paragraph, Reply
 from handlers.stories.zone import local_time_label
 from storage.models import Member, Story
@@ -103,13 +103,16 @@ def card(session: Session, story: Story, policy: Policy) -> Reply:
 
 def announce_card(session: Session, story: Story, now: datetime, policy: Policy) -> None:
     """Queue the story's card for the team channel; adapters update it in place."""
-    post_to_channel(
-        session,
+    queue(session, card_posts(session, story, policy), now)
+
+
+def card_posts(session: Session, story: Story, policy: Policy) -> list[Message]:
+    """The story's card for the team channel on each platform, ready to queue."""
+    return channel_posts(
         policy.channel_platforms,
         "team",
         card(session, story, policy),
         key=f"card:story-{story.id}:v{story.version}",
-        now=now,
         story_id=story.id,
         kind="card",
     )
@@ -119,22 +122,28 @@ def tell_reviewer(
     session: Session, story: Story, now: datetime, policy: Policy, text: str, what: str
 ) -> Member | None:
     """A direct message to the story's reviewer with the card and its buttons."""
-    reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else None
-    if reviewer is not None:
-        notify_member(
-            session,
-            reviewer,
-            Reply(
-                text=text,
-                blocks=card_blocks(session, story, policy),
-                actions=card_actions(story),
-                story_id=story.id,
-            ),
-            key=f"story-{story.id}:{what}:{reviewer.id}:v{story.version}",
-            now=now,
-            story_id=story.id,
-        )
+    reviewer, messages = reviewer_message(session, story, policy, text, what)
+    queue(session, messages, now)
     return reviewer
+
+
+def reviewer_message(
+    session: Session, story: Story, policy: Policy, text: str, what: str
+) -> tuple[Member | None, list[Message]]:
+    """The story's reviewer, and the direct message of `tell_reviewer` to them, ready to
+    queue (none when the story has no reviewer)."""
+    reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else None
+    if reviewer is None:
+        return None, []
+    reply = Reply(
+        text=text,
+        blocks=card_blocks(session, story, policy),
+        actions=card_actions(story),
+        story_id=story.id,
+    )
+    return reviewer, [direct_message(
+        reviewer, reply, key=f"story-{story.id}:{what}:{reviewer.id}:v{story.version}",
+        story_id=story.id)]
 
 
 def tell_author(

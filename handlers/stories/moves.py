@@ -6,7 +6,9 @@ the history line that gives the story its next version.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from handlers import decisions
@@ -95,19 +97,39 @@ def record(
     detail: str = "",
 ) -> None:
     """A history line, and a new version of the story (what stale buttons are checked against)."""
-    assert story.id is not None
     if action != "pitched":
         story.version += 1
-    session.add(
-        StoryEvent(
-            story_id=story.id,
-            actor_id=actor.id if actor else None,
-            at=now,
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            detail=detail[:2000],
-        )
-    )
     session.add(story)
     session.flush()
+    write_history(session, [history_line(story, actor, now, action, from_state, to_state,
+                                         detail)])
+
+
+def history_line(
+    story: Story,
+    actor: Member | None,
+    now: datetime,
+    action: str,
+    from_state: str | None,
+    to_state: str | None,
+    detail: str = "",
+) -> dict[str, Any]:
+    """A line of the story's history for `write_history`; the story's version is left alone."""
+    assert story.id is not None
+    return {
+        "story_id": story.id,
+        "actor_id": actor.id if actor else None,
+        "at": now,
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "detail": detail[:2000],
+    }
+
+
+_WRITE_HISTORY = insert(StoryEvent.__table__)  # type: ignore[attr-defined]
+
+
+def write_history(session: Session, lines: list[dict[str, Any]]) -> None:
+    """Insert history lines in one statement (their ids are never needed back)."""
+    session.execute(_WRITE_HISTORY, lines)

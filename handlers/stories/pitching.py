@@ -22,10 +22,11 @@ from sqlmodel import Session, col, select
 from handlers.context import Policy
 from handlers.decisions import FORMATS, OBJECTIVES
 from handlers.errors import Refused
+from handlers.outbox import queue
 from handlers.reply import Reply, plural
-from handlers.stories.card import announce_card, card_blocks, tell_reviewer
-from handlers.stories.moves import record
-from handlers.stories.reviewers import assign_reviewer
+from handlers.stories.card import card_blocks, card_posts, reviewer_message
+from handlers.stories.moves import history_line, write_history
+from handlers.stories.reviewers import choose_reviewer, set_reviewer
 from handlers.stories.zone import local_today
 from storage.db import PITCH_LOCK, lock_until_commit
 from storage.models import Member, Story
@@ -140,6 +141,10 @@ def pitch(session: Session, actor: Member, now: datetime, policy: Policy, form: 
     earlier = recent_same_pitch(session, actor.id, form.title, now)
     if earlier is not None:
         return _already_pitched(session, earlier, now, policy)
+    # The reviewer is chosen before the story is written (a story without one yet counts
+    # for nobody's open reviews either way), so that the story goes in whole, at once.
+    assignment, reviewer = choose_reviewer(
+        session, actor.id, today, today + timedelta(days=policy.draft_days))
     story = Story(
         title=clean_line(form.title),
         summary=form.summary.strip(),
@@ -152,33 +157,26 @@ def pitch(session: Session, actor: Member, now: datetime, policy: Policy, form: 
         created_at=now,
         state_changed_at=now,
     )
+    set_reviewer(session, story, assignment, now, reviewer)
+    if reviewer is not None:
+        story.version += 1  # the "assigned" line below is a move, as `record` counts them
     session.add(story)
-    session.flush()
-    assignment = assign_reviewer(session, story, now, policy)
-    record(session, story, actor, now, "pitched", None, "pitched", story.title)
-    if assignment.member_id is not None:
-        reviewer = session.get(Member, assignment.member_id)
-        assert reviewer is not None
-        record(
-            session,
-            story,
-            None,
-            now,
-            "assigned",
-            None,
-            None,
-            f"{reviewer.display_name}: {assignment.reason}",
-        )
-    announce_card(session, story, now, policy)
-    reviewer = tell_reviewer(
+    session.flush()  # the story's number, which its history, card and messages carry
+    lines = [history_line(story, actor, now, "pitched", None, "pitched", story.title)]
+    if reviewer is not None:
+        lines.append(history_line(story, None, now, "assigned", None, None,
+                                  f"{reviewer.display_name}: {assignment.reason}"))
+    write_history(session, lines)
+    _reviewer, messages = reviewer_message(
         session,
         story,
-        now,
         policy,
         f"You are reviewing story #{story.id}: {story.title} "
         f"(pitched by {actor.display_name}). {assignment.reason}.",
         "review-assigned",
     )
+    # The card and the reviewer's message in one statement.
+    queue(session, [*card_posts(session, story, policy), *messages], now)
     who = reviewer.display_name if reviewer else "nobody yet"
     return Reply(
         text=f"Thanks! Story #{story.id} is pitched. Reviewer: {who} ({assignment.reason}).",

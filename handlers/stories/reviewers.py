@@ -6,49 +6,88 @@ coordinator when its reviewer is away.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from handlers import decisions
 from handlers.context import Policy
 from handlers.decisions import OPEN_REVIEW_STATES, Candidate
 from handlers.errors import Refused
-from handlers.members import away_days, coordinators, is_coordinator
+from handlers.members import COORDINATOR, away_days, is_coordinator
 from handlers.reply import Reply
 from handlers.stories.card import announce_card, tell_reviewer
 from handlers.stories.moves import load_for_move, record
 from handlers.stories.zone import local_today
-from storage.models import Member, Story
+from storage.db import REVIEW_LOCK, lock_until_commit
+from storage.models import AwayPeriod, Member, Story
 
 
-def open_review_counts(session: Session) -> dict[int, int]:
-    rows = session.exec(
-        select(Story.reviewer_id, func.count())
-        .where(col(Story.state).in_(OPEN_REVIEW_STATES), col(Story.reviewer_id).is_not(None))
+def _review_team_query() -> Select[Member, Any, date, date]:
+    counts = (
+        select(col(Story.reviewer_id).label("member_id"), func.count().label("open_reviews"))
+        .where(col(Story.state).in_(sorted(OPEN_REVIEW_STATES)),
+               col(Story.reviewer_id).is_not(None))
         .group_by(col(Story.reviewer_id))
-    ).all()
-    return {reviewer_id: count for reviewer_id, count in rows if reviewer_id is not None}
+        .subquery()
+    )
+    return (
+        select(Member, counts.c.open_reviews, col(AwayPeriod.first_day), col(AwayPeriod.last_day))
+        .outerjoin(counts, counts.c.member_id == col(Member.id))
+        .outerjoin(AwayPeriod, col(AwayPeriod.member_id) == col(Member.id))
+        .where(Member.role == COORDINATOR)
+        .order_by(col(Member.id), col(AwayPeriod.first_day))
+    )
+
+
+# Built once: building it costs as much as running it.
+_REVIEW_TEAM = _review_team_query()
+
+
+def review_team(
+    session: Session, exclude: set[int] | None = None
+) -> list[tuple[Member, Candidate]]:
+    """The coordinators, each with what the choice of a reviewer weighs (open reviews, last
+    assignment, away periods), in one query: a pitch waits on this, holding the write lock."""
+    rows = session.exec(_REVIEW_TEAM).all()
+    team: dict[int, tuple[Member, int, list[tuple[date, date]]]] = {}
+    for member, open_reviews, first_day, last_day in rows:
+        assert member.id is not None
+        if exclude and member.id in exclude:
+            continue
+        _member, _count, away = team.setdefault(member.id, (member, open_reviews or 0, []))
+        if first_day is not None and last_day is not None:
+            away.append((first_day, last_day))
+    return [
+        (member, Candidate(member_id=member_id, name=member.display_name,
+                           open_reviews=open_reviews, last_assigned_at=member.last_assigned_at,
+                           away=away))
+        for member_id, (member, open_reviews, away) in team.items()
+    ]
 
 
 def candidates(session: Session, exclude: set[int] | None = None) -> list[Candidate]:
-    counts = open_review_counts(session)
-    team = [m for m in coordinators(session) if not (exclude and m.id in exclude)]
-    # One query for the whole team's away periods: a pitch waits on this.
-    away = away_days(session, (m.id for m in team if m.id is not None))
-    result = []
-    for member in team:
-        assert member.id is not None
-        result.append(
-            Candidate(
-                member_id=member.id,
-                name=member.display_name,
-                open_reviews=counts.get(member.id, 0),
-                last_assigned_at=member.last_assigned_at,
-                away=away.get(member.id, []),
-            )
-        )
-    return result
+    return [candidate for _member, candidate in review_team(session, exclude)]
+
+
+def choose_reviewer(
+    session: Session, author_id: int, first_day: date, last_day: date,
+    exclude: set[int] | None = None,
+) -> tuple[decisions.Assignment, Member | None]:
+    """decisions.choose_reviewer over the team as it stands, and the member it chose.
+
+    Choices run one after another until their transactions end (REVIEW_LOCK): two pitches
+    at once on two replicas would otherwise both count the open reviews before either
+    commits, and both go to the same coordinator."""
+    lock_until_commit(session, REVIEW_LOCK, 0)
+    team = review_team(session, exclude)
+    assignment = decisions.choose_reviewer(
+        (candidate for _member, candidate in team), author_id, first_day, last_day)
+    chosen = next((member for member, _candidate in team
+                   if member.id == assignment.member_id), None)
+    return assignment, chosen
 
 
 def assign_reviewer(
@@ -56,25 +95,26 @@ def assign_reviewer(
 ) -> decisions.Assignment:
     today = local_today(now, policy)
     last_day = story.draft_due or today + timedelta(days=policy.draft_days)
-    assignment = decisions.choose_reviewer(
-        candidates(session, exclude), story.author_id, today, last_day
-    )
-    set_reviewer(session, story, assignment, now)
+    assignment, reviewer = choose_reviewer(session, story.author_id, today, last_day, exclude)
+    set_reviewer(session, story, assignment, now, reviewer)
+    session.flush()
     return assignment
 
 
 def set_reviewer(
-    session: Session, story: Story, assignment: decisions.Assignment, now: datetime
+    session: Session, story: Story, assignment: decisions.Assignment, now: datetime,
+    reviewer: Member | None = None,
 ) -> None:
+    """Give `story` the assignment's reviewer (`reviewer`, if the caller has it at hand)."""
     story.reviewer_id = assignment.member_id
     story.assignment_reason = assignment.reason[:500]
     session.add(story)
     if assignment.member_id is not None:
-        reviewer = session.get(Member, assignment.member_id)
+        if reviewer is None or reviewer.id != assignment.member_id:
+            reviewer = session.get(Member, assignment.member_id)
         assert reviewer is not None
         reviewer.last_assigned_at = now
         session.add(reviewer)
-    session.flush()
 
 
 def reassign(
@@ -97,7 +137,8 @@ def reassign(
             raise Refused(f"{to.display_name} already reviews story #{story.id}.")
         assert to.id is not None
         assignment = decisions.Assignment(to.id, f"reassigned by {actor.display_name}")
-        set_reviewer(session, story, assignment, now)
+        set_reviewer(session, story, assignment, now, to)
+        session.flush()
     else:
         exclude = {story.reviewer_id} if story.reviewer_id else None
         assignment = assign_reviewer(session, story, now, policy, exclude)
@@ -159,6 +200,7 @@ def _hand_over_if_away(session: Session, story: Story, now: datetime, policy: Po
     assignment = decisions.Assignment(
         assignment.member_id, f"{name} is away until {back.isoformat()}; {assignment.reason}")
     set_reviewer(session, story, assignment, now)
+    session.flush()
     new = session.get(Member, assignment.member_id)
     record(session, story, None, now, "reassigned", None, None,
            f"{name} -> {new.display_name if new else '?'}: {assignment.reason}")
