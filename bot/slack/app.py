@@ -16,7 +16,8 @@ so nothing a person was told lives only in memory.
   the listener started it (a held SQLite write lock, a PostgreSQL failover), the raw
   request is written to the inbox (bot/inbox.py, a file of its own) and acknowledged (a
   slash command with "Working on it…", a press or a form with an empty ack); the answer
-  follows once the work has committed; if the process dies first, the next one to start
+  follows once the work has committed, on the response_url, or by direct message if that
+  refuses it (bot/late_answer.py); if the process dies first, the next one to start
   replays it from the inbox under the same request key. If no answer gets through in half
   an hour, the person is told by direct message that it could not be confirmed
   (`tell_given_up`, worded in bot/slack/unconfirmed.py).
@@ -25,7 +26,8 @@ so nothing a person was told lives only in memory.
   ACK_DEADLINE (also counted from the listener's start), about the last moment at which an
   ack still reaches Slack in time, and answered in the ack if it finished; if not, the
   person is told plainly that the answer follows if it goes through, and to send it again
-  if none comes.
+  if none comes. A late answer the response_url refuses comes by direct message; one that
+  cannot be posted either is logged as lost, naming the person.
 - A first-time person is named from the request's `user_name`; their profile (name, time
   zone) is asked of users.info after the answer, so a slow Web API never delays one.
 
@@ -56,6 +58,7 @@ from sqlalchemy.engine import Engine
 
 from bot.commands import Caller, CommandRunner, Outcome, Request, not_yet
 from bot.inbox import NOT_DELIVERED, Entry, Inbox, WriteFailures, unconfirmed
+from bot.late_answer import deliver, lost
 from bot.slack.bolt_log import bolt_logger
 from bot.slack.client import error_code
 from bot.slack.conversation import register_conversation
@@ -275,7 +278,7 @@ class Listeners:
             lambda: self.deps.runner.run_request(caller, name, text, self.deps.clock(),
                                                  request),
             hold=("command", request.key, command),
-            late=lambda reply: answer(response_url, reply),
+            late=lambda reply: self.tell(caller.user_id, response_url, reply),
             who=caller,
         )
         if outcome is Pending.HELD:
@@ -302,7 +305,8 @@ class Listeners:
         outcome = self.deps.runner.run_request(
             caller, name, command_text(str(command.get("text") or "")), self.deps.clock(),
             Request(key=entry.key))
-        return answer(str(command.get("response_url") or ""), outcome.reply)
+        return self.tell(caller.user_id, str(command.get("response_url") or ""),
+                         outcome.reply)
 
     def open_pitch_form(self, client: WebClient, trigger_id: str,
                         channel_id: str) -> dict[str, Any]:
@@ -367,7 +371,7 @@ class Listeners:
                 caller, button.name, button.story_id, button.version, self.deps.clock(),
                 request=request)),
             caller, request.key, body,
-            tell=lambda reply: answer(response_url, reply),
+            tell=lambda reply: self.tell(user_id, response_url, reply),
             not_yet=not_yet("press", "press the button again"),
         )
 
@@ -433,11 +437,8 @@ class Listeners:
                 due=values.due, reason=values.reason, reviewer=reviewer, request=request)
             return Outcome(with_field_errors(target.action, reply))
 
-        def tell(reply: Reply) -> bool:
-            return bool(target.response_url and answer(target.response_url, reply)) \
-                or self.direct_message(user_id, reply)
-
-        return Interaction(work, caller, request.key, body, tell=tell,
+        return Interaction(work, caller, request.key, body,
+                           tell=lambda reply: self.tell(user_id, target.response_url, reply),
                            not_yet=not_yet("form", "press the button and fill it in again"))
 
     # --- the one way a press or a form runs ----------------------------------------------
@@ -484,25 +485,26 @@ class Listeners:
         self,
         work: Callable[[], Outcome],
         *,
+        who: Caller,
         late: Callable[[Reply], bool],
         now: Callable[[Reply], object] | None = None,
         hold: tuple[str, str | None, dict[str, Any]] | None = None,
-        who: Caller | None = None,
     ) -> Outcome | Pending:
         """The work's outcome if it finished in time, else where the request stands.
 
         On time, `now(reply)` runs (what is left to say, if anything). Past the answer
         deadline the request is written to the inbox (`hold`: kind, key, raw payload)
         before the caller acknowledges, and `late(reply)` answers once the work has
-        committed (False if it could not: the entry then stays for the next drain). If
-        the inbox cannot hold it, the work is waited for until the ack deadline: an
-        answer in the ack is worth more than a promise nothing backs.
+        committed (False if it could not: the entry then stays for the next drain; with
+        no entry, the answer is lost, and the log says so, naming `who`). If the inbox
+        cannot hold it, the work is waited for until the ack deadline: an answer in the
+        ack is worth more than a promise nothing backs.
         After the work, whichever way it went, `who`'s profile is asked of Slack if only the
         request's own name was known (see refresh_profile).
         """
         started = time.monotonic()
         future = self.pool.submit(guarded, work)
-        if who is not None and who.provisional:
+        if who.provisional:
             future.add_done_callback(
                 lambda _done: self.after(self.refresh_profile, who))
         try:
@@ -511,7 +513,7 @@ class Listeners:
             held = self.hold(hold, started)
             last = None if held else self.last_moment(future, started)
             if last is None:
-                return self.answer_late(future, late, held)
+                return self.answer_late(future, late, held, who)
             outcome = last
         if now is not None:
             now(outcome.reply)
@@ -526,7 +528,7 @@ class Listeners:
             return None
 
     def answer_late(self, future: Future[Outcome], late: Callable[[Reply], bool],
-                    held: Held | None) -> Pending:
+                    held: Held | None, who: Caller) -> Pending:
         if held is None:
             log.warning("a Slack request outlived the %.1f s deadline and is not in the "
                         "inbox; it is answered if its transaction commits before this "
@@ -534,8 +536,8 @@ class Listeners:
         else:
             log.warning("a Slack request outlived the %.1f s deadline; it is answered when "
                         "its transaction commits", self.deps.answer_deadline)
-        entry = held.entry if held else None
-        future.add_done_callback(lambda done: self.after(self.finish_late, done, late, entry))
+        future.add_done_callback(
+            lambda done: self.after(self.finish_late, done, late, held, who))
         return Pending.AT_RISK if held is None else Pending.HELD
 
     def hold(self, hold: tuple[str, str | None, dict[str, Any]] | None,
@@ -559,16 +561,21 @@ class Listeners:
         return Held(entry)
 
     def finish_late(self, done: Future[Outcome], late: Callable[[Reply], bool],
-                    entry: int | None) -> None:
+                    held: Held | None, who: Caller) -> None:
         """Answer; forget the entry only if the answer was given. Else a drain replays it
-        once its lease runs out, finds the committed copy and posts its stored reply."""
+        once its lease runs out, finds the committed copy and posts its stored reply; with
+        nothing in the inbox, nothing will, and the log names whose answer was lost."""
         answered = late(done.result().reply)
-        if entry is None or self.deps.inbox is None:
+        if held is None:
+            if not answered:
+                lost(who.user_id)
             return
+        if held.entry is None or self.deps.inbox is None:
+            return  # a copy of it is held: that one is answered
         if answered:
-            self.deps.inbox.done(entry)
+            self.deps.inbox.done(held.entry)
         else:
-            self.deps.inbox.failed(entry, NOT_DELIVERED)
+            self.deps.inbox.failed(held.entry, NOT_DELIVERED)
 
     def tell_given_up(self, entry: Entry, reason: str) -> bool:
         """The inbox's notifier: a direct message telling the person that their request
@@ -592,6 +599,11 @@ class Listeners:
 
     def direct_message(self, user_id: str, reply: Reply) -> bool:
         return direct_message(self.deps.directory.client, user_id, reply)
+
+    def tell(self, user_id: str, response_url: str, reply: Reply) -> bool:
+        """Post `reply` to the response_url, else (none, or refused) to the person's DM with
+        the bot: whoever waits for an answer after the ack must get it (bot.late_answer)."""
+        return deliver(reply, user_id, response_url, answer, self.direct_message)
 
     # --- who is asking -------------------------------------------------------------------
 

@@ -45,9 +45,9 @@ def held(engine: Engine, fake_slack: FakeSlack, inbox: Inbox) -> Iterator[SlackB
 
 
 def direct_messages(bench: SlackBench, user: str) -> list[str]:
-    """The text of each message posted to the person's DM (a warning: with its sign)."""
+    """The text of each message Slack took in the person's DM (a warning: with its sign)."""
     return [str(call.params.get("text")) for call in bench.fake.calls_to("chat.postMessage")
-            if call.params.get("channel") == user]
+            if call.params.get("channel") == user and call.accepted]
 
 
 def command_payload(bench: SlackBench, text: str, trigger: str) -> dict[str, Any]:
@@ -59,11 +59,13 @@ def command_payload(bench: SlackBench, text: str, trigger: str) -> dict[str, Any
 def test_a_pitch_whose_answer_never_got_through_is_told_by_direct_message(
         held: SlackBench, inbox: Inbox, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    """Acknowledged "Working on it…", committed, but the response URL refused the late
-    answer and every replay's: after half an hour the person hears it by DM."""
+    """Acknowledged "Working on it…", committed, but Slack refused the late answer and every
+    replay's, on the response URL and by direct message alike: after half an hour the person
+    hears by DM that it could not be confirmed."""
     go_on = threading.Event()
     slow_work(held, monkeypatch, until=go_on)
     held.fake.script("response_url", server_error(), server_error())  # late, then replayed
+    held.fake.script("chat.postMessage", server_error(), server_error())  # their fallbacks
     try:
         ack = held.command(TITLE, response="down").json()
         assert ack["text"].startswith("Working on it")
