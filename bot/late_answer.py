@@ -9,7 +9,7 @@ that fails too and nothing will try again, `lost` says so in the log, naming the
 for the operator to follow up.
 
 Each platform brings its own two ways of posting (each logs its own failure and returns
-False): Slack's in bot/slack/app.py, Mattermost's in bot/mattermost/web.py.
+False): Slack's in bot/slack/deadline.py, Mattermost's in bot/mattermost/web.py.
 """
 
 from __future__ import annotations

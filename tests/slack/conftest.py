@@ -34,8 +34,9 @@ with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx wor
 from bot.commands import CommandRunner
 from bot.delivery.dispatcher import Dispatcher, DispatchReport, build_delivery
 from bot.inbox import Inbox
-from bot.slack.app import SlackApp, SlackDeps, build_app
+from bot.slack.app import SlackApp, build_app
 from bot.slack.client import make_web_client
+from bot.slack.deps import SlackDeps
 from bot.slack.directory import SlackDirectory
 from bot.slack.transport import SlackTransport
 from bot.slack.web import slack_routes
