@@ -8,46 +8,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import Engine
 
 from bot.inbox import GIVE_UP_AFTER, Inbox
-from tests.slack.conftest import NOW, SlackBench, make_bench, payload
-from tests.slack.fake_slack import FakeSlack, error, server_error
+from tests.slack.conftest import NOW, SlackBench, direct_messages, payload
+from tests.slack.fake_slack import error, server_error
 from tests.slack.test_app import pitch
 from tests.slack.test_inbox_failure import slow_work
 
 REPLAYED = NOW + timedelta(minutes=3)  # a lease after the request: taken as abandoned
 TOO_LATE = NOW + GIVE_UP_AFTER + timedelta(minutes=1)
 TITLE = "Muon tomography of a volcano #outreach -- how cosmic rays see inside"
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Iterator[Inbox]:
-    inbox = Inbox(tmp_path / "inbox.db")
-    yield inbox
-    inbox.close()
-
-
-@pytest.fixture
-def held(engine: Engine, fake_slack: FakeSlack, inbox: Inbox) -> Iterator[SlackBench]:
-    """The app wired with the inbox, as the runtime does: its replayers and its notifier."""
-    bench, slack = make_bench(engine, fake_slack, inbox=inbox)
-    slack.deps.answer_deadline = 0.1
-    yield bench
-    fake_slack.release()
-    slack.close(wait=True)
-
-
-def direct_messages(bench: SlackBench, user: str) -> list[str]:
-    """The text of each message Slack took in the person's DM (a warning: with its sign)."""
-    return [str(call.params.get("text")) for call in bench.fake.calls_to("chat.postMessage")
-            if call.params.get("channel") == user and call.accepted]
 
 
 def command_payload(bench: SlackBench, text: str, trigger: str) -> dict[str, Any]:

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import Engine
 
 from bot.inbox import Inbox
-from tests.slack.conftest import NOW, SlackBench, make_bench, payload
-from tests.slack.fake_slack import Answer, FakeSlack, error, server_error
+from tests.slack.conftest import NOW, SlackBench, direct_messages, payload
+from tests.slack.fake_slack import Answer, error, server_error
 from tests.slack.test_inbox_failure import FullInbox, slow_work
 
 REPLAYED = NOW + timedelta(minutes=3)  # a lease after the request: taken as abandoned
@@ -34,23 +32,6 @@ def expired() -> Answer:
 
 
 @pytest.fixture
-def inbox(tmp_path: Path) -> Iterator[Inbox]:
-    inbox = Inbox(tmp_path / "inbox.db")
-    yield inbox
-    inbox.close()
-
-
-@pytest.fixture
-def held(engine: Engine, fake_slack: FakeSlack, inbox: Inbox) -> Iterator[SlackBench]:
-    """The app wired with the inbox, as the runtime does; every request answered late."""
-    bench, slack = make_bench(engine, fake_slack, inbox=inbox)
-    slack.deps.answer_deadline = 0.1
-    yield bench
-    fake_slack.release()
-    slack.close(wait=True)
-
-
-@pytest.fixture
 def unheld(bench: SlackBench, tmp_path: Path) -> SlackBench:
     """The app with an inbox that cannot hold anything (a full disk); every request
     outlives the ack deadline too, so it is told to send it again if nothing comes."""
@@ -58,12 +39,6 @@ def unheld(bench: SlackBench, tmp_path: Path) -> SlackBench:
     bench.slack.deps.answer_deadline = 0.1
     bench.slack.deps.ack_deadline = 0.3
     return bench
-
-
-def direct_messages(bench: SlackBench, user: str = "U0DANA") -> list[str]:
-    """The text of each message Slack took in the person's DM."""
-    return [str(call.params.get("text")) for call in bench.fake.calls_to("chat.postMessage")
-            if call.params.get("channel") == user and call.accepted]
 
 
 def late_pitch(bench: SlackBench, monkeypatch: pytest.MonkeyPatch, title: str) -> str:
@@ -83,7 +58,7 @@ def test_a_held_command_whose_response_url_refuses_is_answered_by_direct_message
     held.fake.script("response_url", expired())
     ack = late_pitch(held, monkeypatch, "Muon tomography of a volcano")
     assert ack.startswith("Working on it")
-    [answer] = direct_messages(held)
+    [answer] = direct_messages(held, "U0DANA")
     assert "Story #1 is pitched" in answer
     assert inbox.pending() == 0  # answered: nothing left to replay or to give up on
     assert [s.title for s in held.stories()] == ["Muon tomography of a volcano"]
@@ -98,7 +73,7 @@ def test_a_command_the_inbox_could_not_hold_is_answered_by_direct_message(
     assert "if none comes within a couple of minutes, it was not taken" in ack
     [refused] = unheld.fake.calls_to("response_url")
     assert "Story #1 is pitched" in refused.params["text"]
-    [answer] = direct_messages(unheld)
+    [answer] = direct_messages(unheld, "U0DANA")
     assert "Story #1 is pitched" in answer
     assert [s.title for s in unheld.stories()] == ["Cloud chamber at the open day"]
 
@@ -113,7 +88,7 @@ def test_an_answer_nothing_could_deliver_or_holds_is_logged_naming_the_person(
     [line] = [r.getMessage() for r in caplog.records
               if r.name == "bot.late_answer" and r.levelno >= logging.ERROR]
     assert "not even by direct message" in line and "U0DANA" in line
-    assert direct_messages(unheld) == []
+    assert direct_messages(unheld, "U0DANA") == []
     assert [s.title for s in unheld.stories()] == ["Detector tour for schools"]
 
 
@@ -127,7 +102,7 @@ def test_a_replayed_command_whose_response_url_expired_is_answered_by_direct_mes
     inbox.hold("slack:command:43.1700000000.dana", "slack", "command", command, NOW)
     held.fake.script("response_url", expired())
     assert inbox.drain(REPLAYED) == 1
-    [answer] = direct_messages(held)
+    [answer] = direct_messages(held, "U0DANA")
     assert "is pitched" in answer
     assert inbox.pending() == 0
     assert [s.title for s in held.stories()] == ["Lab tour for schools"]
