@@ -48,6 +48,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.commands import Caller, CommandRunner, not_yet
 from bot.commands import Request as ChatRequest
+from bot.late_answer import deliver, lost
 from bot.mattermost import dialogs
 from bot.mattermost.client import MattermostError, MattermostUnreachable
 from bot.mattermost.directory import PLATFORM
@@ -220,18 +221,19 @@ class MattermostEndpoints:
         except Exception:
             log.exception("a slow command failed")
             body = _ephemeral(FAILED)
-        if not body:
-            return
-        if response_url:
-            try:
-                self.service.client.respond(response_url, body)
-                return
-            except (MattermostError, MattermostUnreachable) as error:
-                log.warning("late answer not delivered through the response URL (%s); "
-                            "sending it by direct message", error)
-        self._answer_by_direct_message(user_id, body)
+        if body and not deliver(body, user_id, response_url, self._respond,
+                                self._answer_by_direct_message):
+            lost(user_id)
 
-    def _answer_by_direct_message(self, user_id: str, body: Json) -> None:
+    def _respond(self, response_url: str, body: Json) -> bool:
+        try:
+            self.service.client.respond(response_url, body)
+        except (MattermostError, MattermostUnreachable) as error:
+            log.warning("late answer not delivered through the response URL: %s", error)
+            return False
+        return True
+
+    def _answer_by_direct_message(self, user_id: str, body: Json) -> bool:
         """A command response, posted to the person's direct channel with the bot."""
         post: Json = {"message": str(body.get("text") or "")}
         if body.get("attachments"):
@@ -240,9 +242,9 @@ class MattermostEndpoints:
             post["channel_id"] = self.service.transport.open_direct(user_id)
             self.service.client.create_post(post)
         except Exception as error:
-            log.error("the late answer to a command of %s could not be delivered, not even "
-                      "by direct message (%s): they were told to send it again if no answer "
-                      "came, although it may have taken effect", user_id, error)
+            log.warning("direct message to %s failed: %s", user_id, error)
+            return False
+        return True
 
     # --- dialogs -------------------------------------------------------------------------
 

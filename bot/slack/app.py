@@ -12,25 +12,11 @@ so nothing a person was told lives only in memory.
 - The request's identity (trigger id, action timestamp, view id and hash) is recorded with
   the effect (`handled_request`), so a retried, replayed or double-submitted copy takes
   effect once, whichever process or replica it reaches.
-- Slack waits three seconds. If the transaction has not committed ANSWER_DEADLINE after
-  the listener started it (a held SQLite write lock, a PostgreSQL failover), the raw
-  request is written to the inbox (bot/inbox.py, a file of its own) and acknowledged (a
-  slash command with "Working on it…", a press or a form with an empty ack); the answer
-  follows once the work has committed; if the process dies first, the next one to start
-  replays it from the inbox under the same request key. If no answer gets through in half
-  an hour, the person is told by direct message that it could not be confirmed
-  (`tell_given_up`, worded in bot/slack/unconfirmed.py).
-- If the inbox cannot hold the request (a full disk, an unwritable or locked file), nothing
-  would survive a restart, so nothing is promised: the work is waited for up to
-  ACK_DEADLINE (also counted from the listener's start), about the last moment at which an
-  ack still reaches Slack in time, and answered in the ack if it finished; if not, the
-  person is told plainly that the answer follows if it goes through, and to send it again
-  if none comes.
+- Slack waits three seconds. What has not committed by then is held in the inbox and
+  answered late, or, if the inbox cannot hold it, waited for until the last moment: the
+  deadline machinery the listeners are built on (`Deadline`, bot/slack/deadline.py).
 - A first-time person is named from the request's `user_name`; their profile (name, time
   zone) is asked of users.info after the answer, so a slow Web API never delays one.
-
-Over 500 lines, on purpose: `Listeners` holds every slash command, button and form handler
-of the one bolt App, each beside the acknowledgement rule above that it follows.
 """
 
 from __future__ import annotations
@@ -41,25 +27,20 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from enum import Enum
 from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.webhook import WebhookClient
-from sqlalchemy.engine import Engine
 
-from bot.commands import Caller, CommandRunner, Outcome, Request, not_yet
-from bot.inbox import NOT_DELIVERED, Entry, Inbox, WriteFailures, unconfirmed
+from bot.commands import Caller, Outcome, Request, not_yet
 from bot.slack.bolt_log import bolt_logger
 from bot.slack.client import error_code
 from bot.slack.conversation import register_conversation
-from bot.slack.directory import SlackDirectory
+from bot.slack.deadline import Deadline, Interaction, Pending, answer
+from bot.slack.deps import SlackDeps
 from bot.slack.forms import (
     FORM_ACTIONS,
     PITCH_CALLBACK,
@@ -74,14 +55,11 @@ from bot.slack.forms import (
     story_target_from_view,
 )
 from bot.slack.incoming import command_text
-from bot.slack.render import ACTION_PREFIX, render_ack, render_message, render_response
-from bot.slack.unconfirmed import sent
-from handlers.context import Policy
+from bot.slack.render import ACTION_PREFIX, render_ack
 from handlers.dm_actions import PERSONAL_ACTIONS
 from handlers.members import ensure_member, find_member, is_coordinator
 from handlers.reply import Reply
-from handlers.stories import PitchForm, local_today, validate_pitch
-from handlers.timing import zone_named
+from handlers.stories import PitchForm, validate_pitch
 from storage.db import read_session, write_session
 
 log = logging.getLogger(__name__)
@@ -93,40 +71,10 @@ COMMANDS = ("/pitch", "/story")
 BUTTONS = ("accept", "decline", "reassign", "approve", "changes", *DM_BUTTONS)
 BUTTON_PATTERN = re.compile(rf"^{ACTION_PREFIX}({'|'.join(BUTTONS)})$")
 FORM_PATTERN = re.compile(rf"^{STORY_CALLBACK_PREFIX}({'|'.join(FORM_ACTIONS)})$")
-RESPONSE_TIMEOUT = 10
 WORKERS = 16
-BACKGROUND_WORKERS = 4
-# Slack gives up after three seconds; what has not committed by then is answered later.
-ANSWER_DEADLINE = 2.0
-# With nothing in the inbox, the work is waited for until the ack can only just reach Slack.
-ACK_DEADLINE = 2.7
 WORKING = "Working on it… the answer follows here in a moment."
 REFUSAL = ("Only coordinators can use the buttons on story cards; you are a contributor. "
            "`/story show {story}` shows the story, `/story team` lists the coordinators.")
-FAILED = ("Something went wrong on our side; nothing was changed. The coordinators can find "
-          "the details in the log.")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class SlackDeps:
-    """What the listeners need; wired by the composition root, or by a test."""
-
-    runner: CommandRunner
-    engine: Engine
-    policy: Policy
-    directory: SlackDirectory
-    clock: Callable[[], datetime] = utc_now
-    inbox: Inbox | None = None
-    answer_deadline: float = ANSWER_DEADLINE
-    ack_deadline: float = ACK_DEADLINE
-    count_inbox_failure: Callable[[str], None] | None = None  # by the error's type name
-
-    def today(self) -> date:
-        return local_today(self.clock(), self.policy)
 
 
 @dataclass
@@ -188,13 +136,6 @@ def register_listeners(app: App, deps: SlackDeps, pool: ThreadPoolExecutor) -> L
     return listeners
 
 
-class Pending(Enum):
-    """Where a request stands when Slack has to be answered before its work is done."""
-
-    HELD = "held"  # in the inbox: answered when it commits, after a restart if need be
-    AT_RISK = "at risk"  # only in this process: answered when it commits, unless it stops
-
-
 @dataclass(frozen=True)
 class Button:
     """A press of one of BUTTONS: the action, on which story at which version."""
@@ -205,53 +146,14 @@ class Button:
     action_ts: str
 
 
-@dataclass(frozen=True)
-class Interaction:
-    """A button press or a form, ready to run: from its listener, or replayed from the inbox.
-
-    A success's answer is written to the outbox with its effect; only a refusal or an
-    error is told straight to the person (`tell`), and `not_yet` when the work is still
-    running and nothing on disk would bring it back after a restart.
-    """
-
-    work: Callable[[], Outcome]
-    caller: Caller
-    key: str | None
-    body: dict[str, Any]  # the raw payload, for the inbox
-    tell: Callable[[Reply], bool]  # False if it could not be told
-    not_yet: Reply
-
-    def answer(self, reply: Reply) -> bool:
-        """Whether the person has their answer (a success's is in the outbox already)."""
-        return reply.ok or self.tell(reply)
-
-
-@dataclass(frozen=True)
-class Held:
-    """A request in the inbox; `entry` is None when a copy of it already was (a retry)."""
-
-    entry: int | None
-
-
-class Listeners:
-    """The callbacks: run the request's transaction (within the deadline), then ack."""
+class Listeners(Deadline):
+    """The callbacks: run the request's transaction (within the deadline: `Deadline`, in
+    bot/slack/deadline.py), then ack."""
 
     def __init__(self, deps: SlackDeps, pool: ThreadPoolExecutor) -> None:
-        self.deps = deps
-        self.pool = _CountingPool(pool)
-        # Look-ups and courtesy messages after the answer: never in the way of a request.
-        self.background = _CountingPool(ThreadPoolExecutor(
-            max_workers=BACKGROUND_WORKERS, thread_name_prefix="slack-after"))
+        super().__init__(deps, pool)
         self._refreshing: set[str] = set()
         self._refresh_lock = threading.Lock()
-        self.inbox_failures = WriteFailures(PLATFORM)
-
-    def busy(self) -> bool:
-        return self.pool.running > 0 or self.background.running > 0
-
-    def close(self, wait: bool) -> None:
-        self.pool.pool.shutdown(wait=wait, cancel_futures=not wait)
-        self.background.pool.shutdown(wait=wait, cancel_futures=not wait)
 
     def on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack listener failed on %s: %r", body.get("type") or "command", error)
@@ -275,7 +177,7 @@ class Listeners:
             lambda: self.deps.runner.run_request(caller, name, text, self.deps.clock(),
                                                  request),
             hold=("command", request.key, command),
-            late=lambda reply: answer(response_url, reply),
+            late=lambda reply: self.tell(caller.user_id, response_url, reply),
             who=caller,
         )
         if outcome is Pending.HELD:
@@ -290,19 +192,6 @@ class Listeners:
                                        str(command.get("channel_id") or "")))
             return
         ack(**render_ack(reply))
-
-    def replay_command(self, entry: Entry) -> bool:
-        """Run a command left in the inbox by a process that stopped, and answer it; False
-        if the answer could not be posted (a copy already committed is answered with the
-        reply stored with it)."""
-        command = entry.payload
-        name = str(command.get("command", "")).lstrip("/")
-        caller = self.quick_caller(str(command.get("user_id") or ""),
-                                   str(command.get("user_name") or ""))
-        outcome = self.deps.runner.run_request(
-            caller, name, command_text(str(command.get("text") or "")), self.deps.clock(),
-            Request(key=entry.key))
-        return answer(str(command.get("response_url") or ""), outcome.reply)
 
     def open_pitch_form(self, client: WebClient, trigger_id: str,
                         channel_id: str) -> dict[str, Any]:
@@ -367,7 +256,7 @@ class Listeners:
                 caller, button.name, button.story_id, button.version, self.deps.clock(),
                 request=request)),
             caller, request.key, body,
-            tell=lambda reply: answer(response_url, reply),
+            tell=lambda reply: self.tell(user_id, response_url, reply),
             not_yet=not_yet("press", "press the button again"),
         )
 
@@ -433,35 +322,11 @@ class Listeners:
                 due=values.due, reason=values.reason, reviewer=reviewer, request=request)
             return Outcome(with_field_errors(target.action, reply))
 
-        def tell(reply: Reply) -> bool:
-            return bool(target.response_url and answer(target.response_url, reply)) \
-                or self.direct_message(user_id, reply)
-
-        return Interaction(work, caller, request.key, body, tell=tell,
+        return Interaction(work, caller, request.key, body,
+                           tell=lambda reply: self.tell(user_id, target.response_url, reply),
                            not_yet=not_yet("form", "press the button and fill it in again"))
 
-    # --- the one way a press or a form runs ----------------------------------------------
-
-    def interact(self, interaction: Interaction) -> None:
-        """Run it within Slack's deadline, for the listener that acknowledges next."""
-        outcome = self.within_deadline(
-            interaction.work,
-            who=interaction.caller,
-            late=interaction.answer,
-            now=lambda reply: None if reply.ok else self.after(interaction.tell, reply),
-            hold=("interaction", interaction.key, interaction.body),
-        )
-        if outcome is Pending.AT_RISK:
-            self.after(interaction.tell, interaction.not_yet)
-
-    def replay_interaction(self, entry: Entry) -> bool:
-        """Run a press or a form left in the inbox by a process that stopped, and answer it.
-
-        Here and now, not within a deadline: no one waits for an ack, and the entry must
-        stay in the inbox until the work has committed and its answer is given.
-        """
-        interaction = self.interaction_of(entry.payload)
-        return interaction is None or interaction.answer(guarded(interaction.work).reply)
+    # --- a press or a form replayed from the inbox -----------------------------------------
 
     def interaction_of(self, body: dict[str, Any]) -> Interaction | None:
         """The press or form a raw payload asks for; None if it asks for nothing to run."""
@@ -477,121 +342,6 @@ class Listeners:
             return None
         values, errors = story_input_from_view(target.action, view, self.deps.today())
         return None if errors else self.story_form(body, view, target, values)
-
-    # --- running within Slack's deadline --------------------------------------------------
-
-    def within_deadline(
-        self,
-        work: Callable[[], Outcome],
-        *,
-        late: Callable[[Reply], bool],
-        now: Callable[[Reply], object] | None = None,
-        hold: tuple[str, str | None, dict[str, Any]] | None = None,
-        who: Caller | None = None,
-    ) -> Outcome | Pending:
-        """The work's outcome if it finished in time, else where the request stands.
-
-        On time, `now(reply)` runs (what is left to say, if anything). Past the answer
-        deadline the request is written to the inbox (`hold`: kind, key, raw payload)
-        before the caller acknowledges, and `late(reply)` answers once the work has
-        committed (False if it could not: the entry then stays for the next drain). If
-        the inbox cannot hold it, the work is waited for until the ack deadline: an
-        answer in the ack is worth more than a promise nothing backs.
-        After the work, whichever way it went, `who`'s profile is asked of Slack if only the
-        request's own name was known (see refresh_profile).
-        """
-        started = time.monotonic()
-        future = self.pool.submit(guarded, work)
-        if who is not None and who.provisional:
-            future.add_done_callback(
-                lambda _done: self.after(self.refresh_profile, who))
-        try:
-            outcome = future.result(timeout=self.deps.answer_deadline)
-        except FutureTimeout:
-            held = self.hold(hold, started)
-            last = None if held else self.last_moment(future, started)
-            if last is None:
-                return self.answer_late(future, late, held)
-            outcome = last
-        if now is not None:
-            now(outcome.reply)
-        return outcome
-
-    def last_moment(self, future: Future[Outcome], started: float) -> Outcome | None:
-        """The work's outcome if it finishes before the ack deadline, else None."""
-        left = started + self.deps.ack_deadline - time.monotonic()
-        try:
-            return future.result(timeout=max(0.0, left))
-        except FutureTimeout:
-            return None
-
-    def answer_late(self, future: Future[Outcome], late: Callable[[Reply], bool],
-                    held: Held | None) -> Pending:
-        if held is None:
-            log.warning("a Slack request outlived the %.1f s deadline and is not in the "
-                        "inbox; it is answered if its transaction commits before this "
-                        "process stops", self.deps.ack_deadline)
-        else:
-            log.warning("a Slack request outlived the %.1f s deadline; it is answered when "
-                        "its transaction commits", self.deps.answer_deadline)
-        entry = held.entry if held else None
-        future.add_done_callback(lambda done: self.after(self.finish_late, done, late, entry))
-        return Pending.AT_RISK if held is None else Pending.HELD
-
-    def hold(self, hold: tuple[str, str | None, dict[str, Any]] | None,
-             started: float) -> Held | None:
-        """The request on disk in the inbox, or None if it could not be put there."""
-        inbox = self.deps.inbox
-        if hold is None or inbox is None:
-            return None
-        kind, key, payload = hold
-        if key is None:
-            return None
-        wait = started + self.deps.ack_deadline - time.monotonic()
-        try:
-            entry = inbox.hold(key, PLATFORM, kind, payload, self.deps.clock(), wait=wait)
-        except Exception as error:
-            self.inbox_failures.failed(inbox.path, error)
-            if self.deps.count_inbox_failure is not None:
-                self.deps.count_inbox_failure(type(error).__name__)
-            return None
-        self.inbox_failures.succeeded(inbox.path)
-        return Held(entry)
-
-    def finish_late(self, done: Future[Outcome], late: Callable[[Reply], bool],
-                    entry: int | None) -> None:
-        """Answer; forget the entry only if the answer was given. Else a drain replays it
-        once its lease runs out, finds the committed copy and posts its stored reply."""
-        answered = late(done.result().reply)
-        if entry is None or self.deps.inbox is None:
-            return
-        if answered:
-            self.deps.inbox.done(entry)
-        else:
-            self.deps.inbox.failed(entry, NOT_DELIVERED)
-
-    def tell_given_up(self, entry: Entry, reason: str) -> bool:
-        """The inbox's notifier: a direct message telling the person that their request
-        could not be confirmed, and why (its response URL has expired by now)."""
-        request = sent(entry.kind, entry.payload)
-        if request is None:
-            return False
-        known = self.deps.directory.cached(request.user_id)
-        zone = zone_named(known.timezone if known else None, self.deps.policy.zone)
-        at = entry.received_at.astimezone(zone).strftime("%H:%M")
-        return self.direct_message(request.user_id,
-                                   unconfirmed(request.what, at, reason, request.advice))
-
-    def after(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run on the background threads, never in the way of an ack; unless stopping, then
-        it is left undone (a held request stays in the inbox, a profile is asked again)."""
-        try:
-            self.background.submit(fn, *args)
-        except RuntimeError:
-            log.info("stopping: %s left undone", getattr(fn, "__name__", fn))
-
-    def direct_message(self, user_id: str, reply: Reply) -> bool:
-        return direct_message(self.deps.directory.client, user_id, reply)
 
     # --- who is asking -------------------------------------------------------------------
 
@@ -635,40 +385,6 @@ class Listeners:
             return member is not None and is_coordinator(member)
 
 
-class _CountingPool:
-    """The thread pool, counting what it has not finished (see SlackApp.settle)."""
-
-    def __init__(self, pool: ThreadPoolExecutor) -> None:
-        self.pool = pool
-        self.running = 0
-        self._lock = threading.Lock()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
-        with self._lock:
-            self.running += 1
-        try:
-            future = self.pool.submit(fn, *args)
-        except RuntimeError:  # stopping: what is left is in the inbox or the outbox
-            with self._lock:
-                self.running -= 1
-            raise
-        future.add_done_callback(self._finished)
-        return future
-
-    def _finished(self, _future: Future[Any]) -> None:
-        with self._lock:
-            self.running -= 1
-
-
-def guarded(work: Callable[[], Outcome]) -> Outcome:
-    """The work's outcome; an unexpected error becomes an apology, never silence."""
-    try:
-        return work()
-    except Exception:
-        log.exception("slack work failed")
-        return Outcome(Reply(text=FAILED, tone="error"))
-
-
 def button_of(body: dict[str, Any], action: dict[str, Any]) -> Button | None:
     """The button pressed, or None if it is not ours or its value is malformed."""
     match = BUTTON_PATTERN.match(str(action.get("action_id", "")))
@@ -705,32 +421,4 @@ def with_field_errors(action: str, reply: Reply) -> Reply:
     if detail in reply.text:
         return reply
     return Reply(text=f"{reply.text} ({detail})", tone="error")
-
-
-def answer(response_url: str, reply: Reply) -> bool:
-    """Post `reply` to a response_url (ephemeral unless meant for all); False if it failed."""
-    if not response_url:
-        return False
-    try:
-        response = WebhookClient(response_url, timeout=RESPONSE_TIMEOUT).send_dict(
-            render_response(reply))
-    except (OSError, SlackClientError) as error:
-        log.warning("response_url failed: %s", error)
-        return False
-    if response.status_code != 200:
-        log.warning("response_url answered %s: %s", response.status_code, response.body[:200])
-        return False
-    return True
-
-
-def direct_message(client: WebClient, user_id: str, reply: Reply) -> bool:
-    """Post `reply` to the person's DM with the bot; False if it failed."""
-    if not user_id:
-        return False
-    try:
-        client.chat_postMessage(channel=user_id, **render_message(reply))
-    except (SlackApiError, SlackClientError, OSError) as error:
-        log.warning("direct message to %s failed: %s", user_id, error)
-        return False
-    return True
 

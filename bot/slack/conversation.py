@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -27,12 +27,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.commands import Caller
 from bot.conversation import answer_direct_message, answer_mention, queue_answer
+from bot.slack.deps import SlackDeps
 from bot.slack.incoming import command_text
 from bot.slack.render import render_message
 from handlers.reply import Reply
-
-if TYPE_CHECKING:
-    from bot.slack.app import SlackDeps
 
 log = logging.getLogger(__name__)
 

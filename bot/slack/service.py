@@ -28,8 +28,9 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from starlette.routing import BaseRoute
 
 from bot.errors import StartupError
-from bot.slack.app import SlackApp, SlackDeps, build_app
+from bot.slack.app import SlackApp, build_app
 from bot.slack.client import BAD_TOKEN_ERRORS, check_token, error_code, make_web_client
+from bot.slack.deps import SlackDeps
 from bot.slack.directory import SlackDirectory
 from bot.slack.transport import SlackTransport
 from bot.slack.web import slack_routes

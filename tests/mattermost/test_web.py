@@ -198,7 +198,7 @@ def test_a_late_answer_that_cannot_be_delivered_at_all_is_logged(
     world.server.fail("POST", "/api/v4/posts", 503)
     expired = f"{world.server.url}/hooks/commands/{'x' * 26}"
     endpoints = slow_endpoints(adapter, engine)
-    with caplog.at_level(logging.ERROR, logger="bot.mattermost.web"):
+    with caplog.at_level(logging.ERROR, logger="bot.late_answer"):
         with TestClient(Starlette(routes=endpoints.routes())) as client:
             slow = Adapter(world, adapter.service, adapter.runner, endpoints, client,
                            adapter.dispatcher, adapter.now)

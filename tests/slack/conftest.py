@@ -34,8 +34,9 @@ with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx wor
 from bot.commands import CommandRunner
 from bot.delivery.dispatcher import Dispatcher, DispatchReport, build_delivery
 from bot.inbox import Inbox
-from bot.slack.app import SlackApp, SlackDeps, build_app
+from bot.slack.app import SlackApp, build_app
 from bot.slack.client import make_web_client
+from bot.slack.deps import SlackDeps
 from bot.slack.directory import SlackDirectory
 from bot.slack.transport import SlackTransport
 from bot.slack.web import slack_routes
@@ -220,3 +221,26 @@ def bench(engine: Engine, fake_slack: FakeSlack) -> Iterator[SlackBench]:
     yield bench
     fake_slack.release()
     slack.close(wait=True)
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Iterator[Inbox]:
+    inbox = Inbox(tmp_path / "inbox.db")
+    yield inbox
+    inbox.close()
+
+
+@pytest.fixture
+def held(engine: Engine, fake_slack: FakeSlack, inbox: Inbox) -> Iterator[SlackBench]:
+    """The app wired with the inbox, as the runtime does: its replayers and its notifier."""
+    bench, slack = make_bench(engine, fake_slack, inbox=inbox)
+    slack.deps.answer_deadline = 0.1
+    yield bench
+    fake_slack.release()
+    slack.close(wait=True)
+
+
+def direct_messages(bench: SlackBench, user: str) -> list[str]:
+    """The text of each message Slack took in the person's DM (a warning: with its sign)."""
+    return [str(call.params.get("text")) for call in bench.fake.calls_to("chat.postMessage")
+            if call.params.get("channel") == user and call.accepted]

@@ -28,6 +28,15 @@ class Call:
     params: dict[str, Any]
     headers: dict[str, str]
     finished: threading.Event = field(default_factory=threading.Event)
+    answer: Answer | None = None  # what the fake answered, once it has
+
+    @property
+    def accepted(self) -> bool:
+        """Answered, and not with an error: Slack took it."""
+        answer = self.answer
+        if answer is None or answer.status != 200:
+            return False
+        return not (isinstance(answer.body, dict) and answer.body.get("ok") is False)
 
 
 @dataclass
@@ -268,6 +277,7 @@ class FakeSlack:
                     answer = fake._next_script(method) or Answer(200, "ok")
                 else:
                     answer = fake.answer(method, params, headers)
+                call.answer = answer
                 self._send(answer)
                 fake._finish(call)
 

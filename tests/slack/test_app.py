@@ -198,7 +198,7 @@ def test_a_press_while_stopping_is_still_acknowledged(
     story = pitch(bench)
     assert story.id is not None
     bench.slack.listeners.background.pool.shutdown()
-    with caplog.at_level(logging.INFO, logger="bot.slack.app"):
+    with caplog.at_level(logging.INFO, logger="bot.slack.deadline"):
         response = bench.press("approve", story.id, story.version, user="U0EMIL")
     assert response.status_code == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

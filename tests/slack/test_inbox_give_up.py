@@ -8,46 +8,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import Engine
 
 from bot.inbox import GIVE_UP_AFTER, Inbox
-from tests.slack.conftest import NOW, SlackBench, make_bench, payload
-from tests.slack.fake_slack import FakeSlack, error, server_error
+from tests.slack.conftest import NOW, SlackBench, direct_messages, payload
+from tests.slack.fake_slack import error, server_error
 from tests.slack.test_app import pitch
 from tests.slack.test_inbox_failure import slow_work
 
 REPLAYED = NOW + timedelta(minutes=3)  # a lease after the request: taken as abandoned
 TOO_LATE = NOW + GIVE_UP_AFTER + timedelta(minutes=1)
 TITLE = "Muon tomography of a volcano #outreach -- how cosmic rays see inside"
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Iterator[Inbox]:
-    inbox = Inbox(tmp_path / "inbox.db")
-    yield inbox
-    inbox.close()
-
-
-@pytest.fixture
-def held(engine: Engine, fake_slack: FakeSlack, inbox: Inbox) -> Iterator[SlackBench]:
-    """The app wired with the inbox, as the runtime does: its replayers and its notifier."""
-    bench, slack = make_bench(engine, fake_slack, inbox=inbox)
-    slack.deps.answer_deadline = 0.1
-    yield bench
-    fake_slack.release()
-    slack.close(wait=True)
-
-
-def direct_messages(bench: SlackBench, user: str) -> list[str]:
-    """The text of each message posted to the person's DM (a warning: with its sign)."""
-    return [str(call.params.get("text")) for call in bench.fake.calls_to("chat.postMessage")
-            if call.params.get("channel") == user]
 
 
 def command_payload(bench: SlackBench, text: str, trigger: str) -> dict[str, Any]:
@@ -59,11 +33,13 @@ def command_payload(bench: SlackBench, text: str, trigger: str) -> dict[str, Any
 def test_a_pitch_whose_answer_never_got_through_is_told_by_direct_message(
         held: SlackBench, inbox: Inbox, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    """Acknowledged "Working on it…", committed, but the response URL refused the late
-    answer and every replay's: after half an hour the person hears it by DM."""
+    """Acknowledged "Working on it…", committed, but Slack refused the late answer and every
+    replay's, on the response URL and by direct message alike: after half an hour the person
+    hears by DM that it could not be confirmed."""
     go_on = threading.Event()
     slow_work(held, monkeypatch, until=go_on)
     held.fake.script("response_url", server_error(), server_error())  # late, then replayed
+    held.fake.script("chat.postMessage", server_error(), server_error())  # their fallbacks
     try:
         ack = held.command(TITLE, response="down").json()
         assert ack["text"].startswith("Working on it")

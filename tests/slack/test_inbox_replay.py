@@ -85,11 +85,13 @@ def test_a_replayed_press_slower_than_the_deadline_is_done_only_once_committed(
 
 def test_a_late_answer_that_could_not_be_posted_stays_until_a_drain_posts_it(
         bench: SlackBench, inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The work commits while Slack's response_url fails: the entry is kept, and the next
-    drain finds the committed copy and posts the reply stored with it, once it gets through."""
+    """The work commits while Slack is down (its response_url and its Web API, so no direct
+    message either): the entry is kept, and the next drain finds the committed copy and posts
+    the reply stored with it, once it gets through."""
     go_on = threading.Event()
     slow_work(bench, monkeypatch, until=go_on)
     bench.fake.script("response_url", server_error(), server_error())  # the late one, a drain's
+    bench.fake.script("chat.postMessage", server_error(), server_error())  # their fallbacks
     try:
         ack = bench.command("Pitched while Slack was down", response="down").json()
         assert ack["text"].startswith("Working on it")
