@@ -7,6 +7,7 @@ skipped; in CI (CI=true) an unreachable PostgreSQL fails the run instead.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 import storage.tables  # noqa: F401
+from bot.logs import CHATTY_LIBRARIES
 from handlers.context import Policy
 from handlers.decisions import CadenceSlot
 from handlers.members import COORDINATOR
@@ -102,6 +104,24 @@ def drop_schema(schema: str) -> None:
     with admin.begin() as connection:
         connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The root logger as it was before the test: a test that runs the command line sets
+    it up on the stream pytest captured for that test, which is closed after it, and a
+    server thread of a later test would write there ("I/O operation on closed file")."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in CHATTY_LIBRARIES}
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

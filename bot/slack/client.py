@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import logging
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -10,6 +11,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.delivery.transport import PermanentFailure, TemporaryFailure
 from bot.errors import StartupError
+from bot.slack.render import render_message
+from handlers.reply import Reply
 
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_RETRY_AFTER = 30.0
@@ -89,6 +92,9 @@ def classify(error: Exception) -> TemporaryFailure | PermanentFailure:
     return PermanentFailure("unexpected", f"slack: {type(error).__name__}: {error}")
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True)
 class BotIdentity:
     team: str
@@ -119,3 +125,19 @@ def check_token(client: WebClient) -> BotIdentity:
         team=str(response.get("team") or ""), team_id=str(response.get("team_id") or ""),
         user_id=str(response.get("user_id") or ""), bot_id=str(response.get("bot_id") or ""),
     )
+
+
+def post_message(client: WebClient, channel: str, reply: Reply, thread_ts: str = "") -> bool:
+    """Post `reply` straight away (a user id for their DM with the bot, or a channel, with
+    `thread_ts` in a thread); False, logged, if Slack did not take it."""
+    if not channel:
+        return False
+    message = render_message(reply)
+    if thread_ts:
+        message["thread_ts"] = thread_ts
+    try:
+        client.chat_postMessage(channel=channel, **message)
+    except (SlackApiError, SlackClientError, OSError) as error:
+        log.warning("message to %s failed: %s", channel, error)
+        return False
+    return True

@@ -23,13 +23,12 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.commands import Caller
 from bot.conversation import answer_direct_message, answer_mention, queue_answer
+from bot.slack.client import post_message
 from bot.slack.deps import SlackDeps
 from bot.slack.incoming import command_text
-from bot.slack.render import render_message
 from handlers.reply import Reply
 
 log = logging.getLogger(__name__)
@@ -96,13 +95,13 @@ class Conversation:
                                self.deps.clock())
         if reply is not None:
             thread = str(event.get("thread_ts") or event.get("ts") or "")
-            self.after(self.post, client, str(event.get("channel") or ""), reply, thread)
+            self.after(post_message, client, str(event.get("channel") or ""), reply, thread)
 
     def answer(self, client: WebClient, channel: str, reply: Reply, caller: Caller,
                key: str) -> None:
         """The answer to a direct message; one that cannot be posted now waits in the
         outbox for the platform to take it."""
-        if self.post(client, channel, reply):
+        if post_message(client, channel, reply):
             return
         try:
             queued = queue_answer(self.deps.engine, caller, key, reply, self.deps.clock())
@@ -111,15 +110,3 @@ class Conversation:
             return
         if queued:
             log.warning("the answer to %s waits in the outbox for Slack", key)
-
-    @staticmethod
-    def post(client: WebClient, channel: str, reply: Reply, thread_ts: str = "") -> bool:
-        message: dict[str, Any] = render_message(reply)
-        if thread_ts:
-            message["thread_ts"] = thread_ts
-        try:
-            client.chat_postMessage(channel=channel, **message)
-        except (SlackApiError, SlackClientError, OSError) as error:
-            log.warning("answer in %s failed: %s", channel, error)
-            return False
-        return True

@@ -42,17 +42,17 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
 
 from bot.commands import Caller, Outcome, Request
 from bot.inbox import NOT_DELIVERED, Entry, WriteFailures, unconfirmed
 from bot.late_answer import deliver, lost
+from bot.slack.client import post_message
 from bot.slack.deps import SlackDeps
 from bot.slack.directory import PLATFORM
 from bot.slack.incoming import command_text
-from bot.slack.render import render_message, render_response
+from bot.slack.render import render_response
 from bot.slack.unconfirmed import sent
 from handlers.reply import Reply
 from handlers.timing import zone_named
@@ -292,7 +292,7 @@ class Deadline(ABC):
             log.info("stopping: %s left undone", getattr(fn, "__name__", fn))
 
     def direct_message(self, user_id: str, reply: Reply) -> bool:
-        return direct_message(self.deps.directory.client, user_id, reply)
+        return post_message(self.deps.directory.client, user_id, reply)
 
     def tell(self, user_id: str, response_url: str, reply: Reply) -> bool:
         """Post `reply` to the response_url, else (none, or refused) to the person's DM with
@@ -346,17 +346,5 @@ def answer(response_url: str, reply: Reply) -> bool:
         return False
     if response.status_code != 200:
         log.warning("response_url answered %s: %s", response.status_code, response.body[:200])
-        return False
-    return True
-
-
-def direct_message(client: WebClient, user_id: str, reply: Reply) -> bool:
-    """Post `reply` to the person's DM with the bot; False if it failed."""
-    if not user_id:
-        return False
-    try:
-        client.chat_postMessage(channel=user_id, **render_message(reply))
-    except (SlackApiError, SlackClientError, OSError) as error:
-        log.warning("direct message to %s failed: %s", user_id, error)
         return False
     return True

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,28 +19,13 @@ from slack_sdk import WebClient
 from bot.console.adapter import ConsoleTransport
 from bot.delivery.dispatcher import DispatcherWorker
 from bot.delivery.scheduler import Ticker
-from bot.logs import CHATTY_LIBRARIES, configure_logging
+from bot.logs import configure_logging
 from bot.runtime import build_runtime
 from bot.slack.bolt_log import bolt_logger
 from config.settings import Settings
 
 TICKS = 10
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in CHATTY_LIBRARIES}
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
 
 
 def run_ticks(tmp_path: Path, level: str) -> list[str]:
