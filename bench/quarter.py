@@ -818,8 +818,8 @@ def report(results: list[Result], seeds: list[int]) -> str:
              f"{quantiles(lead)[2] / 7:.1f})" if len(lead) > 1 else "unknown")
     account = " ".join(instagram_line(t) for t in totals if t.instagram)
     floors = "; ".join(floor_line(t) for t in totals)
-    gaps = ", ".join(f"{median(per_story(r) for r in runs) - least(runs[0]):+.2f}"
-                     for runs in grouped.values())
+    gaps = ", ".join(f"{name} {median(per_story(r) for r in runs) - least(runs[0]):+.2f}"
+                     for name, runs in grouped.items())
     return f"""
 `bench/quarter.py`: a quarter ({WEEKS} weeks, measured after {WARMUP_WEEKS} weeks of
 warm-up) of a {MEMBERS}-member group with {COORDINATORS} coordinators and two slots a week
@@ -862,7 +862,7 @@ button presses are.
 The floor column is what the simulation's own draws cost per published story, whatever
 Storydesk does: expected values derived from its rates (not measured), with every
 bookkeeping step the bot could take away already taken away but for recording without
-Instagram and the unsure captions with it. {floors}. With coordinators accepting each
+Instagram and the unsure captions with it. Per setup: {floors}. With coordinators accepting each
 pitch, the draws alone exceed both targets, so no change to the bot can meet them in
 those setups; the measured figures sit {gaps} above their floors (approvals in the
 quarter of stories published after it, and the quarter's accepts of pitches that will

@@ -41,6 +41,7 @@ from bot.slack.client import error_code
 from bot.slack.conversation import register_conversation
 from bot.slack.deadline import Deadline, Interaction, Pending, answer
 from bot.slack.deps import SlackDeps
+from bot.slack.directory import PLATFORM
 from bot.slack.forms import (
     FORM_ACTIONS,
     PITCH_CALLBACK,
@@ -64,7 +65,6 @@ from storage.db import read_session, write_session
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "slack"
 # Buttons on direct messages and schedule posts (handlers.dm_actions, handlers.publication).
 DM_BUTTONS = ("draft", "snooze", "reminders_off", "posted", "posted_link", "confirm_post")
 COMMANDS = ("/pitch", "/story")

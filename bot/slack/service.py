@@ -31,7 +31,7 @@ from bot.errors import StartupError
 from bot.slack.app import SlackApp, build_app
 from bot.slack.client import BAD_TOKEN_ERRORS, check_token, error_code, make_web_client
 from bot.slack.deps import SlackDeps
-from bot.slack.directory import SlackDirectory
+from bot.slack.directory import PLATFORM, SlackDirectory
 from bot.slack.transport import SlackTransport
 from bot.slack.web import slack_routes
 
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-PLATFORM = "slack"
 
 
 def attach_slack(runtime: Runtime) -> None:
