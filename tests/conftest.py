@@ -7,13 +7,16 @@ skipped; in CI (CI=true) an unreachable PostgreSQL fails the run instead.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, time
 from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 import pytest
@@ -205,3 +208,17 @@ def team(session: Session) -> dict[str, Member]:
     people = {name: add_member(session, name, coordinator=True) for name in ("Ada", "Ben", "Chloe")}
     people.update({name: add_member(session, name) for name in ("Dana", "Emil", "Farah")})
     return people
+
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def load_bench(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A benchmark script of bench/ as a module, with bench/ importable as it is when run."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module

@@ -3,27 +3,18 @@ its rates, agrees with playing those draws out one story at a time."""
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from collections import Counter
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from tests.conftest import load_bench
 
 
 @pytest.fixture
 def quarter(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench_quarter", BENCH / "quarter.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("quarter", monkeypatch)
 
 
 def played_out(quarter: ModuleType, instagram: bool, lazy: bool) -> dict[str, float]:
