@@ -202,16 +202,7 @@ def test_a_reminder_about_a_withdrawn_story_is_not_sent(
     kind_desk: Desk, engine: Engine, policy: Policy
 ) -> None:
     team = make_team(engine)
-    other = pitched(engine, policy, team, local("2026-11-20 10:00"), "Other")
-    story_id = pitched(engine, policy, team, local("2026-11-20 10:00"))
-    with write_session(engine) as session:
-        ada = member(session, team["Ada"])
-        stories.accept(session, ada, local("2026-11-20 10:00"), policy, story_id,
-                       date(2026, 11, 30))
-        mark_sent(session)
-        stories.accept(session, ada, local("2026-11-27 08:30"), policy, other)
-    kind_desk.at(local("2026-11-27 08:31"))
-    assert not dms(kind_desk.at(local("2026-11-27 09:00")), "Dana")  # the reminder waits
+    story_id = held_over_the_weekend(kind_desk, engine, policy, team)  # the reminder waits
     with write_session(engine) as session:
         stories.withdraw(session, member(session, team["Dana"]), local("2026-11-27 12:00"),
                          policy, story_id)
