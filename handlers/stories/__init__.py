@@ -75,7 +75,6 @@ from handlers.stories.publishing import mark_published, publish
 from handlers.stories.reviewers import (
     WAITING_ON_REVIEWER,
     assign_reviewer,
-    candidates,
     choose_reviewer,
     hand_over_if_away,
     hand_over_waiting_reviews,
@@ -109,7 +108,6 @@ __all__ = [
     "announce_card",
     "approve",
     "assign_reviewer",
-    "candidates",
     "card",
     "card_actions",
     "card_blocks",

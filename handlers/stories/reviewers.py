@@ -68,10 +68,6 @@ def review_team(
     ]
 
 
-def candidates(session: Session, exclude: set[int] | None = None) -> list[Candidate]:
-    return [candidate for _member, candidate in review_team(session, exclude)]
-
-
 def choose_reviewer(
     session: Session, author_id: int, first_day: date, last_day: date,
     exclude: set[int] | None = None,
@@ -192,16 +188,15 @@ def _hand_over_if_away(session: Session, story: Story, now: datetime, policy: Po
     if back is None:
         return False
     reviewer = session.get(Member, story.reviewer_id)
-    assignment = decisions.choose_reviewer(candidates(session, {story.reviewer_id}),
-                                           story.author_id, today, today + review_days)
+    assignment, new = choose_reviewer(session, story.author_id, today, today + review_days,
+                                      {story.reviewer_id})
     if assignment.member_id is None:
         return False
     name = reviewer.display_name if reviewer else "the reviewer"
     assignment = decisions.Assignment(
         assignment.member_id, f"{name} is away until {back.isoformat()}; {assignment.reason}")
-    set_reviewer(session, story, assignment, now)
+    set_reviewer(session, story, assignment, now, new)
     session.flush()
-    new = session.get(Member, assignment.member_id)
     record(session, story, None, now, "reassigned", None, None,
            f"{name} -> {new.display_name if new else '?'}: {assignment.reason}")
     return True

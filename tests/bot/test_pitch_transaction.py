@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 
 from bot.commands import Caller, CommandRunner, Request
 from handlers.context import Policy
-from handlers.stories import pitching
+from handlers.stories import hand_over_waiting_reviews, pitching, reviewers
 from storage.db import read_session, write_session
 from storage.models import AwayPeriod, Member, Outbound, Story, StoryEvent
 from storage.requests import HandledRequest
@@ -138,7 +138,7 @@ def two_at_once(engine: Engine) -> list[str]:
     return answers
 
 
-def reviewers(engine: Engine) -> list[int | None]:
+def reviewers_of(engine: Engine) -> list[int | None]:
     with read_session(engine) as session:
         return [story.reviewer_id for story in session.exec(select(Story)).all()]
 
@@ -162,4 +162,53 @@ def test_two_pitches_at_once_go_to_two_coordinators(
 
     monkeypatch.setattr(pitching, "choose_reviewer", choose_then_wait)
     answers = two_at_once(engine)
-    assert len(set(reviewers(engine))) == 2, answers
+    assert len(set(reviewers_of(engine))) == 2, answers
+
+
+def test_an_away_hand_over_and_a_pitch_at_once_go_to_two_coordinators(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one replica's tick hands a pitch over from Ada, who is away, Emil's pitch
+    arrives on another. Ben and Chloe have no open review: unless the hand-over's choice
+    also runs one after the other with the pitch's, both choose the same of them. Each
+    choice waits here for the other to have chosen too (at most 2 s)."""
+    with write_session(engine) as session:
+        people = {name: add_member(session, name, coordinator=True, platform="slack")
+                  for name in ("Ada", "Ben", "Chloe")}
+        for name in ("Dana", "Emil"):
+            people[name] = add_member(session, name, platform="slack")
+        assert people["Ada"].id is not None and people["Dana"].id is not None
+        session.add(AwayPeriod(member_id=people["Ada"].id, first_day=date(2026, 11, 20),
+                               last_day=date(2026, 12, 11)))
+        session.add(Story(title="Waiting for Ada", author_id=people["Dana"].id,
+                          reviewer_id=people["Ada"].id, state="pitched", created_at=NOW,
+                          state_changed_at=NOW))
+    both_chose = threading.Barrier(2)
+
+    def then_wait(choose: Any) -> Any:
+        def choose_then_wait(*args: Any, **kwargs: Any) -> Any:
+            chosen = choose(*args, **kwargs)
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_chose.wait(timeout=2)
+            return chosen
+        return choose_then_wait
+
+    monkeypatch.setattr(pitching, "choose_reviewer", then_wait(pitching.choose_reviewer))
+    monkeypatch.setattr(reviewers, "choose_reviewer", then_wait(reviewers.choose_reviewer))
+
+    def hand_over() -> str:
+        with write_session(engine) as session:
+            return f"handed over {hand_over_waiting_reviews(session, NOW, POLICY)}"
+
+    work = iter([hand_over, lambda: pitch(engine, "Emil", "A pitch by Emil")])
+    lock = threading.Lock()
+
+    def next_work() -> str:
+        with lock:
+            job = next(work)
+        return job()
+
+    answers = at_once(2, next_work)
+    chosen = reviewers_of(engine)
+    assert len(chosen) == 2 and people["Ada"].id not in chosen, answers
+    assert len(set(chosen)) == 2, answers
