@@ -380,8 +380,8 @@ def _record_answer(session: Session, request: Request | None, platform: str, act
 # What a request is told when its answer cannot be given in time and nothing on disk
 # would bring it back after a restart: it is not lost yet, nor safe.
 NOT_YET = ("This is taking longer than usual. If your {what} goes through, the answer "
-           "follows here; if none comes within a couple of minutes, it was not taken: "
-           "please {again}.")
+           "follows here or in a direct message from Storydesk; if none comes within a "
+           "couple of minutes, it was not taken: please {again}.")
 
 
 def not_yet(what: str, again: str) -> Reply:

@@ -72,7 +72,8 @@ BUTTONS = ("accept", "decline", "reassign", "approve", "changes", *DM_BUTTONS)
 BUTTON_PATTERN = re.compile(rf"^{ACTION_PREFIX}({'|'.join(BUTTONS)})$")
 FORM_PATTERN = re.compile(rf"^{STORY_CALLBACK_PREFIX}({'|'.join(FORM_ACTIONS)})$")
 WORKERS = 16
-WORKING = "Working on it… the answer follows here in a moment."
+WORKING = ("Working on it… the answer follows in a moment: here, or in a direct message "
+           "from Storydesk if Slack no longer takes it here.")
 REFUSAL = ("Only coordinators can use the buttons on story cards; you are a contributor. "
            "`/story show {story}` shows the story, `/story team` lists the coordinators.")
 

@@ -156,7 +156,7 @@ def test_slow_work_is_answered_through_the_response_url(
                        adapter.dispatcher, adapter.now)
         first = slow.command("emil", "story", "list all", response_url=hook).json()
     assert first["text"].startswith("This is taking longer than usual. If your command goes "
-                                    "through, the answer follows here")
+                                    "through, the answer follows here or in a direct message")
     [late] = wait_for(lambda: adapter.world.server.hook_bodies(hook))
     assert late["response_type"] == "ephemeral"
     assert late["text"].startswith("All stories")

@@ -57,7 +57,7 @@ def test_a_held_command_whose_response_url_refuses_is_answered_by_direct_message
         held: SlackBench, inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
     held.fake.script("response_url", expired())
     ack = late_pitch(held, monkeypatch, "Muon tomography of a volcano")
-    assert ack.startswith("Working on it")
+    assert ack.startswith("Working on it") and "direct message" in ack
     [answer] = direct_messages(held, "U0DANA")
     assert "Story #1 is pitched" in answer
     assert inbox.pending() == 0  # answered: nothing left to replay or to give up on
@@ -71,6 +71,7 @@ def test_a_command_the_inbox_could_not_hold_is_answered_by_direct_message(
     unheld.fake.script("response_url", expired())
     ack = late_pitch(unheld, monkeypatch, "Cloud chamber at the open day")
     assert "if none comes within a couple of minutes, it was not taken" in ack
+    assert "here or in a direct message" in ack
     [refused] = unheld.fake.calls_to("response_url")
     assert "Story #1 is pitched" in refused.params["text"]
     [answer] = direct_messages(unheld, "U0DANA")
