@@ -11,7 +11,8 @@ copy changes nothing and is not answered twice.
 
 The answer is posted straight back after the command committed. If that post fails (the
 platform's API down for a moment), the answer goes to the outbox as the person's direct
-message, so the dispatcher delivers it once the platform takes it again.
+message, so the dispatcher delivers it once the platform takes it again; so does a
+mention's help (MENTION_HELP_BY_DM), when the person is a member.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ MENTION_HELP = Reply(
                   "`list mine`, `show 12`, `snooze 12 2`, `help`."),
     ),
     visibility="in_channel",
+)
+
+# The short help for a mention whose channel did not take it: the person's direct message.
+MENTION_HELP_BY_DM = Reply(
+    text="You mentioned me in a channel, where my answer could not be posted. "
+         + MENTION_HELP.text,
+    blocks=MENTION_HELP.blocks,
 )
 
 
@@ -107,9 +115,10 @@ def answer_mention(engine: Engine, platform: str, request_key: str,
 
 def queue_answer(engine: Engine, caller: Caller, request_key: str, reply: Reply,
                  now: datetime) -> bool:
-    """The answer to a direct message that could not be posted, into the outbox as the
-    person's direct message (kind `answer`: not held for their working hours), once per
-    request; False when the person is not a member yet (nothing was done for them)."""
+    """The answer to a direct message or a mention that could not be posted, into the
+    outbox as the person's direct message (kind `answer`: not held for their working
+    hours), once per request; False when the person is not a member yet (nothing was
+    done for them)."""
     with write_session(engine) as session:
         member = find_member(session, caller.platform, caller.user_id)
         if member is None:

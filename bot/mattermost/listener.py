@@ -32,7 +32,12 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
 from bot.commands import Caller, CommandRunner
-from bot.conversation import answer_direct_message, answer_mention, queue_answer
+from bot.conversation import (
+    MENTION_HELP_BY_DM,
+    answer_direct_message,
+    answer_mention,
+    queue_answer,
+)
 from bot.mattermost.directory import PLATFORM, MattermostDirectory
 from bot.mattermost.service import MattermostService, RuntimeParts, service_from_parts
 from bot.mattermost.transport import MattermostTransport
@@ -130,8 +135,11 @@ class MattermostListener:
             return
         if self.service.bot_user_id in _mentions(data):
             reply = answer_mention(self.runner.engine, PLATFORM, key, now)
-            if reply is not None:
-                self.answer(channel_id, reply, root_id=str(post.get("root_id") or post["id"]))
+            if reply is not None and not self.answer(
+                    channel_id, reply, root_id=str(post.get("root_id") or post["id"])):
+                user_id = str(post["user_id"])
+                self.queue(Caller(PLATFORM, user_id, user_id, provisional=True), key,
+                           MENTION_HELP_BY_DM)
 
     def answer_direct(self, post: dict[str, Any], sender_name: str, key: str,
                       now: datetime) -> None:
@@ -149,6 +157,10 @@ class MattermostListener:
         if reply is None or self.answer(str(post.get("channel_id") or ""), reply,
                                         user_id=user_id):
             return
+        self.queue(caller, key, reply)
+
+    def queue(self, caller: Caller, key: str, reply: Reply) -> None:
+        """An answer that could not be posted, into the outbox as the person's DM."""
         try:
             queued = queue_answer(self.runner.engine, caller, key, reply, self.clock())
         except Exception:

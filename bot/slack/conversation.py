@@ -25,7 +25,12 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.commands import Caller
-from bot.conversation import answer_direct_message, answer_mention, queue_answer
+from bot.conversation import (
+    MENTION_HELP_BY_DM,
+    answer_direct_message,
+    answer_mention,
+    queue_answer,
+)
 from bot.slack.client import post_message
 from bot.slack.deps import SlackDeps
 from bot.slack.incoming import command_text
@@ -91,20 +96,25 @@ class Conversation:
                    client: WebClient) -> None:
         if not from_a_person(event, context.bot_user_id):
             return
-        reply = answer_mention(self.deps.engine, "slack", request_key(body, event),
-                               self.deps.clock())
+        key = request_key(body, event)
+        reply = answer_mention(self.deps.engine, "slack", key, self.deps.clock())
         if reply is not None:
+            user_id = str(event["user"])
+            caller = self.deps.directory.cached(user_id) or Caller(
+                "slack", user_id, user_id, provisional=True)
             thread = str(event.get("thread_ts") or event.get("ts") or "")
-            self.after(post_message, client, str(event.get("channel") or ""), reply, thread)
+            self.after(self.answer, client, str(event.get("channel") or ""), reply, caller,
+                       key, thread, MENTION_HELP_BY_DM)
 
     def answer(self, client: WebClient, channel: str, reply: Reply, caller: Caller,
-               key: str) -> None:
-        """The answer to a direct message; one that cannot be posted now waits in the
-        outbox for the platform to take it."""
-        if post_message(client, channel, reply):
+               key: str, thread: str = "", by_dm: Reply | None = None) -> None:
+        """The answer to a direct message or a mention; one that cannot be posted now
+        waits in the outbox (as `by_dm`, if given) for the platform to take it."""
+        if post_message(client, channel, reply, thread):
             return
         try:
-            queued = queue_answer(self.deps.engine, caller, key, reply, self.deps.clock())
+            queued = queue_answer(self.deps.engine, caller, key, by_dm or reply,
+                                  self.deps.clock())
         except Exception:
             log.exception("the answer to %s could not be queued either: it is lost", key)
             return

@@ -236,6 +236,31 @@ def queued_answers(engine: Engine) -> list[Outbound]:
         return list(session.exec(select(Outbound).where(Outbound.kind == "answer")).all())
 
 
+def test_a_mention_mattermost_refuses_to_answer_waits_in_the_outbox(
+        world: World, service: MattermostService, socket: MattermostSocket,
+        listener: MattermostListener, engine: Engine, clock_now: datetime) -> None:
+    """The channel did not take the help: it is queued as Dana's direct message, saying
+    where she asked, and the dispatcher delivers it."""
+    channel = dm_channel(world, service, "dana")
+    socket.outgoing.put(posted(world, channel, "dana", "list mine", channel_type="D",
+                               post_id="k" * 26))  # Dana is a member
+    wait_for_posts(world, channel, 1)
+    world.server.fail("POST", r"/api/v4/posts", 503)
+    socket.outgoing.put(posted(world, world.town_square, "dana", "@storydesk help?",
+                               channel_type="O", mentions=[world.bot], post_id="h" * 26))
+    deadline = time.monotonic() + 10
+    while not queued_answers(engine) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [row] = queued_answers(engine)
+    assert row.unique_key == f"answer:mattermost:post:{'h' * 26}"
+    assert world.server.posts_in(world.town_square) == []
+    dispatcher = Dispatcher(engine, {"mattermost": service.transport})
+    assert row.id in {d.outbound_id for d in dispatcher.dispatch_due(clock_now).delivered}
+    answer = world.server.posts_in(channel)[-1]
+    assert "You mentioned me in a channel, where my answer could not be posted" \
+        in answer["message"]
+
+
 def test_a_mention_gets_the_short_help_in_its_thread_and_bots_are_ignored(
         world: World, service: MattermostService, socket: MattermostSocket,
         listener: MattermostListener) -> None:

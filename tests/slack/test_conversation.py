@@ -154,6 +154,25 @@ def test_a_mention_is_answered_once_with_the_short_help_in_its_thread(
     assert len(posts_to(bench.fake, "C0GENERAL")) == 2
 
 
+def test_a_mention_slack_refuses_to_answer_is_answered_by_direct_message(
+        bench: SlackBench) -> None:
+    """The channel did not take the help (Slack down for a moment): it waits in the outbox
+    as the member's direct message, saying where they asked."""
+    send_event(bench, dm("list mine", "Ev0DMEMIL001", user="U0EMIL"))  # Emil is a member
+    bench.fake.script("chat.postMessage", server_error(503))
+    assert send_event(bench, payload("event_app_mention.json")) == 200
+    bench.settle()
+    with read_session(bench.engine) as session:
+        [row] = session.exec(select(Outbound).where(
+            Outbound.unique_key == "answer:slack:event:Ev0MENTION01")).all()
+        assert (row.kind, row.status) == ("answer", "sent")
+    [refused] = posts_to(bench.fake, "C0GENERAL")
+    assert "I'm Storydesk" in refused["text"]
+    [answer] = [p for p in posts_to(bench.fake, "U0EMIL") if "mentioned me" in p["text"]]
+    assert "where my answer could not be posted" in answer["text"]
+    assert "/story help" in json.dumps(answer["blocks"])
+
+
 def test_reminder_buttons_may_be_pressed_by_the_author(bench: SlackBench) -> None:
     story = pitch(bench)
     assert story.id is not None
