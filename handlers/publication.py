@@ -1,8 +1,9 @@
 """Publication without typing: posts seen on Instagram are matched to the schedule, and a
 slot that passes unrecorded is raised to the coordinators.
 
-The bot's watch (bot/reach/publication_watch.py) fetches the account's newest media while a slot
-is open and hands them to `record_posts`. Each post is looked at once (a `SeenPost` row):
+The bot's watch (bot/reach/publication_watch.py) fetches the account's newest media, often
+while a slot is open and a few times a day otherwise (`look_from`), and hands them to
+`record_posts`. Each post is looked at once (a `SeenPost` row):
 
 - a **sure** match (posted within a few hours of a scheduled story's slot, and the caption
   names the story's title) is recorded as published, with its permalink and media id; the
@@ -34,10 +35,11 @@ from handlers.outbox import post_to_channel
 from handlers.reply import Action, Paragraph, Reply
 from handlers.stories import is_web_link, load_for_move, mark_published, member_name
 from handlers.timing import at_local
-from storage.models import Member, Story
+from storage.models import Member, Story, SystemState
 from storage.publication import SeenPost
 
 WATCH_DAYS = 7  # a slot's story is looked for this long after its time
+LOOKED_KEY = "publication:looked-until"  # the account's media are known up to this moment
 EARLY = timedelta(hours=2)  # a post this much before its slot still belongs to it
 SURE_WITHIN = timedelta(hours=3)  # a sure match is posted within this of its slot
 SURE_TITLE_SHARE = 0.5  # and its caption names at least this share of the title's words
@@ -173,6 +175,38 @@ def open_since(session: Session, now: datetime) -> datetime | None:
         .limit(1)
     ).first()
     return first
+
+
+def looked_until(session: Session) -> datetime | None:
+    """When the account's media were last listed successfully (None: never)."""
+    state = session.get(SystemState, LOOKED_KEY)
+    try:
+        return datetime.fromisoformat(state.value) if state else None
+    except ValueError:
+        return None
+
+
+def remember_look(session: Session, at: datetime) -> None:
+    """The account's media are known up to `at`: the next look starts there."""
+    state = session.get(SystemState, LOOKED_KEY) or SystemState(key=LOOKED_KEY)
+    state.value = at.isoformat()
+    session.add(state)
+
+
+def look_from(session: Session, now: datetime) -> tuple[datetime | None, bool]:
+    """From when to list the account's media, and whether a slot is open.
+
+    While a slot is open: from its time (less EARLY), or from the last look if that was
+    earlier, so that nothing posted in between goes unseen. Otherwise from the last look,
+    so that a post nobody scheduled is still announced. Never more than WATCH_DAYS back;
+    None before the first look with no slot open (an account's history is nobody's news:
+    the caller remembers `now` as the start)."""
+    slot = open_since(session, now)
+    starts = [moment for moment in (slot - EARLY if slot else None, looked_until(session))
+              if moment]
+    if not starts:
+        return None, False
+    return max(min(starts), now - timedelta(days=WATCH_DAYS)), slot is not None
 
 
 def scheduled_slots(session: Session, now: datetime) -> list[SlotStory]:

@@ -2,16 +2,19 @@
 
 On every tick it (1) raises to the team channel, on the first working morning after a
 slot, every story still scheduled there (with or without Instagram); (2) when the Instagram
-settings are there and a slot is open (its time has passed and its story is not recorded
-yet, for up to a week), it looks at the account's newest media, at most once every
-STORYDESK_PUBLICATION_CHECK_MINUTES (default 10), and hands the new posts to
-`handlers.publication.record_posts`.
+settings are there, it looks at the account's newest media and hands the new posts to
+`handlers.publication.record_posts`: while a slot is open (its time has passed and its
+story is not recorded yet, for up to a week) at most once every
+STORYDESK_PUBLICATION_CHECK_MINUTES (default 10), from the slot's time; otherwise every
+QUIET_EVERY (6 hours), from the last successful look, so that a post nobody scheduled is
+announced the same day. The first tick ever only remembers when it was: the account's
+history is nobody's news.
 
-Only while a slot is open, and only one replica: a check is claimed through the database
-(the `watch_lease` row, like the outbox's leases), whose `checked_at` spaces the checks out
-across every replica. One check is one `/{ig-user-id}/media` request (a second page only if
-more than 50 posts went out since the slot), so the watch costs at most six Graph API calls
-an hour while a slot is open, and none otherwise: far inside Meta's rate limits.
+Only one replica looks: a check is claimed through the database (the `watch_lease` row,
+like the outbox's leases), whose `checked_at` spaces the checks out across every replica.
+One check is one `/{ig-user-id}/media` request (a second page only if more than 50 posts
+went out since the slot or the last look), so the watch costs at most six Graph API calls
+an hour while a slot is open, and four a day otherwise: far inside Meta's rate limits.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "instagram-media"
 LEASE = timedelta(minutes=5)  # a check that takes longer than this is taken over
+QUIET_EVERY = timedelta(hours=6)  # with no slot open: a look at what went out since the last
 
 
 @dataclass
@@ -109,14 +113,20 @@ class PublicationWatch:
 
     def check(self, now: datetime, result: WatchTick) -> None:
         with read_session(self.engine) as session:
-            since = publication.open_since(session, now)
-        if since is None or not claim_check(self.engine, self.owner, now, self.every):
+            since, slot_open = publication.look_from(session, now)
+        if since is None:  # the first tick ever: from here on, every post is news
+            with write_session(self.engine) as session:
+                if publication.looked_until(session) is None:
+                    publication.remember_look(session, now)
+            return
+        every = self.every if slot_open else QUIET_EVERY
+        if not claim_check(self.engine, self.owner, now, every):
             return
         result.checked = True
         posts: list[publication.Post] | None = None
         try:
             with self.client_factory(self.settings) as client:
-                posts = [as_post(m) for m in client.media_since(since - publication.EARLY)]
+                posts = [as_post(m) for m in client.media_since(since)]
         except GraphError as error:
             result.error = error.message
             log.warning("publication watch: the Graph API refused the media list: %s",
@@ -127,6 +137,7 @@ class PublicationWatch:
         with write_session(self.engine) as session:
             if posts is not None:
                 result.report = publication.record_posts(session, now, self.policy, posts)
+                publication.remember_look(session, now)
             row = session.get(WatchLease, LEASE_NAME, with_for_update=True)
             if row is not None:
                 # A failed check counts as a check: the next one comes after the interval,

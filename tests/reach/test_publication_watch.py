@@ -1,6 +1,7 @@
 """The publication watch against a local Graph API: a post is recognised and recorded by
 the next check, an unsure one is asked about, a post nobody scheduled is announced; checks
-happen only while a slot is open, at most once per interval, by one replica."""
+happen every interval while a slot is open and every six hours otherwise (never over the
+account's history), by one replica."""
 
 from __future__ import annotations
 
@@ -243,3 +244,61 @@ def test_without_instagram_nothing_is_fetched(
     quiet = PublicationWatch(engine, Settings(), policy, client_factory=client)
     assert tick(quiet, SLOT + timedelta(minutes=15)).checked is False
     assert media_calls(server) == 0
+
+
+def announced(engine: Engine) -> list[str]:
+    return [r.text for r in outbox(engine) if r.text.startswith("A new post on Instagram")]
+
+
+def test_with_no_slot_open_a_post_nobody_scheduled_is_announced_by_the_next_look(
+    engine: Engine, watch: PublicationWatch, server: GraphServer, people: dict[str, Member]
+) -> None:
+    """No story is scheduled at all. The first tick only remembers when it was: the posts
+    already on the account are history, never announced. Then the account is looked at
+    every six hours, from the last look, and a new post is announced once."""
+    server.account.media.insert(0, media("9101", "Last week's reel", SLOT - timedelta(days=2)))
+    first = tick(watch, SLOT)
+    assert first.checked is False and media_calls(server) == 0
+    server.account.media.insert(0, media("9102", "Congratulations to our new PhDs!",
+                                         SLOT + timedelta(hours=1)))
+    assert tick(watch, SLOT + timedelta(hours=2)).checked is True
+    assert len(announced(engine)) == 1 and "C9102x" in announced(engine)[0]
+    assert tick(watch, SLOT + timedelta(hours=5)).checked is False  # six hours apart
+    server.account.media.insert(0, media("9103", "Happy holidays from the institute",
+                                         SLOT + timedelta(hours=6)))
+    later = tick(watch, SLOT + timedelta(hours=8, minutes=1))
+    assert later.report is not None and later.report.announced == ["9103"]
+    assert media_calls(server) == 2
+    assert not any("C9101x" in text for text in announced(engine))
+
+
+def test_a_post_between_the_last_look_and_a_slot_is_not_missed(
+    engine: Engine, watch: PublicationWatch, server: GraphServer, people: dict[str, Member]
+) -> None:
+    """A quiet look at 06:00 (UTC), the slot's watch from 15:00 (two hours before it): a
+    post at 10:00 is announced by the slot's first check, not lost between the two."""
+    story_id = schedule(engine, people)
+    morning = SLOT.replace(hour=6)
+    tick(watch, morning - timedelta(days=1))  # the first tick ever, a day before
+    assert tick(watch, morning).checked is True
+    server.account.media.insert(0, media("9104", "Behind the scenes at the cryo lab",
+                                         SLOT.replace(hour=10)))
+    server.account.media.insert(0, media("9105", f"{TITLE}! #physics",
+                                         SLOT + timedelta(minutes=3)))
+    result = tick(watch, SLOT + timedelta(minutes=5))
+    assert result.report is not None
+    assert (result.report.recorded, result.report.announced) == ([story_id], ["9104"])
+
+
+def test_a_failed_look_leaves_the_next_one_to_start_where_the_last_good_one_did(
+    engine: Engine, watch: PublicationWatch, server: GraphServer, people: dict[str, Member]
+) -> None:
+    from tests.reach.graph_server import TEMPORARY
+
+    tick(watch, SLOT)
+    server.account.media.insert(0, media("9106", "Open day this Saturday",
+                                         SLOT + timedelta(hours=1)))
+    server.fail("/media", TEMPORARY, TEMPORARY)
+    assert tick(watch, SLOT + timedelta(hours=7)).report is None
+    result = tick(watch, SLOT + timedelta(hours=13, minutes=1))
+    assert result.report is not None and result.report.announced == ["9106"]
