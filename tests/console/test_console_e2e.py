@@ -49,8 +49,11 @@ def test_from_pitch_to_published_in_the_console(tmp_path: Path) -> None:
 /story published 1 https://www.instagram.com/p/abc123/
 /story show 1
 """
+    # Every hour of every day is working time, so that the DMs show now, whenever the
+    # suite runs (by default they wait for the recipient's next working morning).
     result = run_cli(
-        ["console", "--as", "Ada"], script, tmp_path, STORYDESK_COORDINATORS="console:ada"
+        ["console", "--as", "Ada"], script, tmp_path, STORYDESK_COORDINATORS="console:ada",
+        STORYDESK_QUIET_HOURS="", STORYDESK_WORKING_DAYS="mon-sun",
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -17,12 +17,13 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 
 from bot.delivery.transport import Delivery, PermanentFailure, SendResult, TemporaryFailure
+from tests.fake_http import FakeHTTPServer
 
 PERMANENT_ERRORS = frozenset({"channel_not_found", "user_not_found", "not_in_channel",
                               "is_archived", "account_inactive"})
@@ -110,7 +111,7 @@ class FakePlatform:
     def __init__(self, state: PlatformState | None = None, port: int = 0) -> None:
         self.state = state or PlatformState()
         self.port = port
-        self._server: ThreadingHTTPServer | None = None
+        self._server: FakeHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -119,8 +120,7 @@ class FakePlatform:
 
     def start(self) -> FakePlatform:
         handler = type("Handler", (_Handler,), {"state": self.state})
-        ThreadingHTTPServer.allow_reuse_address = True
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        server = FakeHTTPServer(("127.0.0.1", self.port), handler)
         server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server

@@ -43,7 +43,10 @@ def test_200_messages_through_a_10_per_second_limit_with_random_429s(
 ) -> None:
     engine = db_url_engine  # empty: the runtime migrates it, as `storydesk run` does
     transport = HttpTransport(limited.url, platform="mattermost", timeout=5)
-    runtime = build_runtime(Settings(), platforms=("mattermost",),
+    # Every hour of every day is working time: these DMs go out now, whenever the suite
+    # runs (by default they would wait for the recipients' next working morning).
+    runtime = build_runtime(Settings(quiet_hours=None, working_days=tuple(range(7))),
+                            platforms=("mattermost",),
                             transports={"mattermost": transport}, engine=engine)
     assert runtime.dispatcher.pacers["mattermost"].interval == pytest.approx(1 / 8)
     now = datetime.now(UTC)

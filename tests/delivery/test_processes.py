@@ -167,6 +167,9 @@ def test_two_storydesk_run_replicas_send_a_shared_backlog_exactly_once(
                SLACK_BOT_TOKEN="xoxb-replica-test", SLACK_SIGNING_SECRET="s3cr3t-signing-value",
                SLACK_API_URL=slack.api_url, STORYDESK_HTTP_HOST="127.0.0.1",
                STORYDESK_LOG_LEVEL="WARNING",
+               # Every hour of every day is working time: the DMs go out now, whenever the
+               # suite runs, not on the recipients' next working morning.
+               STORYDESK_QUIET_HOURS="", STORYDESK_WORKING_DAYS="mon-sun",
                STORYDESK_SLACK_PACE="50")  # this test is about once, not about pace
     replicas = []
     for name in ("a", "b"):

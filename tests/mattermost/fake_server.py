@@ -20,9 +20,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fake_http import FakeHTTPServer
 
 ID = re.compile(r"^[a-z0-9]{26}$")
 POST_LIMIT = 16383
@@ -88,7 +90,7 @@ class FakeMattermost:
         self.requests: list[Recorded] = []
         self.violations: list[str] = []
         self.faults: list[Fault] = []
-        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = FakeHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
                                         daemon=True)
@@ -572,11 +574,6 @@ def _decode(content_type: str, raw: bytes) -> Any:
     if content_type.startswith("application/x-www-form-urlencoded"):
         return {k: v[0] for k, v in parse_qs(raw.decode()).items()}
     return raw
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that gave up (timeouts) are part of the tests
 
 
 def _handler_for(server: FakeMattermost) -> type[BaseHTTPRequestHandler]:
