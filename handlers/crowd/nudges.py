@@ -31,6 +31,7 @@ from handlers.context import Policy
 from handlers.crowd.decisions import nudge_due, quarter_label
 from handlers.crowd.impact import build_impact, impact_reply
 from handlers.crowd.stats import NUDGE_KEY_PREFIX, lacking_line, lacking_objective
+from handlers.dm_actions import stop_reminders_action
 from handlers.members import COORDINATOR
 from handlers.outbox import notify_member
 from handlers.reminders import Deferral, Job, defer
@@ -122,8 +123,9 @@ def nudge_reply(member: Member, last_pitch: date | None, lacking: str | None) ->
         blocks.append(Paragraph(lacking))
     blocks.append(Paragraph("Pitch with `/pitch <title> #objective -- a line or two`, or type "
                             "`/pitch` alone for a form. A coordinator will help you shape it."))
-    blocks.append(Paragraph("`/story reminders off` and you will not hear this again."))
-    return Reply(text=text, blocks=tuple(blocks))
+    blocks.append(Paragraph("`/story reminders off` (or the button) and you will not hear "
+                            "this again."))
+    return Reply(text=text, blocks=tuple(blocks), actions=(stop_reminders_action(),))
 
 
 @dataclass(frozen=True)
@@ -210,8 +212,8 @@ def _your_year(session: Session, now: datetime, policy: Policy, members: list[Me
         text = (f"Your {year} with the group's account: {stories} "
                 f"{'story' if stories == 1 else 'stories'} published. Thank you!")
         reply = Reply(text=text, blocks=(Paragraph(text), *statement.blocks, Paragraph(
-            "`/story impact` shows it any time; `/story reminders off` stops messages "
-            "like this one.")))
+            "`/story impact` shows it any time; `/story reminders off` (or the button) stops "
+            "messages like this one.")), actions=(stop_reminders_action(),))
         due.append(CrowdMessage(member, keys[member.id], reply, nudge=False))
     return due
 

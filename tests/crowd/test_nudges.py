@@ -13,6 +13,7 @@ from freezegun import freeze_time
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot.commands import Caller, CommandRunner
 from bot.crowd import jobs as crowd_jobs
 from bot.crowd.jobs import CrowdJobs
 from bot.delivery.dispatcher import Dispatcher
@@ -131,6 +132,7 @@ def test_your_year_goes_to_each_contributor_once_from_mid_december(
     assert message.unique_key == f"crowd-year:member-{dana.id}:2026"
     reply = Reply.from_json(message.payload)
     assert reply.text == "Your 2026 with the group's account: 2 stories published. Thank you!"
+    assert [a.name for a in reply.actions] == ["reminders_off"]  # what stops it, one click
     assert "#1 Muons (01 Mar 2026; outreach · reel): accounts reached 1,500" in \
         message.payload
     # away over the holidays: the year just ended comes in January, once
@@ -288,6 +290,26 @@ def held_to_the_next_day(engine: Engine, dispatcher: Dispatcher, key_for: Callab
         row = session.exec(select(Outbound).where(Outbound.unique_key == key)).one()
         assert row.due_at == day("2026-11-24 08:00")  # held for the next day
     return quinn, key
+
+
+def test_a_nudge_carries_stop_reminders_and_the_press_turns_them_off(
+        engine: Engine, policy: Policy) -> None:
+    """The button asks for what `/story reminders off` does, one click away; it names no
+    story (0), and the press needs none."""
+    with write_session(engine) as session:
+        dana = add_member(session, "Dana")
+        add_story(session, dana, day("2026-04-01"))
+        assert tick(session, policy, "2026-11-23 08:30:00") == [dana.id]
+        [nudge] = dms(session, "crowd-nudge:")
+        [button] = Reply.from_json(nudge.payload).actions
+    assert (button.name, button.label, button.story_id) == ("reminders_off", "Stop reminders", 0)
+    runner = CommandRunner(engine, policy)
+    reply = runner.press(Caller("console", "dana", "Dana"), button.name, button.story_id,
+                         button.version, day("2026-11-23 10:00"))
+    assert reply.ok, reply.text
+    with write_session(engine) as session:
+        member = session.get(Member, dana.id)
+        assert member is not None and member.reminders_enabled is False
 
 
 def turn_reminders_off(engine: Engine, person: Member) -> None:
