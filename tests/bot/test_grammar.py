@@ -100,6 +100,33 @@ def test_a_whole_story_through_the_grammar(runner: CommandRunner) -> None:
     assert "published" in str(shown.blocks)
 
 
+@pytest.mark.parametrize("word", ["unscheduled", "UNSCHEDULED"])
+def test_approve_unscheduled_through_the_grammar_keeps_the_story_out_of_the_calendar(
+    runner: CommandRunner, engine: Engine, word: str
+) -> None:
+    assert runner.run(DANA, "pitch", "Cloud chamber #outreach #reel", NOW).ok
+    for caller, text in ((ADA, "accept 1"), (DANA, "draft 1 https://docs.example.org/d")):
+        assert runner.run(caller, "story", text, NOW).ok, text
+    reply = runner.run(ADA, "story", f"approve #1 {word}", NOW)
+    assert reply.ok and "kept out of the calendar" in reply.text, reply.text
+    with read_session(engine) as session:
+        story = session.exec(select(Story)).one()
+    assert (story.state, story.scheduled_at) == ("approved", None)
+
+
+def test_approve_takes_no_other_word_after_the_number(
+    runner: CommandRunner, engine: Engine
+) -> None:
+    runner.run(DANA, "pitch", "Cloud chamber", NOW)
+    runner.run(ADA, "story", "accept 1", NOW)
+    runner.run(DANA, "story", "draft 1 https://docs.example.org/d", NOW)
+    reply = runner.run(ADA, "story", "approve 1 later", NOW)
+    assert reply.text == ("After the number, only `unscheduled` may follow. "
+                          "Usage: /story approve N [unscheduled]")
+    with read_session(engine) as session:
+        assert session.exec(select(Story)).one().state == "in_review"
+
+
 def test_refusals_roll_back_and_say_why(runner: CommandRunner, engine: Engine) -> None:
     runner.run(DANA, "pitch", "A story", NOW)
     reply = runner.run(DANA, "story", "accept 1", NOW)
