@@ -19,6 +19,7 @@ from handlers import auto_accept, reminders, stories, warnings
 from handlers.context import Policy, ReminderRules
 from handlers.errors import Refused
 from handlers.reach import digest as reach_digest
+from handlers.reach.store import DailyFigure, store_daily
 from handlers.stories import PitchForm
 from storage.models import AwayPeriod, Member, Outbound, Story, StoryEvent
 
@@ -307,6 +308,28 @@ def test_the_missing_weekly_summary_is_said_once_until_its_cause_changes(
     warnings.cleared(session, reach_digest.MISSING_SUMMARY)  # figures came back meanwhile
     third = reach_digest.enqueue_digests(session, local("2026-12-14 09:30"), policy)
     assert len(third) == 1
+
+
+def test_a_posted_summary_clears_the_warning_so_the_next_missing_week_warns_again(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    def team_warnings(rows: list[Outbound]) -> list[str]:
+        return [r.unique_key for r in rows if r.channel == "team"]
+
+    # 2026-W48 has no figures: the team is told on Monday 30 November.
+    first = reach_digest.enqueue_digests(session, local("2026-11-30 09:30"), policy)
+    assert team_warnings(first) == ["digest:reach:2026-W48@console"]
+    # 2026-W49 has figures: its summary goes to the group channel on Monday 7 December.
+    store_daily(session, [DailyFigure(date(2026, 12, 2), "accounts_reached", 250)],
+                source="manual", now=local("2026-12-06 12:00"))
+    posted = reach_digest.enqueue_digests(session, local("2026-12-07 09:30"), policy)
+    assert [(r.channel, r.unique_key) for r in posted] == [
+        ("group", "digest:reach:2026-W49@console")]
+    # 2026-W50 has none again: a new gap, said again rather than recorded as skipped.
+    third = reach_digest.enqueue_digests(session, local("2026-12-14 09:30"), policy)
+    assert team_warnings(third) == ["digest:reach:2026-W50@console"]
+    assert "2026-W50 was not posted" in third[0].text
+    assert not session.exec(select(Outbound).where(Outbound.status == "skipped")).all()
 
 
 def test_a_warning_is_said_again_when_its_cause_changes(session: Session) -> None:
