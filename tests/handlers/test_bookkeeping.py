@@ -117,6 +117,11 @@ def test_approval_without_a_free_slot_says_so(
     reply = stories.approve(session, team["Ada"], now, no_cadence, story_id)
     assert state(session, story_id).state == "approved"
     assert "no free slot lies ahead" in reply.text
+    # Nothing schedules it later by itself: the author hears who will, and how.
+    assert rows_to(session, team["Dana"])[-1].text == (
+        f'Story #{story_id} "Muons" is approved by Ada. No publication slot is free for it '
+        f"yet; a coordinator will give it a time with `/story schedule {story_id} "
+        "YYYY-MM-DD HH:MM`.")
 
 
 # --- changes requested -------------------------------------------------------------------
