@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -167,6 +168,26 @@ def test_every_subcommand_has_help(runner: CommandRunner) -> None:
     for name in SUBCOMMANDS:
         reply = runner.run(DANA, "story", f"help {name}", NOW)
         assert reply.text.startswith("Usage: /story"), name
+
+
+def help_text(runner: CommandRunner, topic: str = "") -> str:
+    reply = runner.run(DANA, "story", f"help {topic}", NOW)
+    return " ".join([reply.text, *(str(getattr(b, "text", getattr(b, "items", "")))
+                                   for b in reply.blocks)])
+
+
+@pytest.mark.parametrize(("hours", "said"), [(24, "24 hours"), (48, "48 hours"), (1, "1 hour")])
+def test_help_gives_the_lead_the_team_set(
+    engine: Engine, policy: Policy, hours: int, said: str
+) -> None:
+    runner = CommandRunner(engine, replace(policy, min_lead_hours=hours))
+    assert f"it goes into the next free slot at least {said} ahead." in help_text(runner,
+                                                                               "approve")
+    assert f"`next` takes the first free slot at least {said} ahead" in help_text(runner,
+                                                                                 "schedule")
+    listing = help_text(runner)
+    assert f"the next free slot at least {said} ahead" in listing
+    assert "{lead}" not in listing and "a day ahead" not in listing
 
 
 def test_ten_thousand_characters_are_refused_politely(runner: CommandRunner) -> None:

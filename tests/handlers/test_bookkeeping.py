@@ -190,7 +190,7 @@ def test_the_author_withdraws_without_a_reason_and_is_not_told_of_it(
 
 
 def test_help_says_who_may_withdraw() -> None:
-    usage = help_reply("withdraw")
+    usage = help_reply("withdraw", Policy())
     text = " ".join([usage.text, *(getattr(b, "text", "") for b in usage.blocks)])
     assert "/story withdraw N [reason]" in text
     assert "A coordinator may withdraw someone else's story only with a reason" in text
