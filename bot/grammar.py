@@ -28,10 +28,12 @@ from handlers import calendar, members, personal_calendar, reminders, stories
 from handlers.context import Policy
 from handlers.decisions import FORMATS, OBJECTIVES, local_datetime
 from handlers.errors import Refused
-from handlers.reply import Bullets, Heading, Paragraph, Reply
+from handlers.reply import Bullets, Heading, Paragraph, Reply, plural
 from storage.models import Member
 
 MAX_COMMAND_LENGTH = 4000
+# In help texts, the team's STORYDESK_MIN_LEAD_HOURS ("24 hours"), filled in when shown.
+LEAD = "{lead}"
 OBJECTIVE_ALIASES = {"sci-comm": "scicomm", "science": "scicomm", "lablife": "recruitment"}
 
 
@@ -349,7 +351,7 @@ def _snooze(inv: Invocation) -> Reply:
 
 
 def _help(inv: Invocation) -> Reply:
-    return help_reply(inv.words[0] if inv.words else None)
+    return help_reply(inv.words[0] if inv.words else None, inv.policy)
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {}
@@ -428,7 +430,7 @@ for _entry in (
     Subcommand(
         "approve",
         "/story approve N [unscheduled]",
-        "coordinators: approve a draft; it goes into the next free slot at least a day ahead",
+        f"coordinators: approve a draft; it goes into the next free slot at least {LEAD} ahead",
         _approve,
         details=(
             "The reply and the card name the slot; `/story schedule N YYYY-MM-DD HH:MM` "
@@ -442,7 +444,7 @@ for _entry in (
         "coordinators: put an approved story into the next free slot or at a time",
         _schedule,
         details=("Times are in the team's time zone. `next` takes the first free slot at "
-                 "least a day ahead (STORYDESK_MIN_LEAD_HOURS).",),
+                 f"least {LEAD} ahead (STORYDESK_MIN_LEAD_HOURS).",),
     ),
     Subcommand(
         "published",
@@ -511,7 +513,12 @@ for _entry in (
     register(_entry)
 
 
-def help_reply(topic: str | None = None) -> Reply:
+def help_reply(topic: str | None, policy: Policy) -> Reply:
+    """Every subcommand, or one in detail, with the team's own numbers filled in."""
+
+    def told(text: str) -> str:
+        return text.replace(LEAD, plural(policy.min_lead_hours, "hour"))
+
     if topic:
         key = topic.lower().lstrip("/")
         if key == "pitch":
@@ -531,15 +538,15 @@ def help_reply(topic: str | None = None) -> Reply:
         return Reply(
             text=f"Usage: {sub.usage}",
             blocks=(
-                Paragraph(sub.summary[0].upper() + sub.summary[1:] + "."),
-                *(Paragraph(line) for line in sub.details),
+                Paragraph(told(sub.summary[0].upper() + sub.summary[1:] + ".")),
+                *(Paragraph(told(line)) for line in sub.details),
             ),
         )
     seen: list[Subcommand] = []
     for sub in SUBCOMMANDS.values():
         if sub not in seen:
             seen.append(sub)
-    lines = tuple(f"{sub.usage} — {sub.summary}" for sub in seen)
+    lines = tuple(told(f"{sub.usage} — {sub.summary}") for sub in seen)
     return Reply(
         text="Storydesk commands: /pitch to propose a story, /story for everything else.",
         blocks=(

@@ -224,6 +224,15 @@ def parse_days_or_off(raw: str) -> int | None:
     return days
 
 
+def parse_auto_accept_hours(raw: str) -> int:
+    """Working hours before an undeclined pitch is accepted; the setting is off when empty."""
+    try:
+        return parse_int(raw, 1, 24 * 60)
+    except ValueError:
+        raise ValueError("expected a number of working hours from 1 to 1440, or nothing to "
+                         f"leave lazy acceptance off; got {raw.strip()!r}") from None
+
+
 def parse_clock(raw: str) -> time:
     match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", raw)
     if not match:
@@ -453,9 +462,8 @@ def load_settings(
             "STORYDESK_MIN_LEAD_HOURS", lambda r: parse_int(r, 0, 24 * 60), 24
         ),
         changes_days=read.get("STORYDESK_CHANGES_DAYS", lambda r: parse_int(r, 1, 365), 5),
-        auto_accept_hours=read.get(
-            "STORYDESK_AUTO_ACCEPT_HOURS", lambda r: parse_int(r, 1, 24 * 60), None
-        ),
+        auto_accept_hours=read.get("STORYDESK_AUTO_ACCEPT_HOURS", parse_auto_accept_hours,
+                                   None),
         release_after_days=read.get("STORYDESK_RELEASE_AFTER_DAYS", parse_days_or_off,
                                     Settings.release_after_days),
         log_level=read.get("STORYDESK_LOG_LEVEL", parse_log_level, "INFO"),

@@ -223,8 +223,10 @@ def approve(
         text = (f"Story #{story.id} approved and kept out of the calendar. "
                 f"`/story schedule {story.id} next` or a date and time schedules it.")
     else:
+        # Nothing schedules an approved story by itself: a coordinator has to.
         tell_author(session, story, now,
-                    f"{approved} It will go out in the next publication slot that opens.")
+                    f"{approved} No publication slot is free for it yet; a coordinator will "
+                    f"give it a time with `/story schedule {story.id} YYYY-MM-DD HH:MM`.")
         text = (f"Story #{story.id} approved, but no free slot lies ahead; give it a time "
                 f"with `/story schedule {story.id} YYYY-MM-DD HH:MM`.")
     return Reply(text=text, tone="success", story_id=story.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -100,6 +101,33 @@ def test_a_whole_story_through_the_grammar(runner: CommandRunner) -> None:
     assert "published" in str(shown.blocks)
 
 
+@pytest.mark.parametrize("word", ["unscheduled", "UNSCHEDULED"])
+def test_approve_unscheduled_through_the_grammar_keeps_the_story_out_of_the_calendar(
+    runner: CommandRunner, engine: Engine, word: str
+) -> None:
+    assert runner.run(DANA, "pitch", "Cloud chamber #outreach #reel", NOW).ok
+    for caller, text in ((ADA, "accept 1"), (DANA, "draft 1 https://docs.example.org/d")):
+        assert runner.run(caller, "story", text, NOW).ok, text
+    reply = runner.run(ADA, "story", f"approve #1 {word}", NOW)
+    assert reply.ok and "kept out of the calendar" in reply.text, reply.text
+    with read_session(engine) as session:
+        story = session.exec(select(Story)).one()
+    assert (story.state, story.scheduled_at) == ("approved", None)
+
+
+def test_approve_takes_no_other_word_after_the_number(
+    runner: CommandRunner, engine: Engine
+) -> None:
+    runner.run(DANA, "pitch", "Cloud chamber", NOW)
+    runner.run(ADA, "story", "accept 1", NOW)
+    runner.run(DANA, "story", "draft 1 https://docs.example.org/d", NOW)
+    reply = runner.run(ADA, "story", "approve 1 later", NOW)
+    assert reply.text == ("After the number, only `unscheduled` may follow. "
+                          "Usage: /story approve N [unscheduled]")
+    with read_session(engine) as session:
+        assert session.exec(select(Story)).one().state == "in_review"
+
+
 def test_refusals_roll_back_and_say_why(runner: CommandRunner, engine: Engine) -> None:
     runner.run(DANA, "pitch", "A story", NOW)
     reply = runner.run(DANA, "story", "accept 1", NOW)
@@ -140,6 +168,26 @@ def test_every_subcommand_has_help(runner: CommandRunner) -> None:
     for name in SUBCOMMANDS:
         reply = runner.run(DANA, "story", f"help {name}", NOW)
         assert reply.text.startswith("Usage: /story"), name
+
+
+def help_text(runner: CommandRunner, topic: str = "") -> str:
+    reply = runner.run(DANA, "story", f"help {topic}", NOW)
+    return " ".join([reply.text, *(str(getattr(b, "text", getattr(b, "items", "")))
+                                   for b in reply.blocks)])
+
+
+@pytest.mark.parametrize(("hours", "said"), [(24, "24 hours"), (48, "48 hours"), (1, "1 hour")])
+def test_help_gives_the_lead_the_team_set(
+    engine: Engine, policy: Policy, hours: int, said: str
+) -> None:
+    runner = CommandRunner(engine, replace(policy, min_lead_hours=hours))
+    assert f"it goes into the next free slot at least {said} ahead." in help_text(runner,
+                                                                               "approve")
+    assert f"`next` takes the first free slot at least {said} ahead" in help_text(runner,
+                                                                                 "schedule")
+    listing = help_text(runner)
+    assert f"the next free slot at least {said} ahead" in listing
+    assert "{lead}" not in listing and "a day ahead" not in listing
 
 
 def test_ten_thousand_characters_are_refused_politely(runner: CommandRunner) -> None:

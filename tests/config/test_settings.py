@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.runtime import policy_from
+from bot.runtime import build_runtime, policy_from
 from config.settings import QuietHours, SettingsError, WeeklyTime, load_settings
+from storage.db import make_engine
 
 
 def load(**env: str):  # type: ignore[no-untyped-def]
@@ -77,6 +78,47 @@ def test_abandoned_drafts_are_released_after_21_days_unless_set_otherwise_or_off
     assert load(STORYDESK_RELEASE_AFTER_DAYS="0").release_after_days is None
     policy = policy_from(load(STORYDESK_RELEASE_AFTER_DAYS="10"), ("console",))
     assert policy.release_after_days == 10
+
+
+def test_the_bookkeeping_settings_reach_the_policy_the_runtime_builds(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'storydesk.db'}")
+    try:
+        default = build_runtime(load(), platforms=("console",), engine=engine)
+        assert (default.policy.min_lead_hours, default.policy.changes_days,
+                default.policy.auto_accept_hours) == (24, 5, None)
+        settings = load(STORYDESK_MIN_LEAD_HOURS="0", STORYDESK_CHANGES_DAYS=" 9 ",
+                        STORYDESK_AUTO_ACCEPT_HOURS="16")
+        runtime = build_runtime(settings, platforms=("console",), engine=engine)
+    finally:
+        engine.dispose()
+    # The runner answers every command with this policy.
+    for policy in (runtime.policy, runtime.runner.policy):
+        assert (policy.min_lead_hours, policy.changes_days, policy.auto_accept_hours) == (
+            0, 9, 16)
+    assert load(STORYDESK_AUTO_ACCEPT_HOURS="").auto_accept_hours is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("STORYDESK_MIN_LEAD_HOURS", "a day", "expected a whole number, got 'a day'"),
+        ("STORYDESK_MIN_LEAD_HOURS", "-1", "must be between 0 and 1440, got -1"),
+        ("STORYDESK_MIN_LEAD_HOURS", "1441", "must be between 0 and 1440, got 1441"),
+        ("STORYDESK_CHANGES_DAYS", "0", "must be between 1 and 365, got 0"),
+        ("STORYDESK_CHANGES_DAYS", "5 days", "expected a whole number, got '5 days'"),
+        ("STORYDESK_AUTO_ACCEPT_HOURS", "0", "expected a number of working hours from 1 to "
+         "1440, or nothing to leave lazy acceptance off; got '0'"),
+        ("STORYDESK_AUTO_ACCEPT_HOURS", "off", "expected a number of working hours from 1 to "
+         "1440, or nothing to leave lazy acceptance off; got 'off'"),
+        ("STORYDESK_AUTO_ACCEPT_HOURS", "16h", "expected a number of working hours from 1 to "
+         "1440, or nothing to leave lazy acceptance off; got '16h'"),
+    ],
+)
+def test_a_bad_bookkeeping_value_stops_start_up_naming_it(variable: str, value: str,
+                                                          problem: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        load(**{variable: value})
+    assert str(error.value) == f"{variable}: {problem}"
 
 
 @pytest.mark.parametrize(("release", "escalate"), [("4", None), ("3", None), ("7", "7")])

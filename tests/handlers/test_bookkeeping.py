@@ -19,6 +19,7 @@ from handlers import auto_accept, reminders, stories, warnings
 from handlers.context import Policy, ReminderRules
 from handlers.errors import Refused
 from handlers.reach import digest as reach_digest
+from handlers.reach.store import DailyFigure, store_daily
 from handlers.stories import PitchForm
 from storage.models import AwayPeriod, Member, Outbound, Story, StoryEvent
 
@@ -116,6 +117,11 @@ def test_approval_without_a_free_slot_says_so(
     reply = stories.approve(session, team["Ada"], now, no_cadence, story_id)
     assert state(session, story_id).state == "approved"
     assert "no free slot lies ahead" in reply.text
+    # Nothing schedules it later by itself: the author hears who will, and how.
+    assert rows_to(session, team["Dana"])[-1].text == (
+        f'Story #{story_id} "Muons" is approved by Ada. No publication slot is free for it '
+        f"yet; a coordinator will give it a time with `/story schedule {story_id} "
+        "YYYY-MM-DD HH:MM`.")
 
 
 # --- changes requested -------------------------------------------------------------------
@@ -184,7 +190,7 @@ def test_the_author_withdraws_without_a_reason_and_is_not_told_of_it(
 
 
 def test_help_says_who_may_withdraw() -> None:
-    usage = help_reply("withdraw")
+    usage = help_reply("withdraw", Policy())
     text = " ".join([usage.text, *(getattr(b, "text", "") for b in usage.blocks)])
     assert "/story withdraw N [reason]" in text
     assert "A coordinator may withdraw someone else's story only with a reason" in text
@@ -307,6 +313,28 @@ def test_the_missing_weekly_summary_is_said_once_until_its_cause_changes(
     warnings.cleared(session, reach_digest.MISSING_SUMMARY)  # figures came back meanwhile
     third = reach_digest.enqueue_digests(session, local("2026-12-14 09:30"), policy)
     assert len(third) == 1
+
+
+def test_a_posted_summary_clears_the_warning_so_the_next_missing_week_warns_again(
+    session: Session, team: dict[str, Member], policy: Policy
+) -> None:
+    def team_warnings(rows: list[Outbound]) -> list[str]:
+        return [r.unique_key for r in rows if r.channel == "team"]
+
+    # 2026-W48 has no figures: the team is told on Monday 30 November.
+    first = reach_digest.enqueue_digests(session, local("2026-11-30 09:30"), policy)
+    assert team_warnings(first) == ["digest:reach:2026-W48@console"]
+    # 2026-W49 has figures: its summary goes to the group channel on Monday 7 December.
+    store_daily(session, [DailyFigure(date(2026, 12, 2), "accounts_reached", 250)],
+                source="manual", now=local("2026-12-06 12:00"))
+    posted = reach_digest.enqueue_digests(session, local("2026-12-07 09:30"), policy)
+    assert [(r.channel, r.unique_key) for r in posted] == [
+        ("group", "digest:reach:2026-W49@console")]
+    # 2026-W50 has none again: a new gap, said again rather than recorded as skipped.
+    third = reach_digest.enqueue_digests(session, local("2026-12-14 09:30"), policy)
+    assert team_warnings(third) == ["digest:reach:2026-W50@console"]
+    assert "2026-W50 was not posted" in third[0].text
+    assert not session.exec(select(Outbound).where(Outbound.status == "skipped")).all()
 
 
 def test_a_warning_is_said_again_when_its_cause_changes(session: Session) -> None:
