@@ -32,8 +32,10 @@ from handlers.reply import Bullets, Heading, Paragraph, Reply, plural
 from storage.models import Member
 
 MAX_COMMAND_LENGTH = 4000
-# In help texts, the team's STORYDESK_MIN_LEAD_HOURS ("24 hours"), filled in when shown.
+# In help texts, the team's STORYDESK_MIN_LEAD_HOURS ("24 hours") and STORYDESK_DRAFT_DAYS
+# ("14 days"), filled in when shown.
 LEAD = "{lead}"
+DRAFT_DAYS = "{draft_days}"
 OBJECTIVE_ALIASES = {"sci-comm": "scicomm", "science": "scicomm", "lablife": "recruitment"}
 
 
@@ -403,7 +405,7 @@ for _entry in (
     Subcommand(
         "accept",
         "/story accept N [due YYYY-MM-DD]",
-        "coordinators: accept a pitch; the draft is due in two weeks unless given",
+        f"coordinators: accept a pitch; the draft is due in {DRAFT_DAYS} unless given",
         _accept,
     ),
     Subcommand(
@@ -517,7 +519,8 @@ def help_reply(topic: str | None, policy: Policy) -> Reply:
     """Every subcommand, or one in detail, with the team's own numbers filled in."""
 
     def told(text: str) -> str:
-        return text.replace(LEAD, plural(policy.min_lead_hours, "hour"))
+        return text.replace(LEAD, plural(policy.min_lead_hours, "hour")).replace(
+            DRAFT_DAYS, plural(policy.draft_days, "day"))
 
     if topic:
         key = topic.lower().lstrip("/")

@@ -190,6 +190,17 @@ def test_help_gives_the_lead_the_team_set(
     assert "{lead}" not in listing and "a day ahead" not in listing
 
 
+@pytest.mark.parametrize(("days", "said"), [(14, "14 days"), (10, "10 days"), (1, "1 day")])
+def test_help_gives_the_draft_days_the_team_set(
+    engine: Engine, policy: Policy, days: int, said: str
+) -> None:
+    runner = CommandRunner(engine, replace(policy, draft_days=days))
+    assert f"the draft is due in {said} unless given" in help_text(runner, "accept")
+    listing = help_text(runner)
+    assert f"the draft is due in {said} unless given" in listing
+    assert "{draft_days}" not in listing and "two weeks" not in listing
+
+
 def test_ten_thousand_characters_are_refused_politely(runner: CommandRunner) -> None:
     reply = runner.run(DANA, "pitch", "x" * 10_000, NOW)
     assert reply.tone == "error" and "at most 4,000" in reply.text
