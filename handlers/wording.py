@@ -6,6 +6,13 @@ true on Monday, so a reminder carries its facts in `Reply.data["wording"]` (the 
 date it is about, the recipient's zone) and the dispatcher calls `reword` at send time.
 `reword` also answers None when the message is no longer true at all: the story was
 withdrawn, submitted or given a new date meanwhile. Such a message is not sent.
+
+A message to a story's reviewer as its reviewer ("You are reviewing story #1", "A draft
+… is ready for your review") has no words to change, but may be held as long, and meanwhile
+the story may have gone to someone else or been closed. It carries in
+`Reply.data["reviewer"]` whom it was written to and the story's state then (`as_reviewer`),
+and `reword` answers None for it too when that member no longer reviews the story, or the
+story has since been withdrawn, declined or published.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from handlers.decisions import FINAL_STATES
 from handlers.reply import Paragraph, Reply, plural
 from handlers.timing import zone_named
 from storage.models import Outbound, Story
 
 WORDING = "wording"
+REVIEWER = "reviewer"
 DRAFT_KINDS = ("before", "on-the-day", "overdue")
 
 
@@ -118,7 +127,7 @@ def _release_day(data: dict[str, Any], today: date) -> str:
 def still_true(story: Story | None, data: dict[str, Any]) -> bool:
     """Is the reminder still about the story as it is? Not after a withdrawal, a new
     draft date, a submission or a review decision."""
-    if story is None or story.state in {"withdrawn", "declined", "published"}:
+    if story is None or story.state in FINAL_STATES:
         return False
     if data["kind"] == "review":
         return story.state == "in_review" and story.version == data["version"]
@@ -128,8 +137,25 @@ def still_true(story: Story | None, data: dict[str, Any]) -> bool:
     return True
 
 
+def as_reviewer(story: Story, reviewer_id: int) -> dict[str, Any]:
+    """What a message to the story's reviewer, as its reviewer, depends on: for `reword`."""
+    return {"story_id": story.id, "reviewer_id": reviewer_id, "state": story.state}
+
+
+def still_reviews(story: Story | None, data: dict[str, Any]) -> bool:
+    """Does the member the message was written to still review the story, and is the
+    story not closed since? (A message about its closing stays true.)"""
+    if story is None or story.reviewer_id != data["reviewer_id"]:
+        return False
+    return story.state not in FINAL_STATES or data["state"] in FINAL_STATES
+
+
 def reword(session: Session, reply: Reply, at: datetime) -> Reply | None:
     """`reply` with its time words rendered for `at`; None if it is no longer true."""
+    reviewer = reply.data.get(REVIEWER)
+    if isinstance(reviewer, dict) and not still_reviews(
+            session.get(Story, reviewer["story_id"]), reviewer):
+        return None
     data = reply.data.get(WORDING)
     if not isinstance(data, dict):
         return reply

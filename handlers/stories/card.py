@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from handlers import wording
 from handlers.context import Policy
 from handlers.decisions import MOVES, STATE_LABELS
 from handlers.outbox import Message, channel_posts, direct_message, notify_member, queue
@@ -131,15 +132,18 @@ def reviewer_message(
     session: Session, story: Story, policy: Policy, text: str, what: str
 ) -> tuple[Member | None, list[Message]]:
     """The story's reviewer, and the direct message of `tell_reviewer` to them, ready to
-    queue (none when the story has no reviewer)."""
+    queue (none when the story has no reviewer). It is not sent if, by the time it would
+    arrive, they no longer review the story or it was closed (handlers/wording.py)."""
     reviewer = session.get(Member, story.reviewer_id) if story.reviewer_id else None
     if reviewer is None:
         return None, []
+    assert reviewer.id is not None
     reply = Reply(
         text=text,
         blocks=card_blocks(session, story, policy),
         actions=card_actions(story),
         story_id=story.id,
+        data={wording.REVIEWER: wording.as_reviewer(story, reviewer.id)},  # checked when sent
     )
     return reviewer, [direct_message(
         reviewer, reply, key=f"story-{story.id}:{what}:{reviewer.id}:v{story.version}",

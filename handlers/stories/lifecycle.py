@@ -134,14 +134,15 @@ def submit_draft(
     story = load_for_move(session, actor, story_id, "draft")
     story.draft_link = link
     change_state(session, story, actor, now, "draft", link)
-    hand_over_if_away(session, story, now, policy)
+    handed_over = hand_over_if_away(session, story, now, policy)
+    why = f" ({story.assignment_reason})" if handed_over else ""
     announce_card(session, story, now, policy)
     tell_reviewer(
         session,
         story,
         now,
         policy,
-        f'A draft of story #{story.id} "{story.title}" is ready for your review: {link}',
+        f'A draft of story #{story.id} "{story.title}" is ready for your review: {link}{why}',
         "draft-submitted",
     )
     return Reply(

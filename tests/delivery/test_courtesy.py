@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -198,6 +199,64 @@ def test_a_reminder_held_over_the_weekend_counts_its_days_when_it_arrives(
     assert "in 3 days" not in str(monday[0].reply.blocks)
 
 
+def test_a_reminder_held_over_the_weekend_and_not_superseded_counts_from_monday(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    """Reminded 5 days ahead, so that Monday brings no reminder of its own to stand in for
+    Friday's: the one held over the weekend is the one said, and counts from Monday."""
+    early = replace(policy, reminders=replace(policy.reminders, remind_days_before=5))
+    desk = Desk(engine, early, kind_desk.clock, kind_desk.transport,
+                Dispatcher(engine, {"console": kind_desk.transport}, owner="test", policy=early),
+                Ticker([reminder_job(engine, early)], 30, wake=lambda: None))
+    team = make_team(engine)
+    other = pitched(engine, early, team, local("2026-11-20 10:00"), "Other")
+    story_id = pitched(engine, early, team, local("2026-11-20 10:00"))
+    with write_session(engine) as session:
+        ada = member(session, team["Ada"])
+        stories.accept(session, ada, local("2026-11-20 10:00"), early, story_id,
+                       date(2026, 12, 2))  # due Wednesday: the reminder falls on Friday
+        mark_sent(session)
+        # Friday 08:30: Dana hears of her other story; the day's one message is used.
+        stories.accept(session, ada, local("2026-11-27 08:30"), early, other)
+    assert len(dms(desk.at(local("2026-11-27 08:31")), "Dana")) == 1
+    assert not dms(desk.at(local("2026-11-27 09:00")), "Dana")  # queued, held
+    with read_session(engine) as session:
+        held = session.exec(select(Outbound).where(
+            Outbound.unique_key == f"draft-reminder:story-{story_id}:due-2026-12-02:before")
+        ).one()
+    assert "in 5 days" in held.text and held.due_at == local("2026-11-30 09:00")
+    [monday] = dms(desk.at(local("2026-11-30 09:00")), "Dana")
+    assert monday.reply.text == (f'Friendly reminder: your draft of story #{story_id} "Muons" '
+                                 "is due Wednesday 02 December, in 2 days.")
+    assert "in 5 days" not in str(monday.reply.blocks)
+
+
+def test_an_escalation_held_over_the_weekend_counts_the_overdue_days_from_monday(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    """The reviewer hears of an overdue draft once: held from Friday to Monday, it says
+    how late the draft is on Monday."""
+    team = make_team(engine)
+    story_id = pitched(engine, policy, team, local("2026-11-09 10:00"))
+    with write_session(engine) as session:
+        stories.accept(session, member(session, team["Ada"]), local("2026-11-09 10:00"),
+                       policy, story_id, date(2026, 11, 23))  # 4 days overdue on Friday
+        mark_sent(session)
+        # Friday 08:30: Ada hears of something else; the day's one message is used.
+        notify_member(session, member(session, team["Ada"]), Reply(text="Hello"),
+                      key="friday-note", now=local("2026-11-27 08:30"))
+    assert len(dms(kind_desk.at(local("2026-11-27 08:31")), "Ada")) == 1
+    assert not dms(kind_desk.at(local("2026-11-27 09:00")), "Ada")  # queued, held
+    with read_session(engine) as session:
+        held = session.exec(select(Outbound).where(
+            col(Outbound.unique_key).startswith(f"draft-escalation:story-{story_id}:"))).one()
+    assert "is 4 days overdue" in held.text and held.due_at == local("2026-11-30 09:00")
+    [monday] = dms(kind_desk.at(local("2026-11-30 09:00")), "Ada")
+    assert monday.reply.text.startswith(
+        f'The draft of story #{story_id} "Muons" by Dana is 7 days overdue (it was due '
+        "Monday 23 November).")
+
+
 def test_a_reminder_about_a_withdrawn_story_is_not_sent(
     kind_desk: Desk, engine: Engine, policy: Policy
 ) -> None:
@@ -214,6 +273,94 @@ def test_a_reminder_about_a_withdrawn_story_is_not_sent(
     assert story is not None and story.state == "withdrawn"
     reminder = [v for k, v in statuses.items() if k.startswith("draft-reminder:")]
     assert reminder == [("skipped", "no longer true when due")]
+
+
+def reviewer_rows(engine: Engine, member_id: int) -> dict[str, tuple[str, str | None]]:
+    """The direct messages to a member, by key: (status, why not sent)."""
+    with read_session(engine) as session:
+        return {r.unique_key: (r.status, r.last_error) for r in session.exec(
+            select(Outbound).where(Outbound.member_id == member_id)).all()}
+
+
+def test_a_review_assignment_held_overnight_arrives_when_nothing_changed(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    story_id = pitched(engine, policy, team, local("2026-11-23 21:00"))  # Monday evening
+    assert not dms(kind_desk.at(local("2026-11-23 21:01")), "Ada")
+    [told] = dms(kind_desk.at(local("2026-11-24 09:00")), "Ada")
+    assert told.reply.text.startswith(f"You are reviewing story #{story_id}: Muons")
+
+
+def test_a_review_assignment_held_overnight_is_not_sent_once_the_story_went_to_another(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    story_id = pitched(engine, policy, team, local("2026-11-23 21:00"))  # Monday evening
+    assert not dms(kind_desk.at(local("2026-11-23 21:01")), "Ada")
+    with write_session(engine) as session:  # Ben takes it over before Ada has heard
+        stories.reassign(session, member(session, team["Ben"]), local("2026-11-23 21:30"),
+                         policy, story_id, member(session, team["Ben"]))
+    morning = kind_desk.at(local("2026-11-24 09:00"))
+    assert not dms(morning, "Ada")
+    [ben] = dms(morning, "Ben")
+    assert ben.reply.text.startswith(f"You are now reviewing story #{story_id}: Muons")
+    assert list(reviewer_rows(engine, team["Ada"]).values()) == [
+        ("skipped", "no longer true when due")]  # her "You are reviewing story #1"
+
+
+def test_a_review_assignment_held_while_the_reviewer_is_away_is_not_sent_after_a_hand_over(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    story_id = pitched(engine, policy, team, local("2026-11-27 21:00"))  # Friday evening
+    with write_session(engine) as session:  # Ada will be away Monday to Wednesday
+        session.add(AwayPeriod(member_id=team["Ada"], first_day=date(2026, 11, 30),
+                               last_day=date(2026, 12, 2)))
+    monday = kind_desk.at(local("2026-11-30 09:00"))  # the tick hands the pitch to Ben
+    assert not dms(monday, "Ada")
+    [ben] = dms(monday, "Ben")
+    assert ben.reply.text.startswith(f"You are now reviewing story #{story_id}: Muons")
+    assert not dms(kind_desk.at(local("2026-12-03 09:00")), "Ada")  # back, and not told
+    assert list(reviewer_rows(engine, team["Ada"]).values()) == [
+        ("skipped", "no longer true when due")]
+
+
+def test_a_held_message_to_the_reviewer_is_not_sent_once_the_story_is_closed(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    """The draft is withdrawn before its reviewer hears of it: only the withdrawal, which
+    is still true, reaches them."""
+    team = make_team(engine)
+    story_id = pitched(engine, policy, team, local("2026-11-23 10:00"))
+    with write_session(engine) as session:
+        stories.accept(session, member(session, team["Ada"]), local("2026-11-23 10:00"),
+                       policy, story_id)
+        mark_sent(session)
+        dana = member(session, team["Dana"])
+        stories.submit_draft(session, dana, local("2026-11-24 21:00"), policy, story_id,
+                             "https://x.org/d")
+        stories.withdraw(session, dana, local("2026-11-24 21:30"), policy, story_id)
+    assert not dms(kind_desk.at(local("2026-11-24 21:31")), "Ada")
+    [ada] = dms(kind_desk.at(local("2026-11-25 09:00")), "Ada")
+    assert ada.reply.text.startswith(f'Story #{story_id} "Muons" was withdrawn by Dana')
+    assert "ready for your review" not in str(ada.reply.blocks)
+    statuses = {key.split(":")[1]: status
+                for key, status in reviewer_rows(engine, team["Ada"]).items()}
+    assert statuses["draft-submitted"] == ("skipped", "no longer true when due")
+    assert statuses["withdrawn"] == ("sent", None)
+
+
+def test_a_message_to_a_reviewer_is_true_while_they_review_the_story() -> None:
+    story = Story(id=4, title="Muons", author_id=1, reviewer_id=2, state="in_review")
+    data = wording.as_reviewer(story, 2)
+    assert wording.still_reviews(story, data)
+    assert not wording.still_reviews(None, data)
+    assert not wording.still_reviews(Story(**{**story.model_dump(), "reviewer_id": 3}), data)
+    for closed in ("withdrawn", "declined", "published"):
+        assert not wording.still_reviews(Story(**{**story.model_dump(), "state": closed}), data)
+    withdrawn = Story(**{**story.model_dump(), "state": "withdrawn"})
+    assert wording.still_reviews(withdrawn, wording.as_reviewer(withdrawn, 2))  # its notice
 
 
 def test_wording_counts_days_from_the_moment_of_delivery() -> None:
@@ -237,8 +384,6 @@ def test_a_calendar_link_asked_for_at_night_arrives_at_once(
     kind_desk: Desk, engine: Engine, policy: Policy
 ) -> None:
     """The answer to one's own request is not held for the morning, unlike a notice."""
-    from dataclasses import replace
-
     from handlers import personal_calendar
 
     team = make_team(engine)

@@ -215,7 +215,10 @@ def test_a_draft_arriving_while_its_reviewer_is_away_goes_to_another_coordinator
     assert story.reviewer_id in {team["Ben"].id, team["Chloe"].id}
     assert story.assignment_reason.startswith("Ada is away until 2026-12-04; ")
     new = session.get(Member, story.reviewer_id)
-    assert new is not None and "ready for your review" in rows_to(session, new)[-1].text
+    assert new is not None
+    told = rows_to(session, new)[-1].text
+    assert "ready for your review" in told
+    assert told.endswith(f"https://x.org/d ({story.assignment_reason})")  # and why it is theirs
     assert not any("ready for your review" in r.text for r in rows_to(session, team["Ada"]))
 
 
@@ -224,6 +227,8 @@ def test_a_draft_stays_with_a_reviewer_who_is_not_away(
 ) -> None:
     story_id = in_review(session, team, policy, now)
     assert state(session, story_id).reviewer_id == team["Ada"].id
+    told = rows_to(session, team["Ada"])[-1].text  # no hand-over, so no reason
+    assert told == f'A draft of story #{story_id} "Muons" is ready for your review: https://x.org/d'
 
 
 # --- lazy acceptance --------------------------------------------------------------------
