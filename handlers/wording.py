@@ -11,8 +11,9 @@ A message to a story's reviewer as its reviewer ("You are reviewing story #1", "
 … is ready for your review") has no words to change, but may be held as long, and meanwhile
 the story may have gone to someone else or been closed. It carries in
 `Reply.data["reviewer"]` whom it was written to and the story's state then (`as_reviewer`),
-and `reword` answers None for it too when that member no longer reviews the story, or the
-story has since been withdrawn, declined or published.
+and `reword` answers None for it too when that member no longer reviews the story, the
+story has since been withdrawn, declined or published, or it was written to ask for their
+decision (a pitch, a draft) and someone has decided meanwhile.
 """
 
 from __future__ import annotations
@@ -142,10 +143,18 @@ def as_reviewer(story: Story, reviewer_id: int) -> dict[str, Any]:
     return {"story_id": story.id, "reviewer_id": reviewer_id, "state": story.state}
 
 
+# A message written while the story waited on its reviewer asks for their decision: once
+# the story has left that state (someone else decided), there is nothing left to ask.
+WAITING_ON_REVIEWER = frozenset({"pitched", "in_review"})
+
+
 def still_reviews(story: Story | None, data: dict[str, Any]) -> bool:
-    """Does the member the message was written to still review the story, and is the
-    story not closed since? (A message about its closing stays true.)"""
+    """Does the member the message was written to still review the story, is the story
+    not closed since (a message about its closing stays true), and, if the message asked
+    for their decision, does the story still wait for it?"""
     if story is None or story.reviewer_id != data["reviewer_id"]:
+        return False
+    if data["state"] in WAITING_ON_REVIEWER and story.state != data["state"]:
         return False
     return story.state not in FINAL_STATES or data["state"] in FINAL_STATES
 

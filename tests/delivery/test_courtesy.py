@@ -361,6 +361,31 @@ def test_a_message_to_a_reviewer_is_true_while_they_review_the_story() -> None:
         assert not wording.still_reviews(Story(**{**story.model_dump(), "state": closed}), data)
     withdrawn = Story(**{**story.model_dump(), "state": "withdrawn"})
     assert wording.still_reviews(withdrawn, wording.as_reviewer(withdrawn, 2))  # its notice
+    # It asked for a decision on the draft; another coordinator has made it meanwhile.
+    for decided in ("approved", "scheduled", "changes_requested"):
+        assert not wording.still_reviews(Story(**{**story.model_dump(), "state": decided}),
+                                         data)
+    accepted = Story(**{**story.model_dump(), "state": "accepted"})
+    assert wording.still_reviews(accepted, wording.as_reviewer(accepted, 2))  # a notice
+
+
+def test_a_held_draft_for_review_is_not_sent_once_another_coordinator_approved_it(
+    kind_desk: Desk, engine: Engine, policy: Policy
+) -> None:
+    team = make_team(engine)
+    story_id = pitched(engine, policy, team, local("2026-11-23 10:00"))
+    with write_session(engine) as session:
+        stories.accept(session, member(session, team["Ada"]), local("2026-11-23 10:00"),
+                       policy, story_id)
+        mark_sent(session)
+        stories.submit_draft(session, member(session, team["Dana"]),
+                             local("2026-11-24 21:00"), policy, story_id, "https://x.org/d")
+        stories.approve(session, member(session, team["Ben"]), local("2026-11-24 21:30"),
+                        policy, story_id)
+    kind_desk.at(local("2026-11-25 09:00"))
+    statuses = {key.split(":")[1]: status
+                for key, status in reviewer_rows(engine, team["Ada"]).items()}
+    assert statuses["draft-submitted"] == ("skipped", "no longer true when due")
 
 
 def test_wording_counts_days_from_the_moment_of_delivery() -> None:
