@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from handlers import wording
 from handlers.context import Policy
 from handlers.decisions import MOVES, STATE_LABELS
+from handlers.members import is_coordinator
 from handlers.outbox import Message, channel_posts, direct_message, notify_member, queue
 from handlers.reply import Action, Fields, Heading, Paragraph, Reply
 from handlers.stories.zone import local_time_label
@@ -153,12 +154,15 @@ def reviewer_message(
 def tell_author(
     session: Session, story: Story, now: datetime, text: str, *blocks: Paragraph | Fields
 ) -> None:
+    """A DM to the story's author; an author who is a coordinator gets the story's card
+    buttons with it, as every coordinator's message about a story does."""
     author = session.get(Member, story.author_id)
     assert author is not None
+    actions = card_actions(story) if is_coordinator(author) else ()
     notify_member(
         session,
         author,
-        Reply(text=text, blocks=blocks, story_id=story.id),
+        Reply(text=text, blocks=blocks, story_id=story.id, actions=actions),
         key=f"story-{story.id}:author:{story.state}:v{story.version}",
         now=now,
         story_id=story.id,

@@ -173,6 +173,33 @@ def test_from_pitch_to_published_with_history_and_author_messages(
     assert len({r.unique_key for r in cards}) == len(cards)
 
 
+def test_a_coordinator_who_wrote_the_story_gets_its_card_buttons_with_its_news(
+    session: Session, team: dict[str, Member], policy: Policy, now: datetime
+) -> None:
+    """Every DM to a coordinator about a story carries the story's buttons, also when they
+    are its author; a contributor's carry none."""
+    ada, dana = team["Ada"], team["Dana"]
+    own = pitch_as(session, ada, now, policy, title="Life at the lab")
+    theirs = pitch_as(session, dana, now, policy)
+    for story_id in (own, theirs):
+        story = session.get(Story, story_id)
+        assert story is not None
+        reviewer = session.get(Member, story.reviewer_id)
+        assert reviewer is not None
+        stories.accept(session, reviewer, now, policy, story_id, date(2026, 12, 4))
+
+    def news(member: Member, story_id: int) -> Reply:
+        [row] = [r for r in outbox(session) if r.member_id == member.id
+                 and r.story_id == story_id and "is accepted" in r.text]
+        return Reply.from_json(row.payload)
+
+    story = session.get(Story, own)
+    assert story is not None
+    assert news(ada, own).actions == stories.card_actions(story)  # decline, reassign
+    assert news(ada, own).actions
+    assert news(dana, theirs).actions == ()
+
+
 def test_a_contributor_cannot_do_a_coordinators_move(
     session: Session, team: dict[str, Member], policy: Policy, now: datetime
 ) -> None:
