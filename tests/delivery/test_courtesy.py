@@ -29,6 +29,7 @@ from tests.delivery.conftest import Desk, RecordingTransport, dms, local
 from tests.delivery.test_reminders import make_team, mark_sent, member
 
 NEW_YORK = ZoneInfo("America/New_York")
+MONDAY = date(2026, 11, 30)  # the day a reminder held over the weekend arrives
 
 
 @pytest.fixture
@@ -176,26 +177,12 @@ def test_a_reminder_held_over_the_weekend_counts_its_days_when_it_arrives(
     kind_desk: Desk, engine: Engine, policy: Policy
 ) -> None:
     team = make_team(engine)
-    other = pitched(engine, policy, team, local("2026-11-20 10:00"), "Other")
-    story_id = pitched(engine, policy, team, local("2026-11-20 10:00"))
-    with write_session(engine) as session:
-        ada = member(session, team["Ada"])
-        stories.accept(session, ada, local("2026-11-20 10:00"), policy, story_id,
-                       date(2026, 11, 30))  # due Monday: the reminder falls on Friday
-        mark_sent(session)
-        # Friday 08:30: Dana hears of her other story; the day's one message is used.
-        stories.accept(session, ada, local("2026-11-27 08:30"), policy, other)
-    assert len(dms(kind_desk.at(local("2026-11-27 08:31")), "Dana")) == 1
-    assert not dms(kind_desk.at(local("2026-11-27 09:00")), "Dana")  # queued, held
-    with read_session(engine) as session:
-        held = session.exec(select(Outbound).where(
-            Outbound.unique_key == f"draft-reminder:story-{story_id}:due-2026-11-30:before")
-        ).one()
-    assert "in 3 days" in held.text and held.due_at == local("2026-11-30 09:00")
+    held = held_reminder(engine, held_over_the_weekend(kind_desk, engine, policy, team))
+    assert "in 3 days" in held.text
     monday = dms(kind_desk.at(local("2026-11-30 09:00")), "Dana")
     # The held reminder and the day's own are one message, saying what is true on Monday.
     assert len(monday) == 1
-    assert monday[0].reply.text == f'Your draft of story #{story_id} "Muons" is due today.'
+    assert monday[0].reply.text == f'Your draft of story #{held.story_id} "Muons" is due today.'
     assert "in 3 days" not in str(monday[0].reply.blocks)
 
 
@@ -209,25 +196,12 @@ def test_a_reminder_held_over_the_weekend_and_not_superseded_counts_from_monday(
                 Dispatcher(engine, {"console": kind_desk.transport}, owner="test", policy=early),
                 Ticker([reminder_job(engine, early)], 30, wake=lambda: None))
     team = make_team(engine)
-    other = pitched(engine, early, team, local("2026-11-20 10:00"), "Other")
-    story_id = pitched(engine, early, team, local("2026-11-20 10:00"))
-    with write_session(engine) as session:
-        ada = member(session, team["Ada"])
-        stories.accept(session, ada, local("2026-11-20 10:00"), early, story_id,
-                       date(2026, 12, 2))  # due Wednesday: the reminder falls on Friday
-        mark_sent(session)
-        # Friday 08:30: Dana hears of her other story; the day's one message is used.
-        stories.accept(session, ada, local("2026-11-27 08:30"), early, other)
-    assert len(dms(desk.at(local("2026-11-27 08:31")), "Dana")) == 1
-    assert not dms(desk.at(local("2026-11-27 09:00")), "Dana")  # queued, held
-    with read_session(engine) as session:
-        held = session.exec(select(Outbound).where(
-            Outbound.unique_key == f"draft-reminder:story-{story_id}:due-2026-12-02:before")
-        ).one()
-    assert "in 5 days" in held.text and held.due_at == local("2026-11-30 09:00")
+    due = date(2026, 12, 2)  # Wednesday: the reminder falls on Friday
+    held = held_reminder(engine, held_over_the_weekend(desk, engine, early, team, due), due)
+    assert "in 5 days" in held.text
     [monday] = dms(desk.at(local("2026-11-30 09:00")), "Dana")
-    assert monday.reply.text == (f'Friendly reminder: your draft of story #{story_id} "Muons" '
-                                 "is due Wednesday 02 December, in 2 days.")
+    assert monday.reply.text == (f'Friendly reminder: your draft of story #{held.story_id} '
+                                 '"Muons" is due Wednesday 02 December, in 2 days.')
     assert "in 5 days" not in str(monday.reply.blocks)
 
 
@@ -446,19 +420,29 @@ def test_a_held_notice_and_the_days_reminder_arrive_together_at_the_reminder_tim
 
 
 def held_over_the_weekend(kind_desk: Desk, engine: Engine, policy: Policy,
-                          team: dict[str, int]) -> int:
-    """Dana's Friday reminder about a draft due Monday, held to Monday by another notice."""
+                          team: dict[str, int], due: date = MONDAY) -> int:
+    """Dana's draft due `due` (Monday 30 November unless said), whose reminder falls on
+    Friday after that day's one message went to her (about her other story): held till
+    Monday. The story's id."""
     other = pitched(engine, policy, team, local("2026-11-20 10:00"), "Other")
     story_id = pitched(engine, policy, team, local("2026-11-20 10:00"))
     with write_session(engine) as session:
         ada = member(session, team["Ada"])
-        stories.accept(session, ada, local("2026-11-20 10:00"), policy, story_id,
-                       date(2026, 11, 30))
+        stories.accept(session, ada, local("2026-11-20 10:00"), policy, story_id, due)
         mark_sent(session)
         stories.accept(session, ada, local("2026-11-27 08:30"), policy, other)
     assert len(dms(kind_desk.at(local("2026-11-27 08:31")), "Dana")) == 1
     assert not dms(kind_desk.at(local("2026-11-27 09:00")), "Dana")  # queued, held
+    assert held_reminder(engine, story_id, due).due_at == local("2026-11-30 09:00")
     return story_id
+
+
+def held_reminder(engine: Engine, story_id: int, due: date = MONDAY) -> Outbound:
+    """The "before" reminder of the story's draft due `due`, as the outbox holds it."""
+    with read_session(engine) as session:
+        return session.exec(select(Outbound).where(
+            Outbound.unique_key == f"draft-reminder:story-{story_id}:due-{due}:before")
+        ).one()
 
 
 def test_reminders_turned_off_while_one_is_held_stop_it_too(
@@ -469,10 +453,7 @@ def test_reminders_turned_off_while_one_is_held_stop_it_too(
     with write_session(engine) as session:  # Saturday
         members.set_reminders(session, member(session, team["Dana"]), False)
     assert not dms(kind_desk.at(local("2026-11-30 09:00")), "Dana")
-    with read_session(engine) as session:
-        held = session.exec(select(Outbound).where(
-            Outbound.unique_key == f"draft-reminder:story-{story_id}:due-2026-11-30:before")
-        ).one()
+    held = held_reminder(engine, story_id)
     assert (held.status, held.last_error) == ("skipped", "reminders turned off")
 
 
