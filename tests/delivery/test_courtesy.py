@@ -256,12 +256,19 @@ def reviewer_rows(engine: Engine, member_id: int) -> dict[str, tuple[str, str | 
             select(Outbound).where(Outbound.member_id == member_id)).all()}
 
 
+def pitched_monday_evening(kind_desk: Desk, engine: Engine,
+                           policy: Policy) -> tuple[dict[str, int], int]:
+    """The team, and Dana's pitch of Monday 21:00, whose news to Ada is held overnight."""
+    team = make_team(engine)
+    story_id = pitched(engine, policy, team, local("2026-11-23 21:00"))
+    assert not dms(kind_desk.at(local("2026-11-23 21:01")), "Ada")
+    return team, story_id
+
+
 def test_a_review_assignment_held_overnight_arrives_when_nothing_changed(
     kind_desk: Desk, engine: Engine, policy: Policy
 ) -> None:
-    team = make_team(engine)
-    story_id = pitched(engine, policy, team, local("2026-11-23 21:00"))  # Monday evening
-    assert not dms(kind_desk.at(local("2026-11-23 21:01")), "Ada")
+    _team, story_id = pitched_monday_evening(kind_desk, engine, policy)
     [told] = dms(kind_desk.at(local("2026-11-24 09:00")), "Ada")
     assert told.reply.text.startswith(f"You are reviewing story #{story_id}: Muons")
 
@@ -269,9 +276,7 @@ def test_a_review_assignment_held_overnight_arrives_when_nothing_changed(
 def test_a_review_assignment_held_overnight_is_not_sent_once_the_story_went_to_another(
     kind_desk: Desk, engine: Engine, policy: Policy
 ) -> None:
-    team = make_team(engine)
-    story_id = pitched(engine, policy, team, local("2026-11-23 21:00"))  # Monday evening
-    assert not dms(kind_desk.at(local("2026-11-23 21:01")), "Ada")
+    team, story_id = pitched_monday_evening(kind_desk, engine, policy)
     with write_session(engine) as session:  # Ben takes it over before Ada has heard
         stories.reassign(session, member(session, team["Ben"]), local("2026-11-23 21:30"),
                          policy, story_id, member(session, team["Ben"]))
