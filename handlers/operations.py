@@ -78,6 +78,22 @@ def _entries(session: Session, rows: list[Outbound]) -> list[OutboxEntry]:
     return entries
 
 
+def newest_outbound_id(session: Session) -> int:
+    return session.exec(select(func.max(Outbound.id))).one() or 0
+
+
+def held_direct_messages(session: Session, now: datetime,
+                         after_id: int) -> list[OutboxEntry]:
+    """Direct messages queued after outbox row `after_id` that wait past `now` for their
+    recipient (working hours, the day's one message, an away period), soonest first."""
+    rows = list(session.exec(
+        select(Outbound).where(col(Outbound.id) > after_id, Outbound.status == "pending",
+                               col(Outbound.member_id).is_not(None),
+                               col(Outbound.due_at) > now)
+        .order_by(col(Outbound.due_at), col(Outbound.id))).all())
+    return _entries(session, rows)
+
+
 def outbox_listing(session: Session, limit: int = 20) -> OutboxListing:
     """Failed messages (newest first) and waiting ones (soonest due first), `limit` each."""
     def count(statuses: tuple[str, ...]) -> int:

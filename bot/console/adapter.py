@@ -21,6 +21,8 @@ from bot.console.render_text import render_text
 from bot.delivery.scheduler import SimulatedClock
 from bot.delivery.transport import Delivery, SendResult
 from bot.runtime import Runtime
+from handlers import operations
+from storage.db import read_session
 
 CONSOLE_HELP = """\
 Type a command as you would in chat:
@@ -74,6 +76,8 @@ class Console:
         self.actor = Caller("console", actor.lower(), actor)
         self.now = now
         self.out = out
+        with read_session(runtime.engine) as session:  # held ones are told once, when new
+            self.told_up_to = operations.newest_outbound_id(session)
 
     def handle(self, line: str) -> bool:
         """Run one input line; False when the console should stop."""
@@ -139,7 +143,16 @@ class Console:
         self.say(f"It is now {self.now.astimezone(zone):%a %Y-%m-%d %H:%M}.")
 
     def deliver(self) -> None:
+        """Send what is due, and say which new direct messages wait for their recipient:
+        in chat they would arrive then (`:advance` gets there)."""
         self.runtime.dispatcher.dispatch_due(self.now)
+        with read_session(self.runtime.engine) as session:
+            held = operations.held_direct_messages(session, self.now, self.told_up_to)
+            self.told_up_to = max([self.told_up_to, *(entry.id for entry in held)])
+        zone = self.runtime.policy.zone
+        for entry in held:
+            self.say(f"[{entry.to}, waiting until {entry.due_at.astimezone(zone):%a %d %b %H:%M}]"
+                     f" {entry.text}")
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")

@@ -124,3 +124,23 @@ def test_fields_and_long_words_wrap_without_breaking_links() -> None:
     indent = " " * len("  Summary  ")  # under the value, past the label
     assert len(summary) > 1 and all(line.startswith(indent) for line in summary[1:])
     assert any(line.endswith(link) for line in lines)
+
+
+def test_a_direct_message_held_for_working_hours_is_said_to_wait(tmp_path: Path) -> None:
+    """At 21:00 the reviewer's news waits for her next working morning: the console says
+    so once, and `:advance` brings it."""
+    out = PipeLike()
+    runtime = build_runtime(Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}",
+                                     coordinators=("console:ada",)),
+                            platforms=("console",),
+                            transports={"console": ConsoleTransport(out)})
+    evening = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)  # Monday, 21:00 in Berlin
+    console = Console(runtime, "Ada", evening, out)
+    said(console, "/story team add @Ben", "/as Dana")
+    text = said(console, "/pitch Muon tomography of a volcano")
+    assert "[#team] Story #1: Muon tomography of a volcano (pitched)" in text
+    [line] = [line for line in text.splitlines() if line.startswith("[DM ")]
+    assert re.fullmatch(r"\[DM (Ada|Ben), waiting until Tue 24 Nov 09:00\] You are reviewing "
+                        r"story #1: Muon tomography of a volcano.*", line), line
+    assert "waiting until" not in said(console, "/story list")  # said once
+    assert "You are reviewing story #1" in said(console, ":advance 13h")
