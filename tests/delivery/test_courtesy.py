@@ -311,23 +311,36 @@ def test_a_held_message_to_the_reviewer_is_not_sent_once_the_story_is_closed(
     """The draft is withdrawn before its reviewer hears of it: only the withdrawal, which
     is still true, reaches them."""
     team = make_team(engine)
+    story_id = draft_in_the_evening(engine, policy, team)
+    with write_session(engine) as session:
+        stories.withdraw(session, member(session, team["Dana"]), local("2026-11-24 21:30"),
+                         policy, story_id)
+    assert not dms(kind_desk.at(local("2026-11-24 21:31")), "Ada")
+    [ada] = dms(kind_desk.at(local("2026-11-25 09:00")), "Ada")
+    assert ada.reply.text.startswith(f'Story #{story_id} "Muons" was withdrawn by Dana')
+    assert "ready for your review" not in str(ada.reply.blocks)
+    statuses = ada_statuses(engine, team)
+    assert statuses["draft-submitted"] == ("skipped", "no longer true when due")
+    assert statuses["withdrawn"] == ("sent", None)
+
+
+def draft_in_the_evening(engine: Engine, policy: Policy, team: dict[str, int]) -> int:
+    """Dana's story, accepted by Ada, its draft submitted Tuesday 21:00: Ada's "ready for
+    your review" waits for Wednesday morning. The story's id."""
     story_id = pitched(engine, policy, team, local("2026-11-23 10:00"))
     with write_session(engine) as session:
         stories.accept(session, member(session, team["Ada"]), local("2026-11-23 10:00"),
                        policy, story_id)
         mark_sent(session)
-        dana = member(session, team["Dana"])
-        stories.submit_draft(session, dana, local("2026-11-24 21:00"), policy, story_id,
-                             "https://x.org/d")
-        stories.withdraw(session, dana, local("2026-11-24 21:30"), policy, story_id)
-    assert not dms(kind_desk.at(local("2026-11-24 21:31")), "Ada")
-    [ada] = dms(kind_desk.at(local("2026-11-25 09:00")), "Ada")
-    assert ada.reply.text.startswith(f'Story #{story_id} "Muons" was withdrawn by Dana')
-    assert "ready for your review" not in str(ada.reply.blocks)
-    statuses = {key.split(":")[1]: status
-                for key, status in reviewer_rows(engine, team["Ada"]).items()}
-    assert statuses["draft-submitted"] == ("skipped", "no longer true when due")
-    assert statuses["withdrawn"] == ("sent", None)
+        stories.submit_draft(session, member(session, team["Dana"]),
+                             local("2026-11-24 21:00"), policy, story_id, "https://x.org/d")
+    return story_id
+
+
+def ada_statuses(engine: Engine, team: dict[str, int]) -> dict[str, tuple[str, str | None]]:
+    """Ada's direct messages by what they are about: (status, why not sent)."""
+    return {key.split(":")[1]: status
+            for key, status in reviewer_rows(engine, team["Ada"]).items()}
 
 
 def test_a_message_to_a_reviewer_is_true_while_they_review_the_story() -> None:
@@ -352,19 +365,13 @@ def test_a_held_draft_for_review_is_not_sent_once_another_coordinator_approved_i
     kind_desk: Desk, engine: Engine, policy: Policy
 ) -> None:
     team = make_team(engine)
-    story_id = pitched(engine, policy, team, local("2026-11-23 10:00"))
+    story_id = draft_in_the_evening(engine, policy, team)
     with write_session(engine) as session:
-        stories.accept(session, member(session, team["Ada"]), local("2026-11-23 10:00"),
-                       policy, story_id)
-        mark_sent(session)
-        stories.submit_draft(session, member(session, team["Dana"]),
-                             local("2026-11-24 21:00"), policy, story_id, "https://x.org/d")
         stories.approve(session, member(session, team["Ben"]), local("2026-11-24 21:30"),
                         policy, story_id)
     kind_desk.at(local("2026-11-25 09:00"))
-    statuses = {key.split(":")[1]: status
-                for key, status in reviewer_rows(engine, team["Ada"]).items()}
-    assert statuses["draft-submitted"] == ("skipped", "no longer true when due")
+    assert ada_statuses(engine, team)["draft-submitted"] == ("skipped",
+                                                             "no longer true when due")
 
 
 def test_wording_counts_days_from_the_moment_of_delivery() -> None:
