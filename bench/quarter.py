@@ -417,7 +417,8 @@ class Quarter:
     def plan_unscheduled_posts(self) -> None:
         """Now and then a post nobody scheduled, on the evening of a slot day, 3.5 to 5.5
         hours after the slot: too late to be taken for the slot's story. The watch sees it
-        at its next look: every check while a slot is open, every six hours otherwise."""
+        at its next look: every check while a slot is open, otherwise every six hours of
+        the team's working time."""
         zone = ZoneInfo(TEAM_ZONE)
         for week in range(WARMUP_WEEKS + WEEKS):
             if self.posting.random() >= UNSCHEDULED_A_WEEK:
@@ -817,9 +818,10 @@ def instagram_line(total: Result) -> str:
         f"naming the title, plus {total.unscheduled_posts} posts nobody scheduled. The "
         f"publication job checked the account {total.watch_checks} times (at most once a "
         f"simulated hour, the clock's step, while a slot was open, and every six hours "
-        f"otherwise; {total.watch_errors} failed checks), recorded {total.watch_recorded} "
-        f"posts by itself, asked the team about {total.watch_asked} (presses of \"Yes, it "
-        f"is #N\" counted: {total.commands['confirm_post']}) and announced "
+        f"of the team's working time otherwise; {total.watch_errors} failed checks), "
+        f"recorded {total.watch_recorded} posts by itself, asked the team about "
+        f"{total.watch_asked} (presses of \"Yes, it is #N\" counted: "
+        f"{total.commands['confirm_post']}) and announced "
         f"{total.watch_announced} posts nobody scheduled, which need nothing from anyone "
         f"(an announcement counts in the weeks it is made, the post in the weeks it went "
         f"out). Slots raised as unrecorded the next morning: {total.raised_unrecorded}; "

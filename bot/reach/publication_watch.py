@@ -6,15 +6,17 @@ settings are there, it looks at the account's newest media and hands the new pos
 `handlers.publication.record_posts`: while a slot is open (its time has passed and its
 story is not recorded yet, for up to a week) at most once every
 STORYDESK_PUBLICATION_CHECK_MINUTES (default 10), from the slot's time; otherwise every
-QUIET_EVERY (6 hours), from the last successful look, so that a post nobody scheduled is
-announced the same day. The first tick ever only remembers when it was: the account's
+QUIET_EVERY (6 hours) in the team's working time (working days, outside quiet hours), from
+the last successful look, so that a post nobody scheduled is announced the same working
+day, never at night. The first tick ever only remembers when it was: the account's
 history is nobody's news.
 
 Only one replica looks: a check is claimed through the database (the `watch_lease` row,
 like the outbox's leases), whose `checked_at` spaces the checks out across every replica.
 One check is one `/{ig-user-id}/media` request (a second page only if more than 50 posts
 went out since the slot or the last look), so the watch costs at most six Graph API calls
-an hour while a slot is open, and four a day otherwise: far inside Meta's rate limits.
+an hour while a slot is open, and at most three a day otherwise: far inside Meta's rate
+limits.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bot.reach.instagram import GraphClient, GraphError, Media
 from config.settings import Settings
 from handlers import publication
 from handlers.context import Policy
+from handlers.timing import is_allowed
 from storage.db import read_session, write_session
 from storage.publication import WatchLease
 
@@ -119,6 +122,8 @@ class PublicationWatch:
                 if publication.looked_until(session) is None:
                     publication.remember_look(session, now)
             return
+        if not slot_open and not is_allowed(now, self.policy.zone, self.policy.reminders):
+            return  # what a look finds goes to the team: the next one in working time
         every = self.every if slot_open else QUIET_EVERY
         if not claim_check(self.engine, self.owner, now, every):
             return

@@ -26,6 +26,7 @@ from tests.conftest import add_member
 from tests.reach.graph_server import TOKEN, USER, VERSION, Account, GraphServer
 
 SLOT = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # Tuesday 1 December, 18:00 in Berlin
+MORNING = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # the same day, 09:00 in Berlin
 TITLE = "Muon tomography of a volcano"
 
 
@@ -256,17 +257,18 @@ def test_with_no_slot_open_a_post_nobody_scheduled_is_announced_by_the_next_look
     """No story is scheduled at all. The first tick only remembers when it was: the posts
     already on the account are history, never announced. Then the account is looked at
     every six hours, from the last look, and a new post is announced once."""
-    server.account.media.insert(0, media("9101", "Last week's reel", SLOT - timedelta(days=2)))
-    first = tick(watch, SLOT)
+    server.account.media.insert(0, media("9101", "Last week's reel",
+                                         MORNING - timedelta(days=2)))
+    first = tick(watch, MORNING)
     assert first.checked is False and media_calls(server) == 0
     server.account.media.insert(0, media("9102", "Congratulations to our new PhDs!",
-                                         SLOT + timedelta(hours=1)))
-    assert tick(watch, SLOT + timedelta(hours=2)).checked is True
+                                         MORNING + timedelta(hours=1)))
+    assert tick(watch, MORNING + timedelta(hours=2)).checked is True
     assert len(announced(engine)) == 1 and "C9102x" in announced(engine)[0]
-    assert tick(watch, SLOT + timedelta(hours=5)).checked is False  # six hours apart
+    assert tick(watch, MORNING + timedelta(hours=5)).checked is False  # six hours apart
     server.account.media.insert(0, media("9103", "Happy holidays from the institute",
-                                         SLOT + timedelta(hours=6)))
-    later = tick(watch, SLOT + timedelta(hours=8, minutes=1))
+                                         MORNING + timedelta(hours=6)))
+    later = tick(watch, MORNING + timedelta(hours=8, minutes=1))
     assert later.report is not None and later.report.announced == ["9103"]
     assert media_calls(server) == 2
     assert not any("C9101x" in text for text in announced(engine))
@@ -275,10 +277,10 @@ def test_with_no_slot_open_a_post_nobody_scheduled_is_announced_by_the_next_look
 def test_a_post_between_the_last_look_and_a_slot_is_not_missed(
     engine: Engine, watch: PublicationWatch, server: GraphServer, people: dict[str, Member]
 ) -> None:
-    """A quiet look at 06:00 (UTC), the slot's watch from 15:00 (two hours before it): a
+    """A quiet look at 08:00 (UTC), the slot's watch from 15:00 (two hours before it): a
     post at 10:00 is announced by the slot's first check, not lost between the two."""
     story_id = schedule(engine, people)
-    morning = SLOT.replace(hour=6)
+    morning = SLOT.replace(hour=8)
     tick(watch, morning - timedelta(days=1))  # the first tick ever, a day before
     assert tick(watch, morning).checked is True
     server.account.media.insert(0, media("9104", "Behind the scenes at the cryo lab",
@@ -295,10 +297,27 @@ def test_a_failed_look_leaves_the_next_one_to_start_where_the_last_good_one_did(
 ) -> None:
     from tests.reach.graph_server import TEMPORARY
 
-    tick(watch, SLOT)
+    start = MORNING - timedelta(hours=1)  # 08:00 in Berlin
+    tick(watch, start)
     server.account.media.insert(0, media("9106", "Open day this Saturday",
-                                         SLOT + timedelta(hours=1)))
+                                         start + timedelta(hours=1)))
     server.fail("/media", TEMPORARY, TEMPORARY)
-    assert tick(watch, SLOT + timedelta(hours=7)).report is None
-    result = tick(watch, SLOT + timedelta(hours=13, minutes=1))
+    assert tick(watch, start + timedelta(hours=1, minutes=30)).report is None
+    result = tick(watch, start + timedelta(hours=7, minutes=31))
     assert result.report is not None and result.report.announced == ["9106"]
+
+
+def test_with_no_slot_open_the_account_is_looked_at_only_in_working_time(
+    engine: Engine, watch: PublicationWatch, server: GraphServer, people: dict[str, Member]
+) -> None:
+    """A post on Friday night is announced to the team on Monday morning, not at night or
+    at the weekend: the look waits for working time, and starts from the last one."""
+    friday = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)  # 16:00 in Berlin
+    tick(watch, friday)  # the first tick ever
+    server.account.media.insert(0, media("9107", "Night at the observatory",
+                                         friday + timedelta(hours=7)))
+    for later in (timedelta(hours=8), timedelta(days=1), timedelta(days=2, hours=2)):
+        assert tick(watch, friday + later).checked is False  # 23:00, Saturday, Sunday
+    assert media_calls(server) == 0 and announced(engine) == []
+    monday = tick(watch, datetime(2026, 12, 7, 7, 30, tzinfo=UTC))  # 08:30 in Berlin
+    assert monday.report is not None and monday.report.announced == ["9107"]
